@@ -1,0 +1,84 @@
+"""Pydantic models of the request message, built from the source table.
+
+One model per source (``ApimRequest``, ``DevcenterRequest``, ...) joined in a
+union discriminated by ``source``: the same models validate queue messages,
+the enqueue CLI's input and generate ``schemas/request.schema.json``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
+
+from .sources import SOURCES, FieldRule, Source
+
+__all__ = ["PollModel", "REQUEST_MODELS", "REQUEST_ADAPTER", "COMMON_FIELDS", "MAX_TIMEOUT_SECONDS"]
+
+MAX_TIMEOUT_SECONDS = 2_592_000
+_CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class PollModel(BaseModel):
+    """The watcher's own bookkeeping on re-enqueued copies; producers omit it."""
+
+    model_config = _CONFIG
+
+    firstSeenAt: Annotated[datetime, Field(strict=False, description="When the watcher first saw the request (RFC 3339).")]
+    polls: Annotated[int, Field(ge=0, description="Status requests made so far, failed ones included.")] = 0
+    failures: Annotated[int, Field(ge=0, description="Consecutive failed status reads.")] = 0
+    lastStatus: Annotated[str | None, Field(description="The provider's last status value.")] = None
+    lastHttpStatus: Annotated[int | None, Field(description="HTTP status of the last read, if any.")] = None
+
+
+def _path_segment(value: str) -> str:
+    if value in (".", "..") or any(c in value for c in "/\\?#") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must be a single path segment: no '/', '\\', '?', '#', control characters, '.' or '..'")
+    return value
+
+
+def _field_type(rule: FieldRule) -> Any:
+    constraints = StringConstraints(min_length=rule.min_length, max_length=rule.max_length, pattern=rule.pattern)
+    if rule.kind == "segment":
+        return Annotated[str, constraints, AfterValidator(_path_segment)]
+    return Annotated[str, constraints]
+
+
+#: Fields every source accepts: name -> (type, Field). ``says`` texts feed error sentences.
+COMMON_FIELDS: dict[str, tuple[Any, Any]] = {
+    "apiVersion": (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")] | None,
+        Field(default=None, description="Overrides the source's default api-version."),
+    ),
+    "correlationId": (
+        Annotated[str, StringConstraints(max_length=256)] | None,
+        Field(default=None, description="Echoed in the result; at most 256 characters."),
+    ),
+    "context": (
+        dict[str, Any] | None,
+        Field(default=None, description="Any JSON object; echoed in the result."),
+    ),
+    "timeoutSeconds": (
+        Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None,
+        Field(default=None, description="Deadline in seconds from when the watcher first saw the request (1 to 2592000)."),
+    ),
+    "poll": (
+        PollModel | None,
+        Field(default=None, description="Written by the watcher on re-enqueued copies; producers omit it."),
+    ),
+}
+
+
+def _model_for(source: Source) -> type[BaseModel]:
+    fields: dict[str, Any] = {"source": (Literal[source.name], Field(description="Which status API to poll."))}
+    for rule in source.fields:
+        fields[rule.name] = (_field_type(rule), Field(description=f"Must {rule.says}."))
+    fields.update(COMMON_FIELDS)
+    title = "".join(part.capitalize() for part in source.name.split("_")) + "Request"
+    return create_model(title, __config__=_CONFIG, **fields)
+
+
+REQUEST_MODELS: dict[str, type[BaseModel]] = {name: _model_for(source) for name, source in SOURCES.items()}
+RequestUnion = Annotated[Union[tuple(REQUEST_MODELS.values())], Field(discriminator="source")]  # noqa: UP007
+REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(RequestUnion)

@@ -1,0 +1,186 @@
+"""Queue text -> :class:`WatchedRequest`, or :class:`InvalidRequest` with one sentence naming the field.
+
+Accepts raw JSON and base64-of-JSON (many producers base64 by habit). Nothing
+here does IO: an invalid request is rejected before any request leaves the process.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import difflib
+import json
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import ValidationError
+
+from .errors import InvalidRequest
+from .models import COMMON_FIELDS, REQUEST_ADAPTER
+from .settings import Settings
+from .sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, Source
+from .state import PollState, WatchedRequest
+from .urls import HostAllowlist, checked_url
+
+__all__ = ["RequestParser", "MAX_REQUEST_BYTES", "decode_message_text"]
+
+#: Storage queue messages are at most 64 KiB; 1 KiB is kept for the watcher's ``poll`` bookkeeping.
+MAX_REQUEST_BYTES = 63 * 1024
+_KNOWN_FIELDS = {"source", *SOURCE_FIELDS, *COMMON_FIELDS}
+_COMMON_SAYS = {
+    "source": f"be one of {', '.join(SOURCE_NAMES)}",
+    "apiVersion": "be a non-empty api-version such as '2024-05-01'",
+    "correlationId": "be a string of at most 256 characters",
+    "context": "be a JSON object",
+    "timeoutSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
+}
+_TYPE_WORDS = {"string_type": "a string", "int_type": "a whole number", "dict_type": "a JSON object", "model_type": "a JSON object"}
+
+
+def decode_message_text(raw: str | bytes) -> dict[str, Any]:
+    """The JSON object in a queue message (raw or base64); InvalidRequest otherwise."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest("message", "The message is not UTF-8 text.") from None
+    if len(raw.encode("utf-8")) > MAX_REQUEST_BYTES:
+        raise InvalidRequest("message", f"The message is larger than {MAX_REQUEST_BYTES} bytes.")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = _json_from_base64(raw)
+    if not isinstance(value, dict):
+        raise InvalidRequest("message", "The message must be a JSON object.")
+    return value
+
+
+def _json_from_base64(raw: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(raw.strip(), validate=True).decode("utf-8"))
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("message", "The message is neither JSON nor base64-encoded JSON.") from None
+
+
+class RequestParser:
+    """Validates request messages against the contract and the settings (built once per process)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._arm_hosts = HostAllowlist.for_base_url(settings.arm_endpoint)
+        self._scopes = {"arm": settings.arm_scope, "devcenter": settings.devcenter_scope}
+
+    def parse(self, raw: str | bytes, now: datetime) -> WatchedRequest:
+        body = decode_message_text(raw)
+        try:
+            model = REQUEST_ADAPTER.validate_python(body)
+        except ValidationError as err:
+            raise _invalid_from(err, body) from None
+        source = SOURCES[model.source]
+        poll_model = model.poll
+        poll = (
+            PollState(
+                first_seen_at=_utc(poll_model.firstSeenAt),
+                polls=poll_model.polls,
+                failures=poll_model.failures,
+                last_status=poll_model.lastStatus,
+                last_http_status=poll_model.lastHttpStatus,
+            )
+            if poll_model is not None
+            else PollState(first_seen_at=now)
+        )
+        status_url = self._status_url(source, model)
+        return WatchedRequest(
+            source=source,
+            body={key: value for key, value in body.items() if key != "poll"},
+            status_url=status_url,
+            scope=self._scopes[source.audience],
+            operation_id=(
+                getattr(model, source.operation_id_field)
+                if source.operation_id_field
+                else status_url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            ),
+            correlation_id=model.correlationId,
+            context=model.context,
+            timeout_seconds=model.timeoutSeconds or self._settings.poll_default_timeout_seconds,
+            poll=poll,
+        )
+
+    def _status_url(self, source: Source, model: Any) -> str:
+        api_version = model.apiVersion or source.default_api_version
+        if source.base == "arm":
+            base = self._settings.arm_endpoint
+        else:
+            allowed = self._arm_hosts if source.audience == "arm" else self._settings.status_host_allowlist
+            base = checked_url(getattr(model, source.base), field=source.base, allowed=allowed)
+            if source.path and "?" in base:
+                raise InvalidRequest(source.base, f"Field '{source.base}' must not contain a query string.")
+            base = base.rstrip("/") if source.path else base
+        path = source.path.format(**{rule.name: quote(getattr(model, rule.name), safe="") for rule in source.fields})
+        url = _with_api_version(base + path, api_version, source.base)
+        allowed = self._arm_hosts if source.audience == "arm" else self._settings.status_host_allowlist
+        return checked_url(url, field=source.base if source.base != "arm" else "location", allowed=allowed, producer_supplied=False)
+
+
+def _with_api_version(url: str, api_version: str | None, field: str) -> str:
+    head, _, query = url.partition("?")
+    params = [part for part in query.split("&") if part]
+    has_own = any(part.split("=", 1)[0].lower() == "api-version" for part in params)
+    if api_version is None:
+        if not has_own:
+            raise InvalidRequest(field, f"Field '{field}' has no api-version query parameter; add one or set 'apiVersion'.")
+        return url
+    params = [part for part in params if part.split("=", 1)[0].lower() != "api-version"]
+    params.append(f"api-version={quote(api_version, safe='')}")
+    return f"{head}?{'&'.join(params)}"
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
+    """Turn pydantic's first error into one sentence that names the field."""
+    source = body.get("source")
+    errors = err.errors(include_url=False)
+    # An unknown field (a typo such as 'operationID') explains the 'missing' error beside it: report it first.
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    kind = first["type"]
+    loc = [part for part in first["loc"] if isinstance(part, str) and part not in SOURCE_NAMES]
+    field = ".".join(loc) or "source"
+    if kind in ("union_tag_not_found", "union_tag_invalid") or (field == "source" and kind != "missing"):
+        if "source" not in body:
+            return InvalidRequest("source", f"Field 'source' is required and must {_COMMON_SAYS['source']}.")
+        return InvalidRequest("source", f"Field 'source' must {_COMMON_SAYS['source']}; got {_shown(source)}.")
+    if field.startswith("poll"):
+        return InvalidRequest(field, f"Field '{field}' is the watcher's own bookkeeping and is malformed ({first['msg']}); producers omit 'poll'.")
+    if kind == "missing":
+        return InvalidRequest(field, f"Field '{field}' is required for source '{source}'.")
+    if kind == "extra_forbidden":
+        if field in _KNOWN_FIELDS:
+            return InvalidRequest(field, f"Field '{field}' does not apply to source '{source}'.")
+        lowered = {name.lower(): name for name in _KNOWN_FIELDS}
+        close = lowered.get(field.lower()) or next(iter(difflib.get_close_matches(field, _KNOWN_FIELDS, n=1)), None)
+        hint = f" Did you mean '{close}'? Field names are case-sensitive." if close else ""
+        return InvalidRequest(field, f"Field '{field}' is not part of the request contract.{hint}")
+    says = _COMMON_SAYS.get(field) or _rule_says(field, source)
+    if kind in _TYPE_WORDS and kind != "model_type":
+        return InvalidRequest(field, f"Field '{field}' must be {_TYPE_WORDS[kind]}; got {type(first['input']).__name__} {_shown(first['input'])}.")
+    if kind == "value_error":
+        return InvalidRequest(field, f"Field '{field}' {first['msg'].removeprefix('Value error, ')}; got {_shown(first['input'])}.")
+    return InvalidRequest(field, f"Field '{field}' must {says}; got {_shown(first['input'])}.")
+
+
+def _rule_says(field: str, source_name: Any) -> str:
+    preferred = [SOURCES[source_name]] if source_name in SOURCES else []
+    for source in [*preferred, *SOURCES.values()]:
+        for rule in source.fields:
+            if rule.name == field:
+                return rule.says
+    return "be valid"

@@ -1,0 +1,65 @@
+"""The result object (contract §3) and its deterministic ``eventId``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from .state import PollState, WatchedRequest, rfc3339
+
+__all__ = ["OUTCOMES", "event_id", "build_result"]
+
+OUTCOMES = ("Succeeded", "Failed", "Canceled", "TimedOut", "PollingFailed")
+#: Namespace of every eventId (uuid5), fixed forever so ids stay stable across versions.
+EVENT_ID_NAMESPACE = uuid.UUID("8a3c1f0e-6a57-4f43-9d7e-3b1f3c0b7d21")
+
+
+def event_id(request: WatchedRequest, outcome: str) -> str:
+    """Same operation + same outcome -> same id, whichever copy of the request decided it.
+
+    The operation is identified by its source and status URL without the query
+    (so an apiVersion override does not change the id).
+    """
+    path = request.status_url.split("?", 1)[0]
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{outcome}"))
+
+
+def _field(body: Any, name: str, kinds: tuple[type, ...]) -> Any:
+    if not isinstance(body, dict):
+        return None
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        return None
+    return value
+
+
+def build_result(
+    request: WatchedRequest,
+    outcome: str,
+    poll: PollState,
+    now: datetime,
+    *,
+    body: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The result published for ``request``; ``body`` is the last status body, if the last read returned one."""
+    status = _field(body, "status", (str,))
+    return {
+        "eventId": event_id(request, outcome),
+        "outcome": outcome,
+        "status": status if status is not None else poll.last_status,
+        "source": request.source.name,
+        "operationId": request.operation_id,
+        "statusUrl": request.status_url,
+        "correlationId": request.correlation_id,
+        "context": request.context,
+        "percentComplete": _field(body, "percentComplete", (int, float)),
+        "startTime": _field(body, "startTime", (str,)),
+        "endTime": _field(body, "endTime", (str,)),
+        "error": error,
+        "operation": body,
+        "polls": poll.polls,
+        "enqueuedAt": rfc3339(poll.first_seen_at),
+        "completedAt": rfc3339(now),
+    }

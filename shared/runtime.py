@@ -1,0 +1,80 @@
+"""The process's one Watcher, built from the environment on first use.
+
+Heavy clients (azure-identity, azure-storage-queue, httpx) are imported and built
+here, lazily and once, so importing ``function_app`` stays cheap (cold start) and
+every message reuses the same credential, HTTP connection pool and queue clients.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from .settings import Settings, load_settings
+
+__all__ = ["check_settings", "get_watcher", "build_watcher", "build_credential", "reset"]
+
+_lock = threading.Lock()
+_watcher: Any = None
+
+
+def check_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate every setting now (start-up); raises SettingsError naming the bad one."""
+    return load_settings(os.environ if environ is None else environ)
+
+
+def build_credential(environ: Mapping[str, str]) -> Any:
+    """Managed identity where the platform provides one (IDENTITY_ENDPOINT), else DefaultAzureCredential."""
+    client_id = (environ.get("AZURE_CLIENT_ID") or "").strip() or None
+    if environ.get("IDENTITY_ENDPOINT") or environ.get("MSI_ENDPOINT"):
+        from azure.identity import ManagedIdentityCredential
+
+        return ManagedIdentityCredential(client_id=client_id)
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=client_id)
+
+
+def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any = None, http: Any = None) -> Any:
+    """Compose a Watcher from settings; ``credential`` and ``http`` are seams for tests."""
+    from .queues import QueueGateway
+    from .sinks import Publisher, QueueSink
+    from .status_client import StatusClient, new_http_client
+    from .storage import queue_service_client
+    from .tokens import TokenCache
+    from .watcher import Watcher
+
+    env = os.environ if environ is None else environ
+    settings = load_settings(env)
+    credential = credential if credential is not None else build_credential(env)
+    assert settings.storage is not None
+    storage_credential = credential if settings.storage.queue_service_uri else None
+    queues = QueueGateway(queue_service_client(settings.storage, storage_credential), settings)
+    tokens = TokenCache(credential)
+    sinks: list[Any] = []
+    if settings.publishes_to_queue:
+        sinks.append(QueueSink(queues))
+    if settings.publishes_to_eventgrid:
+        from .eventgrid import EventGridSink
+
+        sinks.append(EventGridSink(settings, tokens, http if http is not None else new_http_client()))
+    status = StatusClient(tokens, http if http is not None else new_http_client())
+    return Watcher(settings, status, queues, Publisher(sinks))
+
+
+def get_watcher() -> Any:
+    global _watcher
+    if _watcher is None:
+        with _lock:
+            if _watcher is None:
+                _watcher = build_watcher()
+    return _watcher
+
+
+def reset() -> None:
+    """Forget the process's Watcher (tests that change the environment)."""
+    global _watcher
+    with _lock:
+        _watcher = None

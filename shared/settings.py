@@ -1,0 +1,158 @@
+"""App settings (contract §5), read once per process and validated up front.
+
+A bad value stops start-up with a :class:`SettingsError` that names the setting,
+instead of surfacing later as a confusing failure on the first message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import SettingsError
+from .storage import StorageConnection, storage_connection_from_environ
+from .urls import HostAllowlist, is_loopback_host
+
+__all__ = ["Settings", "load_settings", "RESULT_SINKS", "MAX_VISIBILITY_SECONDS"]
+
+RESULT_SINKS = ("queue", "eventgrid", "both")
+#: Azure Storage caps a message's visibility timeout at 7 days.
+MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
+#: Contract §1: timeoutSeconds is at most 30 days.
+MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the watcher reads; defaults are the contract's."""
+
+    operations_queue: str = "operations"
+    results_queue: str = "operation-results"
+    result_sink: str = "queue"
+    eventgrid_topic_endpoint: str | None = None
+    eventgrid_topic_key: str | None = field(default=None, repr=False)
+    event_source: str = "lro-watcher"
+    arm_endpoint: str = "https://management.azure.com"
+    arm_scope: str = "https://management.azure.com/.default"
+    devcenter_scope: str = "https://devcenter.azure.com/.default"
+    status_host_allowlist: HostAllowlist = field(default_factory=lambda: HostAllowlist.parse("*.devcenter.azure.com"))
+    poll_min_delay_seconds: float = 5.0
+    poll_max_delay_seconds: float = 300.0
+    poll_default_timeout_seconds: int = 86400
+    poll_max_failures: int = 10
+    storage: StorageConnection | None = field(default=None, compare=False)
+
+    @property
+    def poison_queue(self) -> str:
+        return f"{self.operations_queue}-poison"
+
+    @property
+    def publishes_to_queue(self) -> bool:
+        return self.result_sink in ("queue", "both")
+
+    @property
+    def publishes_to_eventgrid(self) -> bool:
+        return self.result_sink in ("eventgrid", "both")
+
+    @property
+    def arm_host(self) -> str:
+        """``host[:port]`` of ARM_ENDPOINT, lower-cased: the only host ARM tokens go to."""
+        return urlsplit(self.arm_endpoint).netloc.lower()
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, low: float, high: float, integer: bool) -> float:
+    raw = _text(env, name, None)
+    if raw is None:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise SettingsError(name, f"must be {kind}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(name, f"must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
+def _base_url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    raw = _text(env, name, default)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise SettingsError(name, f"must be an absolute https URL, got {raw!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise SettingsError(name, "must use https (http is allowed only for loopback emulators)")
+    if parts.username or parts.password:
+        raise SettingsError(name, "must not contain user information")
+    return raw.rstrip("/")
+
+
+def _scope(env: Mapping[str, str], name: str, default: str) -> str:
+    value = _text(env, name, default) or default
+    if not value.endswith("/.default"):
+        raise SettingsError(name, f"must be a token scope ending in '/.default', got {value!r}")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: bool = True) -> Settings:
+    """Read and validate every setting; raises :class:`SettingsError` naming the first bad one."""
+    env = os.environ if environ is None else environ
+    arm_endpoint = _base_url(env, "ARM_ENDPOINT", "https://management.azure.com")
+    assert arm_endpoint is not None
+    result_sink = (_text(env, "RESULT_SINK", "queue") or "queue").lower()
+    if result_sink not in RESULT_SINKS:
+        raise SettingsError("RESULT_SINK", f"must be one of {', '.join(RESULT_SINKS)}, got {result_sink!r}")
+    eventgrid_endpoint = _base_url(env, "EVENTGRID_TOPIC_ENDPOINT", None)
+    if result_sink in ("eventgrid", "both") and not eventgrid_endpoint:
+        raise SettingsError("EVENTGRID_TOPIC_ENDPOINT", f"is required when RESULT_SINK is {result_sink!r}")
+    min_delay = _number(env, "POLL_MIN_DELAY_SECONDS", 5, low=0, high=MAX_VISIBILITY_SECONDS, integer=False)
+    max_delay = _number(env, "POLL_MAX_DELAY_SECONDS", 300, low=0, high=MAX_VISIBILITY_SECONDS, integer=False)
+    if max_delay < min_delay:
+        raise SettingsError("POLL_MAX_DELAY_SECONDS", f"must be at least POLL_MIN_DELAY_SECONDS ({min_delay:g})")
+    try:
+        allowlist = HostAllowlist.parse(_text(env, "STATUS_HOST_ALLOWLIST", "*.devcenter.azure.com") or "")
+    except ValueError as err:
+        raise SettingsError("STATUS_HOST_ALLOWLIST", str(err)) from None
+    queue_names = {}
+    for name, default in (("OPERATIONS_QUEUE", "operations"), ("RESULTS_QUEUE", "operation-results")):
+        queue = _text(env, name, default) or default
+        if not _valid_queue_name(queue):
+            raise SettingsError(name, f"{queue!r} is not a valid Storage queue name (3-63 lower-case letters, digits, single hyphens)")
+        queue_names[name] = queue
+    if len(queue_names["OPERATIONS_QUEUE"]) > 56:
+        raise SettingsError("OPERATIONS_QUEUE", "must be at most 56 characters so that '{name}-poison' is a valid queue name")
+    return Settings(
+        operations_queue=queue_names["OPERATIONS_QUEUE"],
+        results_queue=queue_names["RESULTS_QUEUE"],
+        result_sink=result_sink,
+        eventgrid_topic_endpoint=eventgrid_endpoint,
+        eventgrid_topic_key=_text(env, "EVENTGRID_TOPIC_KEY", None),
+        event_source=_text(env, "EVENT_SOURCE", "lro-watcher") or "lro-watcher",
+        arm_endpoint=arm_endpoint,
+        arm_scope=_scope(env, "ARM_SCOPE", f"{arm_endpoint}/.default"),
+        devcenter_scope=_scope(env, "DEVCENTER_SCOPE", "https://devcenter.azure.com/.default"),
+        status_host_allowlist=allowlist,
+        poll_min_delay_seconds=min_delay,
+        poll_max_delay_seconds=max_delay,
+        poll_default_timeout_seconds=int(
+            _number(env, "POLL_DEFAULT_TIMEOUT_SECONDS", 86400, low=1, high=MAX_TIMEOUT_SECONDS, integer=True)
+        ),
+        poll_max_failures=int(_number(env, "POLL_MAX_FAILURES", 10, low=1, high=10_000, integer=True)),
+        storage=storage_connection_from_environ(env) if require_storage else None,
+    )
+
+
+def _valid_queue_name(name: str) -> bool:
+    if not 3 <= len(name) <= 63 or name.startswith("-") or name.endswith("-") or "--" in name:
+        return False
+    return all(c.isdigit() or ("a" <= c <= "z") or c == "-" for c in name)

@@ -1,0 +1,127 @@
+"""The status APIs the watcher can poll, as one table.
+
+A source is a row: where its status URL comes from, the api-version it defaults
+to, which token audience it needs and the rules its request fields follow (from
+the providers' REST reference). Adding a source means adding a row to
+:data:`SOURCES`; request validation, the JSON Schema and URL building all read
+this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+__all__ = ["FieldRule", "Source", "SOURCES", "SOURCE_NAMES", "SOURCE_FIELDS"]
+
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """How one request field is checked; ``says`` completes "Field 'x' must ..." in errors."""
+
+    name: str
+    says: str
+    kind: Literal["segment", "url"] = "segment"
+    pattern: str | None = None
+    min_length: int = 1
+    max_length: int | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One status API.
+
+    ``path`` is a template whose ``{field}`` placeholders are filled with the
+    percent-encoded request fields and appended to ``base`` — ``"arm"`` for
+    ARM_ENDPOINT, or the name of a request field that holds a URL (``endpoint``,
+    ``statusUrl``). ``path`` is empty when that field is already the full URL.
+    """
+
+    name: str
+    base: str
+    path: str
+    default_api_version: str | None
+    audience: Literal["arm", "devcenter"]
+    fields: tuple[FieldRule, ...] = field(default=())
+    operation_id_field: str | None = "operationId"
+
+
+def _arm_operation_status(namespace: str, subscription_rule: FieldRule, api_version: str) -> Source:
+    return Source(
+        name="",
+        base="arm",
+        path=f"/subscriptions/{{subscriptionId}}/providers/{namespace}/locations/{{location}}/operationStatuses/{{operationId}}",
+        default_api_version=api_version,
+        audience="arm",
+        fields=(
+            subscription_rule,
+            FieldRule("location", "be a non-empty Azure region name, such as 'westus' or 'West US'"),
+            FieldRule("operationId", "be a non-empty operation id"),
+        ),
+    )
+
+
+def _named(name: str, source: Source) -> Source:
+    return Source(**{**source.__dict__, "name": name})
+
+
+_SOURCE_LIST = (
+    _named(
+        "apim",
+        _arm_operation_status(
+            "Microsoft.ApiManagement",
+            FieldRule("subscriptionId", "be a subscription UUID (8-4-4-4-12 hex digits)", pattern=UUID_PATTERN),
+            "2024-05-01",
+        ),
+    ),
+    _named(
+        "operationalinsights",
+        _arm_operation_status(
+            "Microsoft.OperationalInsights",
+            FieldRule("subscriptionId", "be a non-empty subscription id"),
+            "2025-07-01",
+        ),
+    ),
+    Source(
+        name="devcenter",
+        base="endpoint",
+        path="/projects/{projectName}/operationstatuses/{operationId}",
+        default_api_version="2025-02-01",
+        audience="devcenter",
+        fields=(
+            FieldRule("endpoint", "be the Dev Center's https URI on an allowed host", kind="url"),
+            FieldRule(
+                "projectName",
+                "be 3-63 characters: a letter or digit, then letters, digits, '-', '_' or '.'",
+                pattern=r"^[a-zA-Z0-9][a-zA-Z0-9-_.]{2,62}$",
+                min_length=3,
+                max_length=63,
+            ),
+            FieldRule(
+                "operationId",
+                "be a 36-character operation id such as 'fa067167-e49d-41bd-8dd8-de719b9de3b3'",
+                pattern=r"^[a-zA-Z0-9]{8}-([a-zA-Z0-9]{4}-){3}[a-zA-Z0-9]{12}$",
+                min_length=36,
+                max_length=36,
+            ),
+        ),
+    ),
+    Source(
+        name="arm",
+        base="statusUrl",
+        path="",
+        default_api_version=None,
+        audience="arm",
+        fields=(FieldRule("statusUrl", "be the https Azure-AsyncOperation URL on the ARM endpoint", kind="url"),),
+        operation_id_field=None,
+    ),
+)
+
+#: Source name -> row. Read-only.
+SOURCES: MappingProxyType[str, Source] = MappingProxyType({source.name: source for source in _SOURCE_LIST})
+SOURCE_NAMES: tuple[str, ...] = tuple(SOURCES)
+#: Every source-specific field name, for "does not apply to this source" errors.
+SOURCE_FIELDS: frozenset[str] = frozenset(rule.name for source in _SOURCE_LIST for rule in source.fields)

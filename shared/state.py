@@ -1,0 +1,71 @@
+"""The state that rides in the queue message: a validated request and its poll bookkeeping."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .sources import Source
+
+__all__ = ["PollState", "WatchedRequest", "rfc3339"]
+
+
+def rfc3339(moment: datetime) -> str:
+    """``2026-11-22T02:44:33.123Z`` (UTC, millisecond precision)."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class PollState:
+    """What the watcher remembers between polls (the message's ``poll`` object)."""
+
+    first_seen_at: datetime
+    polls: int = 0
+    failures: int = 0
+    last_status: str | None = None
+    last_http_status: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "firstSeenAt": rfc3339(self.first_seen_at),
+            "polls": self.polls,
+            "failures": self.failures,
+            "lastStatus": self.last_status,
+            "lastHttpStatus": self.last_http_status,
+        }
+
+    def after_read(self, *, ok: bool, status: str | None, http_status: int | None) -> PollState:
+        """The state after one more status read (``ok`` False for a failed read)."""
+        return replace(
+            self,
+            polls=self.polls + 1,
+            failures=0 if ok else self.failures + 1,
+            last_status=status if status is not None else self.last_status,
+            last_http_status=http_status,
+        )
+
+
+@dataclass(frozen=True)
+class WatchedRequest:
+    """A request that passed validation, with everything needed to poll it."""
+
+    source: Source
+    body: dict[str, Any]  # the producer's fields, without ``poll``; re-enqueued as is
+    status_url: str  # canonical, checked against the token rules
+    scope: str  # token scope for status_url
+    operation_id: str | None
+    correlation_id: str | None
+    context: dict[str, Any] | None
+    timeout_seconds: int
+    poll: PollState
+
+    @property
+    def deadline(self) -> datetime:
+        return self.poll.first_seen_at + timedelta(seconds=self.timeout_seconds)
+
+    def message_text(self, poll: PollState) -> str:
+        """The queue message that carries this request on to its next poll."""
+        return json.dumps({**self.body, "poll": poll.to_json()}, separators=(",", ":"), ensure_ascii=False)

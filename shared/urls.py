@@ -1,0 +1,154 @@
+"""Where a bearer token may go (contract §4).
+
+Every URL the watcher sends a token to passes :func:`checked_url` first, and the
+status client sends exactly the canonical string it returns, so the URL that
+was checked is the URL that is requested. The rules are deliberately narrow:
+
+* scheme ``https``; ``http`` only when the host is loopback (emulators, tests);
+* printable ASCII only: no whitespace, control characters, backslashes or
+  non-ASCII (IDN look-alikes) anywhere;
+* no user information, no fragment, a numeric port if any;
+* the ``host[:port]`` must be one the caller allows (ARM's host, or the
+  ``STATUS_HOST_ALLOWLIST`` for devcenter);
+* for URLs a producer supplies, no dot segments and no encoded ``/``, ``\\`` or
+  ``.`` in the path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import InvalidRequest
+
+__all__ = ["HostAllowlist", "is_loopback_host", "checked_url", "default_port"]
+
+_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+_ENCODED_TRICKS = ("%2f", "%5c", "%2e", "%00")
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost``, ``127.0.0.0/8`` and ``::1`` written canonically."""
+    host = host.lower().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+@dataclass(frozen=True)
+class _Entry:
+    host: str
+    port: int | None
+    wildcard: bool
+
+    def matches(self, host: str, port: int) -> bool:
+        if self.port is not None and port != self.port:
+            return False
+        if self.port is None and port != 443:
+            return False
+        if self.wildcard:
+            return host.endswith("." + self.host) and len(host) > len(self.host) + 1
+        return host == self.host
+
+
+@dataclass(frozen=True)
+class HostAllowlist:
+    """``host[:port]`` entries; ``*.example.com`` matches any subdomain (not the apex).
+
+    An entry without a port matches only the https default port 443.
+    """
+
+    entries: tuple[_Entry, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> HostAllowlist:
+        entries = []
+        for raw in text.split(","):
+            item = raw.strip().lower()
+            if not item:
+                continue
+            wildcard = item.startswith("*.")
+            host, _, port_text = (item[2:] if wildcard else item).partition(":")
+            if not host or not set(host) <= _HOST_CHARS or ".." in host or host.endswith("."):
+                raise ValueError(f"entry {raw.strip()!r} is not host[:port] or *.domain[:port]")
+            port = None
+            if port_text:
+                if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                    raise ValueError(f"entry {raw.strip()!r} has an invalid port")
+                port = int(port_text)
+            entries.append(_Entry(host, port, wildcard))
+        return cls(tuple(entries))
+
+    @classmethod
+    def for_base_url(cls, url: str) -> HostAllowlist:
+        """Exactly the host and effective port of ``url`` (e.g. ARM_ENDPOINT)."""
+        parts = urlsplit(url)
+        port = parts.port if parts.port is not None else default_port(parts.scheme.lower())
+        return cls((_Entry((parts.hostname or "").lower(), port, False),))
+
+    def allows(self, host: str, port: int) -> bool:
+        return any(entry.matches(host, port) for entry in self.entries)
+
+
+def _refused(field: str, why: str) -> InvalidRequest:
+    return InvalidRequest(field, f"Field '{field}' {why}.")
+
+
+def checked_url(
+    url: object,
+    *,
+    field: str,
+    allowed: HostAllowlist,
+    producer_supplied: bool = True,
+) -> str:
+    """Return the canonical form of ``url`` if a token may go there, else raise InvalidRequest(field)."""
+    if not isinstance(url, str) or not url:
+        raise _refused(field, "must be a non-empty absolute URL")
+    if any(not (0x20 < ord(c) < 0x7F) for c in url) or "\\" in url:
+        raise _refused(field, "must be printable ASCII without spaces or backslashes")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http") or not parts.netloc:
+        raise _refused(field, "must be an absolute https URL")
+    if "@" in parts.netloc:
+        raise _refused(field, "must not contain user information")
+    if parts.fragment or url.endswith("#"):
+        raise _refused(field, "must not contain a fragment")
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        raise _refused(field, "has an invalid port") from None
+    if not host:
+        raise _refused(field, "has no host")
+    bracketed = parts.netloc.lower().split("]")[0].lstrip("[") if parts.netloc.startswith("[") else None
+    if bracketed is None and not set(host) <= _HOST_CHARS:
+        raise _refused(field, f"has host {host!r}, which is not a plain DNS name")
+    if host.endswith(".") or ".." in host:
+        raise _refused(field, f"has host {host!r}, which is not a canonical DNS name")
+    if scheme == "http" and not is_loopback_host(host):
+        raise _refused(field, "must use https (http is allowed only for loopback)")
+    effective_port = port if port is not None else default_port(scheme)
+    if not allowed.allows(host, effective_port):
+        shown = f"{host}:{port}" if port is not None else host
+        raise _refused(field, f"has host {shown!r}, which is not allowed to receive a token")
+    path = parts.path or "/"
+    if producer_supplied:
+        lowered = path.lower()
+        if any(trick in lowered for trick in _ENCODED_TRICKS):
+            raise _refused(field, "must not contain encoded slashes, backslashes or dots in its path")
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise _refused(field, "must not contain '.' or '..' path segments")
+    netloc = f"[{bracketed}]" if bracketed is not None else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{netloc}{path}{query}"

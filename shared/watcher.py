@@ -1,0 +1,101 @@
+"""One queue message, start to end: parse, read the status, decide, act.
+
+Every message ends in exactly one of: re-enqueued for its next poll, an outcome
+published to the sinks, or a poison entry with a reason. If acting fails (a
+queue or sink is down) the exception propagates, the host retries the message,
+and the status is read again: the decision is the same, and so is the eventId.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .decide import Publish, Reenqueue, decide
+from .errors import InvalidRequest
+from .queues import MAX_QUEUE_MESSAGE_BYTES, QueueGateway
+from .request import RequestParser
+from .settings import Settings
+from .sinks import Publisher
+from .state import rfc3339
+from .status_client import StatusClient
+
+__all__ = ["Watcher", "Handled", "utc_now"]
+
+log = logging.getLogger("lro_watcher")
+#: A re-enqueued copy lives this long past its deadline, so a backlog cannot expire it.
+TTL_MARGIN_SECONDS = 7 * 24 * 3600
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What happened to one message (for callers and tests)."""
+
+    action: str  # "reenqueued", "published" or "poisoned"
+    outcome: str | None = None
+    delay_seconds: int | None = None
+
+
+class Watcher:
+    """Handles request messages; built once per process by :mod:`shared.runtime`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        status: StatusClient,
+        queues: QueueGateway,
+        publisher: Publisher,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self._parser = RequestParser(settings)
+        self._status = status
+        self._queues = queues
+        self._publisher = publisher
+        self._clock = clock
+
+    def handle(self, raw: str | bytes, dequeue_count: int = 1) -> Handled:
+        now = self._clock()
+        try:
+            request = self._parser.parse(raw, now)
+        except InvalidRequest as err:
+            self._poison(raw, err, now)
+            return Handled("poisoned")
+        read = self._status.read(request.status_url, request.scope)
+        decision = decide(request, read, self._clock(), self.settings)
+        if isinstance(decision, Reenqueue):
+            ttl = int((request.deadline - now).total_seconds()) + decision.delay_seconds + TTL_MARGIN_SECONDS
+            self._queues.reenqueue(request.message_text(decision.poll), decision.delay_seconds, ttl)
+            log.info(
+                "poll %s %s: status=%s http=%s -> again in %ss (%s)",
+                request.source.name, request.operation_id, decision.status, read.http_status,
+                decision.delay_seconds, decision.why,
+            )
+            return Handled("reenqueued", delay_seconds=decision.delay_seconds)
+        assert isinstance(decision, Publish)
+        self._publisher.publish(decision.result)
+        log.info(
+            "poll %s %s: status=%s http=%s -> %s (eventId %s, %s polls, dequeue %s)",
+            request.source.name, request.operation_id, decision.result["status"], read.http_status,
+            decision.outcome, decision.result["eventId"], decision.result["polls"], dequeue_count,
+        )
+        return Handled("published", outcome=decision.outcome)
+
+    def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime) -> None:
+        original = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
+        entry = json.dumps(
+            {"reason": err.reason, "original": original, "rejectedAt": rfc3339(now)},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        if len(entry.encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES:
+            entry = original  # too big to wrap: keep the message itself, as the host's own poisoning does
+        self._queues.poison(entry)
+        log.warning("rejected request (field %s): %s", err.field, err.reason)

@@ -1,0 +1,288 @@
+"""Every branch of the decision core, with no sockets and no clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+from shared.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusRead, decide
+from shared.results import event_id
+from shared.state import PollState
+
+from .helpers import T0, apim, devcenter, operationalinsights, parse, settings
+
+CONFIG = settings()
+
+
+def ok(body: dict | bytes, status: int = 200, **headers: str) -> StatusRead:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return StatusRead(status, {k.lower().replace("_", "-"): v for k, v in headers.items()}, raw)
+
+
+def later(seconds: float):
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [("Succeeded", "Succeeded"), ("succeeded", "Succeeded"), ("Completed", "Succeeded"), ("FAILED", "Failed"),
+     ("Canceled", "Canceled"), ("Cancelled", "Canceled"), ("cancelled", "Canceled")],
+)
+def test_terminal_statuses_are_case_insensitive(status: str, outcome: str) -> None:
+    decision = decide(parse(apim()), ok({"status": status}), T0, CONFIG)
+    assert isinstance(decision, Publish)
+    assert decision.result["outcome"] == outcome
+    assert decision.result["status"] == status
+    assert decision.result["polls"] == 1
+
+
+@pytest.mark.parametrize("status", ["InProgress", "Running", "NotStarted", "Accepted", "Provisioning", "Succeeding"])
+def test_other_statuses_mean_running(status: str) -> None:
+    decision = decide(parse(apim()), ok({"status": status}), T0, CONFIG)
+    assert isinstance(decision, Reenqueue)
+    assert decision.status == status
+    assert decision.poll.polls == 1 and decision.poll.failures == 0
+    assert decision.poll.last_status == status
+
+
+def test_result_carries_every_contract_field() -> None:
+    request = parse(apim(correlationId="c-1", context={"pipeline": 7}))
+    body = {"status": "Succeeded", "percentComplete": 100, "startTime": "2026-01-01T00:00:00Z", "endTime": "2026-01-01T00:10:00Z", "extra": [1]}
+    result = decide(request, ok(body), later(42), CONFIG).result
+    assert set(result) == {
+        "eventId", "outcome", "status", "source", "operationId", "statusUrl", "correlationId", "context",
+        "percentComplete", "startTime", "endTime", "error", "operation", "polls", "enqueuedAt", "completedAt",
+    }
+    assert result["operation"] == body
+    assert result["correlationId"] == "c-1" and result["context"] == {"pipeline": 7}
+    assert result["percentComplete"] == 100 and result["endTime"] == "2026-01-01T00:10:00Z"
+    assert result["enqueuedAt"] == "2026-11-22T12:00:00.000Z"
+    assert result["completedAt"] == "2026-11-22T12:00:42.000Z"
+    assert result["error"] is None
+    assert result["statusUrl"].endswith("/locations/West%20US/operationStatuses/op-1?api-version=2024-05-01")
+
+
+def test_event_id_is_deterministic_per_operation_and_outcome() -> None:
+    first = decide(parse(apim()), ok({"status": "Succeeded"}), T0, CONFIG).result
+    again = decide(parse(apim(apiVersion="2023-01-01")), ok({"status": "Succeeded"}), later(999), CONFIG).result
+    failed = decide(parse(apim()), ok({"status": "Failed"}), T0, CONFIG).result
+    other = decide(parse(apim(operationId="op-9")), ok({"status": "Succeeded"}), T0, CONFIG).result
+    assert first["eventId"] == again["eventId"]
+    assert len({first["eventId"], failed["eventId"], other["eventId"]}) == 3
+
+
+def test_failed_apim_error_detail_is_normalised() -> None:
+    error = {"code": "Conflict", "message": "nope", "target": "x", "details": [{"code": "Inner", "message": "m", "junk": 1}],
+             "additionalInfo": [{"type": "t", "info": {"a": 1}}]}
+    result = decide(parse(apim()), ok({"status": "Failed", "error": error}), T0, CONFIG).result
+    assert result["outcome"] == "Failed"
+    assert result["error"] == {"code": "Conflict", "message": "nope", "target": "x", "details": [{"code": "Inner", "message": "m"}],
+                               "additionalInfo": [{"type": "t", "info": {"a": 1}}]}
+
+
+def test_failed_operationalinsights_error_response_wrapper_is_unwrapped() -> None:
+    body = {"status": "Failed", "error": {"error": {"code": "WorkspaceGone", "message": "deleted"}}}
+    result = decide(parse(operationalinsights()), ok(body), T0, CONFIG).result
+    assert result["error"] == {"code": "WorkspaceGone", "message": "deleted"}
+
+
+def test_failed_devcenter_innererror_chain_is_kept() -> None:
+    body = {"status": "Failed", "error": {"code": "DeployFailed", "message": "m", "innererror": {"code": "A", "innererror": {"code": "B"}}}}
+    result = decide(parse(devcenter()), ok(body), T0, CONFIG).result
+    assert result["error"] == {"code": "DeployFailed", "message": "m", "innererror": {"code": "A", "innererror": {"code": "B"}}}
+
+
+def test_succeeded_ignores_a_stray_error_field() -> None:
+    result = decide(parse(apim()), ok({"status": "Succeeded", "error": {"code": "x"}}), T0, CONFIG).result
+    assert result["error"] is None
+
+
+def test_202_without_body_is_still_running() -> None:
+    decision = decide(parse(apim()), StatusRead(202, {}, b""), T0, CONFIG)
+    assert isinstance(decision, Reenqueue)
+    assert decision.poll.failures == 0
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        StatusRead(200, {}, b""),
+        StatusRead(200, {}, b"<html>"),
+        StatusRead(200, {}, b"[1, 2]"),
+        StatusRead(200, {}, b'{"id": "x"}'),
+        StatusRead(200, {}, b'{"status": 3}'),
+        StatusRead(200, {}, b'{"status": ""}'),
+        StatusRead(None, {}, b"", failure="timed out"),
+        StatusRead(408, {}, b""),
+        StatusRead(429, {}, b""),
+        StatusRead(500, {}, b""),
+        StatusRead(503, {}, b'{"error": {"code": "ServerBusy"}}'),
+    ],
+)
+def test_transient_failures_reenqueue_and_count(read: StatusRead) -> None:
+    request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 4, "failures": 2, "lastStatus": "InProgress"}))
+    decision = decide(request, read, later(10), CONFIG)
+    assert isinstance(decision, Reenqueue), decision
+    assert decision.poll.failures == 3
+    assert decision.poll.polls == 5
+    assert decision.poll.last_status == "InProgress"
+
+
+def test_404_is_transient_within_the_grace_period_then_permanent() -> None:
+    read = StatusRead(404, {}, b'{"error": {"code": "NotFound", "message": "gone"}}')
+    assert isinstance(decide(parse(apim()), read, later(NOT_FOUND_GRACE_SECONDS - 1), CONFIG), Reenqueue)
+    decision = decide(parse(apim()), read, later(NOT_FOUND_GRACE_SECONDS), CONFIG)
+    assert isinstance(decision, Publish)
+    assert decision.result["outcome"] == "PollingFailed"
+    assert decision.result["error"] == {"code": "NotFound", "message": "gone", "httpStatus": 404}
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 405, 409, 410])
+def test_permanent_http_failures_give_polling_failed_with_provider_error(code: int) -> None:
+    read = StatusRead(code, {}, json.dumps({"error": {"code": "AuthorizationFailed", "message": "no access"}}).encode())
+    result = decide(parse(apim()), read, T0, CONFIG).result
+    assert result["outcome"] == "PollingFailed"
+    assert result["error"] == {"code": "AuthorizationFailed", "message": "no access", "httpStatus": code}
+    assert result["operation"] is None and result["polls"] == 1
+
+
+def test_permanent_failure_without_body_uses_devcenter_error_code_header() -> None:
+    result = decide(parse(devcenter()), StatusRead(403, {"x-ms-error-code": "Forbidden"}, b""), T0, CONFIG).result
+    assert result["error"]["code"] == "Forbidden"
+    assert result["error"]["httpStatus"] == 403
+
+
+def test_permanent_failure_without_anything_gets_the_watchers_code() -> None:
+    result = decide(parse(apim()), StatusRead(400, {}, b"oops"), T0, CONFIG).result
+    assert result["error"]["code"] == "StatusReadRefused"
+    assert "400" in result["error"]["message"]
+
+
+@pytest.mark.parametrize("code", [301, 302, 307, 308])
+def test_redirects_are_never_followed(code: int) -> None:
+    result = decide(parse(apim()), StatusRead(code, {"location": "https://evil.example/x"}, b""), T0, CONFIG).result
+    assert result["outcome"] == "PollingFailed"
+    assert result["error"]["code"] == "RedirectNotFollowed"
+    assert result["error"]["httpStatus"] == code
+
+
+def test_max_consecutive_failures_gives_polling_failed() -> None:
+    config = settings(POLL_MAX_FAILURES="3")
+    request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 9, "failures": 2}), config=config)
+    result = decide(request, StatusRead(503, {}, b""), later(30), config).result
+    assert result["outcome"] == "PollingFailed"
+    assert result["error"]["code"] == "TooManyFailures"
+    assert result["error"]["httpStatus"] == 503
+    assert result["polls"] == 10
+
+
+def test_a_good_read_resets_the_failure_count() -> None:
+    request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 3, "failures": 2}))
+    decision = decide(request, ok({"status": "InProgress"}), later(30), CONFIG)
+    assert isinstance(decision, Reenqueue) and decision.poll.failures == 0
+
+
+def test_deadline_passed_while_running_gives_timed_out() -> None:
+    request = parse(apim(timeoutSeconds=60))
+    result = decide(request, ok({"status": "InProgress", "percentComplete": 40}), later(60), CONFIG).result
+    assert result["outcome"] == "TimedOut"
+    assert result["status"] == "InProgress" and result["percentComplete"] == 40
+    assert result["error"]["code"] == "DeadlineExceeded"
+    assert "httpStatus" not in result["error"]
+
+
+def test_deadline_passed_on_a_failed_read_gives_timed_out_with_http_status() -> None:
+    request = parse(apim(timeoutSeconds=60, poll={"firstSeenAt": "2026-11-22T12:00:00Z", "lastStatus": "Running"}))
+    result = decide(request, StatusRead(503, {}, b""), later(61), CONFIG).result
+    assert result["outcome"] == "TimedOut"
+    assert result["status"] == "Running"
+    assert result["error"]["httpStatus"] == 503
+
+
+def test_terminal_status_at_the_deadline_wins_over_timed_out() -> None:
+    request = parse(apim(timeoutSeconds=60))
+    assert decide(request, ok({"status": "Succeeded"}), later(3600), CONFIG).result["outcome"] == "Succeeded"
+
+
+def test_permanent_failure_past_the_deadline_is_still_polling_failed() -> None:
+    request = parse(apim(timeoutSeconds=60))
+    assert decide(request, StatusRead(403, {}, b""), later(3600), CONFIG).result["outcome"] == "PollingFailed"
+
+
+def test_default_timeout_comes_from_settings() -> None:
+    config = settings(POLL_DEFAULT_TIMEOUT_SECONDS="100")
+    request = parse(apim(), config=config)
+    assert decide(request, ok({"status": "Running"}), later(99), config).delay_seconds == 1
+    assert decide(request, ok({"status": "Running"}), later(100), config).result["outcome"] == "TimedOut"
+
+
+class TestDelay:
+    def test_retry_after_seconds_is_honoured(self) -> None:
+        assert decide(parse(apim()), ok({"status": "Running"}, Retry_After="42"), T0, CONFIG).delay_seconds == 42
+
+    def test_retry_after_http_date_is_relative_to_now(self) -> None:
+        read = ok({"status": "Running"}, Retry_After="Sun, 22 Nov 2026 12:01:30 GMT")
+        assert decide(parse(apim()), read, later(10), CONFIG).delay_seconds == 80
+
+    def test_retry_after_ms_headers_win_over_retry_after(self) -> None:
+        read = ok({"status": "Running"}, Retry_After="100", retry_after_ms="7500")
+        assert decide(parse(apim()), read, T0, CONFIG).delay_seconds == 8
+        read = ok({"status": "Running"}, Retry_After="100", x_ms_retry_after_ms="20000")
+        assert decide(parse(apim()), read, T0, CONFIG).delay_seconds == 20
+
+    def test_hint_is_clamped_to_the_settings(self) -> None:
+        assert decide(parse(apim()), ok({"status": "Running"}, Retry_After="1"), T0, CONFIG).delay_seconds == 5
+        assert decide(parse(apim()), ok({"status": "Running"}, Retry_After="86400"), T0, CONFIG).delay_seconds == 300
+
+    def test_backoff_grows_while_running_without_a_hint(self) -> None:
+        delays = []
+        for polls in range(0, 14):
+            request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": polls}))
+            delays.append(decide(request, ok({"status": "Running"}), later(1), CONFIG).delay_seconds)
+        assert delays[0] == 5
+        assert delays == sorted(delays)
+        assert delays[-1] == 300
+        assert len(set(delays)) > 8
+
+    def test_backoff_doubles_per_consecutive_failure(self) -> None:
+        delays = []
+        for failures in range(0, 4):
+            request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 5, "failures": failures}))
+            delays.append(decide(request, StatusRead(500, {}, b""), later(1), CONFIG).delay_seconds)
+        assert delays == [5, 10, 20, 40]
+
+    def test_transient_failure_honours_retry_after(self) -> None:
+        assert decide(parse(apim()), StatusRead(429, {"retry-after": "17"}, b""), T0, CONFIG).delay_seconds == 17
+
+    def test_delay_never_reaches_past_the_deadline(self) -> None:
+        request = parse(apim(timeoutSeconds=100))
+        assert decide(request, ok({"status": "Running"}, Retry_After="250"), later(90), CONFIG).delay_seconds == 10
+        assert decide(request, ok({"status": "Running"}), later(99.5), CONFIG).delay_seconds == 1
+
+    def test_zero_minimum_allows_immediate_polls(self) -> None:
+        config = settings(POLL_MIN_DELAY_SECONDS="0", POLL_MAX_DELAY_SECONDS="0")
+        assert decide(parse(apim(), config=config), ok({"status": "Running"}, Retry_After="30"), T0, config).delay_seconds == 0
+
+
+def test_reenqueued_message_carries_the_request_and_the_poll_state() -> None:
+    request = parse(apim(correlationId="c"))
+    decision = decide(request, ok({"status": "Running"}), later(3), CONFIG)
+    message = json.loads(request.message_text(decision.poll))
+    assert message["correlationId"] == "c" and message["operationId"] == "op-1"
+    assert message["poll"] == {"firstSeenAt": "2026-11-22T12:00:00.000Z", "polls": 1, "failures": 0, "lastStatus": "Running", "lastHttpStatus": 200}
+    again = parse(request.message_text(decision.poll), now=later(1000))
+    assert again.poll == decision.poll
+    assert again.deadline == request.deadline
+
+
+def test_event_id_for_arm_uses_the_status_url_path() -> None:
+    request = parse({"source": "arm", "statusUrl": "https://management.azure.com/subscriptions/s/operations/abc?api-version=1"})
+    assert request.operation_id == "abc"
+    assert event_id(request, "Succeeded") != event_id(request, "Failed")
+
+
+def test_poll_state_after_read_keeps_the_first_sighting() -> None:
+    state = PollState(first_seen_at=T0).after_read(ok=False, status=None, http_status=None)
+    assert state.first_seen_at == T0 and state.failures == 1 and state.polls == 1

@@ -1,0 +1,186 @@
+"""Request parsing: every field rule, both encodings, and one clear sentence per rejection."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from shared.errors import InvalidRequest
+from shared.request import MAX_REQUEST_BYTES, RequestParser
+
+from .helpers import SUBSCRIPTION, T0, apim, arm, devcenter, operationalinsights, parse, settings
+
+
+def rejected(message: Any, config=None) -> InvalidRequest:
+    with pytest.raises(InvalidRequest) as caught:
+        parse(message, config=config)
+    return caught.value
+
+
+class TestUrls:
+    def test_apim_url_percent_encodes_the_location(self) -> None:
+        assert parse(apim()).status_url == (
+            f"https://management.azure.com/subscriptions/{SUBSCRIPTION}/providers/Microsoft.ApiManagement"
+            "/locations/West%20US/operationStatuses/op-1?api-version=2024-05-01"
+        )
+
+    def test_operationalinsights_default_api_version(self) -> None:
+        request = parse(operationalinsights())
+        assert "/providers/Microsoft.OperationalInsights/locations/West%20US/operationStatuses/op-2?api-version=2025-07-01" in request.status_url
+        assert request.scope == "https://management.azure.com/.default"
+
+    def test_devcenter_url_and_scope(self) -> None:
+        request = parse(devcenter(endpoint="https://tenant-dc.westus.devcenter.azure.com/"))
+        assert request.status_url == (
+            "https://tenant-dc.westus.devcenter.azure.com/projects/myProject/operationstatuses/"
+            "fa067167-e49d-41bd-8dd8-de719b9de3b3?api-version=2025-02-01"
+        )
+        assert request.scope == "https://devcenter.azure.com/.default"
+
+    def test_arm_keeps_its_own_api_version_unless_overridden(self) -> None:
+        assert parse(arm()).status_url.endswith("?api-version=2022-03-01")
+        assert parse(arm(apiVersion="2024-01-01")).status_url.endswith("/op-3?api-version=2024-01-01")
+        assert parse(arm()).operation_id == "op-3"
+
+    def test_api_version_override_applies_to_every_source(self) -> None:
+        assert parse(apim(apiVersion="2022-08-01")).status_url.endswith("api-version=2022-08-01")
+        assert parse(devcenter(apiVersion="2024-02-01")).status_url.endswith("api-version=2024-02-01")
+
+    def test_scopes_and_arm_endpoint_follow_settings(self) -> None:
+        config = settings(ARM_ENDPOINT="https://management.usgovcloudapi.net", DEVCENTER_SCOPE="https://devcenter.example/.default")
+        request = parse(apim(), config=config)
+        assert request.status_url.startswith("https://management.usgovcloudapi.net/subscriptions/")
+        assert request.scope == "https://management.usgovcloudapi.net/.default"
+        assert parse(devcenter(), config=config).scope == "https://devcenter.example/.default"
+
+    def test_path_fields_are_percent_encoded_segments(self) -> None:
+        request = parse(apim(location="north europe", operationId="a b%c"))
+        assert "/locations/north%20europe/operationStatuses/a%20b%25c?" in request.status_url
+
+
+class TestEncodings:
+    def test_base64_of_json_is_accepted(self) -> None:
+        text = base64.b64encode(json.dumps(apim()).encode()).decode()
+        assert parse(text).status_url == parse(apim()).status_url
+
+    def test_bytes_are_accepted(self) -> None:
+        assert RequestParser(settings()).parse(json.dumps(apim()).encode(), T0).operation_id == "op-1"
+
+    @pytest.mark.parametrize("text", ["not json", "", "   ", "[1]", "42", "null", base64.b64encode(b"[1]").decode(), "e30"])
+    def test_non_objects_are_rejected_naming_the_message(self, text: str) -> None:
+        err = rejected(text)
+        assert err.field == "message"
+
+    def test_oversized_messages_are_rejected(self) -> None:
+        err = rejected(apim(context={"blob": "x" * MAX_REQUEST_BYTES}))
+        assert err.field == "message" and str(MAX_REQUEST_BYTES) in err.reason
+
+
+class TestRejections:
+    @pytest.mark.parametrize(
+        ("message", "field", "words"),
+        [
+            ({"operationId": "x"}, "source", "required"),
+            ({"source": "APIM"}, "source", "one of apim"),
+            ({"source": 5}, "source", "one of"),
+            (apim(subscriptionId="not-a-uuid"), "subscriptionId", "UUID"),
+            (apim(subscriptionId=5), "subscriptionId", "must be a string"),
+            (apim(location=""), "location", "region"),
+            (apim(operationId=""), "operationId", "non-empty"),
+            (apim(operationId="a/b"), "operationId", "single path segment"),
+            (apim(operationId=".."), "operationId", "single path segment"),
+            (apim(location="west\nus"), "location", "single path segment"),
+            ({k: v for k, v in apim().items() if k != "location"}, "location", "required for source 'apim'"),
+            (operationalinsights(subscriptionId=""), "subscriptionId", "non-empty"),
+            (devcenter(projectName="ab"), "projectName", "3-63"),
+            (devcenter(projectName="-abc"), "projectName", "3-63"),
+            (devcenter(operationId="not-36"), "operationId", "36-character"),
+            (devcenter(endpoint="https://evil.example.com"), "endpoint", "not allowed"),
+            (devcenter(endpoint="http://tenant-dc.westus.devcenter.azure.com"), "endpoint", "https"),
+            (devcenter(endpoint="https://tenant-dc.westus.devcenter.azure.com?x=1"), "endpoint", "query"),
+            (arm(statusUrl="https://evil.example.com/subscriptions/x?api-version=1"), "statusUrl", "not allowed"),
+            (arm(statusUrl="https://management.azure.com/subscriptions/x"), "statusUrl", "api-version"),
+            (arm(statusUrl="https://user:pw@management.azure.com/x?api-version=1"), "statusUrl", "user information"),
+            (apim(operationID="x"), "operationID", "Did you mean 'operationId'"),
+            (apim(subscriptionid=SUBSCRIPTION), "subscriptionid", "Did you mean 'subscriptionId'"),
+            (apim(statusUrl="https://management.azure.com/x?api-version=1"), "statusUrl", "does not apply to source 'apim'"),
+            (arm(operationId="x"), "operationId", "does not apply to source 'arm'"),
+            (apim(apiVersion=""), "apiVersion", "api-version"),
+            (apim(apiVersion="2024-01-01&x=y"), "apiVersion", "api-version"),
+            (apim(correlationId="c" * 257), "correlationId", "256"),
+            (apim(correlationId=7), "correlationId", "must be a string"),
+            (apim(context=[1]), "context", "JSON object"),
+            (apim(context="x"), "context", "JSON object"),
+            (apim(timeoutSeconds=0), "timeoutSeconds", "2592000"),
+            (apim(timeoutSeconds=2_592_001), "timeoutSeconds", "2592000"),
+            (apim(timeoutSeconds="60"), "timeoutSeconds", "whole number"),
+            (apim(timeoutSeconds=1.5), "timeoutSeconds", "whole number"),
+            (apim(timeoutSeconds=True), "timeoutSeconds", "whole number"),
+            (apim(poll={"polls": 1}), "poll.firstSeenAt", "producers omit"),
+            (apim(poll={"firstSeenAt": "yesterday"}), "poll.firstSeenAt", "producers omit"),
+            (apim(poll={"firstSeenAt": "2026-01-01T00:00:00Z", "polls": -1}), "poll.polls", "producers omit"),
+            (apim(poll={"firstSeenAt": "2026-01-01T00:00:00Z", "extra": 1}), "poll.extra", ""),
+        ],
+    )
+    def test_reason_is_one_sentence_naming_the_field(self, message: Any, field: str, words: str) -> None:
+        err = rejected(message)
+        assert err.field == field
+        assert f"'{field}'" in err.reason
+        assert words in err.reason
+        assert err.reason.endswith(".") and "\n" not in err.reason
+
+    def test_correlation_id_of_256_characters_is_fine(self) -> None:
+        assert parse(apim(correlationId="c" * 256)).correlation_id == "c" * 256
+
+
+def test_defaults_and_echoes() -> None:
+    request = parse(apim(correlationId="c", context={"a": [1, {"b": None}]}, timeoutSeconds=90))
+    assert request.correlation_id == "c"
+    assert request.context == {"a": [1, {"b": None}]}
+    assert request.timeout_seconds == 90
+    assert request.poll.first_seen_at == T0 and request.poll.polls == 0
+    assert parse(apim()).timeout_seconds == 86400
+    assert "poll" not in parse(apim(poll={"firstSeenAt": "2026-11-22T11:00:00Z"})).body
+
+
+# --- property tests -------------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+field_names = st.sampled_from(["source", "subscriptionId", "location", "operationId", "endpoint", "projectName",
+                               "statusUrl", "apiVersion", "correlationId", "context", "timeoutSeconds", "poll"]) | st.text(max_size=12)
+PARSER = RequestParser(settings(STATUS_HOST_ALLOWLIST="*.devcenter.azure.com,127.0.0.1:8080"))
+
+
+def _parse_or_invalid(raw: Any) -> None:
+    try:
+        request = PARSER.parse(raw, T0)
+    except InvalidRequest as err:
+        assert err.field and err.reason
+        return
+    assert request.status_url.startswith(("https://management.azure.com/", "https://", "http://127.0.0.1:8080/"))
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.dictionaries(field_names, json_values, max_size=8))
+def test_arbitrary_json_objects_parse_or_raise_invalid_request(message: dict) -> None:
+    _parse_or_invalid(json.dumps(message))
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.sampled_from([apim(), devcenter(), operationalinsights(), arm()]), field_names, json_values)
+def test_mutated_valid_requests_parse_or_raise_invalid_request(base: dict, key: str, value: Any) -> None:
+    _parse_or_invalid(json.dumps({**base, key: value}))
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300))
+def test_arbitrary_bytes_and_text_parse_or_raise_invalid_request(raw: bytes | str) -> None:
+    _parse_or_invalid(raw)
