@@ -114,7 +114,10 @@ def checked_url(
         raise _refused(field, "must be a non-empty absolute URL")
     if any(not (0x20 < ord(c) < 0x7F) for c in url) or "\\" in url:
         raise _refused(field, "must be printable ASCII without spaces or backslashes")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise _refused(field, "is not a well-formed URL") from None
     scheme = parts.scheme.lower()
     if scheme not in ("https", "http") or not parts.netloc:
         raise _refused(field, "must be an absolute https URL")

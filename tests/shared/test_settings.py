@@ -1,0 +1,88 @@
+"""Settings: contract defaults, and start-up errors that name the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.errors import SettingsError
+from shared.settings import load_settings
+from shared.storage import storage_connection_from_environ
+
+CONN = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+
+
+def test_contract_defaults() -> None:
+    s = load_settings(CONN)
+    assert (s.operations_queue, s.poison_queue, s.results_queue) == ("operations", "operations-poison", "operation-results")
+    assert s.result_sink == "queue" and s.publishes_to_queue and not s.publishes_to_eventgrid
+    assert s.event_source == "lro-watcher"
+    assert s.arm_endpoint == "https://management.azure.com"
+    assert s.arm_scope == "https://management.azure.com/.default"
+    assert s.devcenter_scope == "https://devcenter.azure.com/.default"
+    assert s.status_host_allowlist.allows("x.devcenter.azure.com", 443)
+    assert (s.poll_min_delay_seconds, s.poll_max_delay_seconds) == (5, 300)
+    assert s.poll_default_timeout_seconds == 86400 and s.poll_max_failures == 10
+    assert s.eventgrid_topic_endpoint is None and s.eventgrid_topic_key is None
+
+
+def test_arm_scope_follows_arm_endpoint() -> None:
+    s = load_settings({**CONN, "ARM_ENDPOINT": "http://127.0.0.1:7000/"})
+    assert s.arm_endpoint == "http://127.0.0.1:7000"
+    assert s.arm_scope == "http://127.0.0.1:7000/.default"
+    assert s.arm_host == "127.0.0.1:7000"
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({}, "AzureWebJobsStorage"),
+        ({**CONN, "RESULT_SINK": "kafka"}, "RESULT_SINK"),
+        ({**CONN, "RESULT_SINK": "eventgrid"}, "EVENTGRID_TOPIC_ENDPOINT"),
+        ({**CONN, "RESULT_SINK": "both"}, "EVENTGRID_TOPIC_ENDPOINT"),
+        ({**CONN, "RESULT_SINK": "both", "EVENTGRID_TOPIC_ENDPOINT": "http://topic.example.com/api/events"}, "EVENTGRID_TOPIC_ENDPOINT"),
+        ({**CONN, "ARM_ENDPOINT": "management.azure.com"}, "ARM_ENDPOINT"),
+        ({**CONN, "ARM_ENDPOINT": "http://management.azure.com"}, "ARM_ENDPOINT"),
+        ({**CONN, "ARM_SCOPE": "https://management.azure.com/"}, "ARM_SCOPE"),
+        ({**CONN, "DEVCENTER_SCOPE": "devcenter"}, "DEVCENTER_SCOPE"),
+        ({**CONN, "STATUS_HOST_ALLOWLIST": "bad host"}, "STATUS_HOST_ALLOWLIST"),
+        ({**CONN, "POLL_MIN_DELAY_SECONDS": "soon"}, "POLL_MIN_DELAY_SECONDS"),
+        ({**CONN, "POLL_MIN_DELAY_SECONDS": "-1"}, "POLL_MIN_DELAY_SECONDS"),
+        ({**CONN, "POLL_MAX_DELAY_SECONDS": "1"}, "POLL_MAX_DELAY_SECONDS"),
+        ({**CONN, "POLL_MAX_DELAY_SECONDS": "700000"}, "POLL_MAX_DELAY_SECONDS"),
+        ({**CONN, "POLL_DEFAULT_TIMEOUT_SECONDS": "0"}, "POLL_DEFAULT_TIMEOUT_SECONDS"),
+        ({**CONN, "POLL_DEFAULT_TIMEOUT_SECONDS": "1.5"}, "POLL_DEFAULT_TIMEOUT_SECONDS"),
+        ({**CONN, "POLL_MAX_FAILURES": "0"}, "POLL_MAX_FAILURES"),
+        ({**CONN, "OPERATIONS_QUEUE": "Operations"}, "OPERATIONS_QUEUE"),
+        ({**CONN, "RESULTS_QUEUE": "a"}, "RESULTS_QUEUE"),
+        ({"AzureWebJobsStorage__queueServiceUri": "http://account.queue.core.windows.net"}, "AzureWebJobsStorage__queueServiceUri"),
+        ({"AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net", "AzureWebJobsStorage__credential": "key"}, "AzureWebJobsStorage__credential"),
+    ],
+)
+def test_bad_settings_name_the_setting(env: dict, setting: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env)
+    assert caught.value.setting == setting
+    assert setting in str(caught.value)
+
+
+def test_event_grid_key_is_not_in_repr() -> None:
+    s = load_settings({**CONN, "RESULT_SINK": "both", "EVENTGRID_TOPIC_ENDPOINT": "https://t.westus-1.eventgrid.azure.net/api/events",
+                       "EVENTGRID_TOPIC_KEY": "s3cr3t"})
+    assert s.eventgrid_topic_key == "s3cr3t"
+    assert "s3cr3t" not in repr(s)
+
+
+def test_identity_based_storage_connection() -> None:
+    conn = storage_connection_from_environ({
+        "AzureWebJobsStorage__queueServiceUri": "https://acct.queue.core.windows.net/",
+        "AzureWebJobsStorage__credential": "managedidentity",
+        "AzureWebJobsStorage__clientId": "cid",
+    })
+    assert conn.queue_service_uri == "https://acct.queue.core.windows.net"
+    assert conn.use_managed_identity and conn.client_id == "cid" and conn.connection_string is None
+    assert storage_connection_from_environ({"AzureWebJobsStorage__accountName": "acct"}).queue_service_uri == "https://acct.queue.core.windows.net"
+
+
+def test_connection_string_is_never_in_repr() -> None:
+    conn = storage_connection_from_environ({"AzureWebJobsStorage": "AccountName=a;AccountKey=SECRETKEY"})
+    assert "SECRETKEY" not in repr(conn)

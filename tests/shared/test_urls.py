@@ -1,0 +1,125 @@
+"""Contract §4: where a token may go."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from shared.errors import InvalidRequest
+from shared.urls import HostAllowlist, checked_url, is_loopback_host
+
+DEVCENTER = HostAllowlist.parse("*.devcenter.azure.com, 127.0.0.1:8080")
+ARM = HostAllowlist.for_base_url("https://management.azure.com")
+
+
+def check(url: str, allowed: HostAllowlist = DEVCENTER) -> str:
+    return checked_url(url, field="endpoint", allowed=allowed)
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("https://t-dc.westus.devcenter.azure.com", "https://t-dc.westus.devcenter.azure.com/"),
+        ("HTTPS://T-DC.WestUS.DevCenter.Azure.com/", "https://t-dc.westus.devcenter.azure.com/"),
+        ("https://a.b.devcenter.azure.com:443/x", "https://a.b.devcenter.azure.com:443/x"),
+        ("http://127.0.0.1:8080/projects", "http://127.0.0.1:8080/projects"),
+    ],
+)
+def test_allowed_urls_come_back_canonical(url: str, canonical: str) -> None:
+    assert check(url) == canonical
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://devcenter.azure.com",  # the apex is not a subdomain
+        "https://evildevcenter.azure.com",
+        "https://devcenter.azure.com.evil.com",
+        "https://x.devcenter.azure.com.",  # trailing dot
+        "https://x.devcenter.azure.com:8443",  # port confusion
+        "http://x.devcenter.azure.com",  # http off loopback
+        "https://user@x.devcenter.azure.com",
+        "https://x.devcenter.azure.com@evil.com",
+        "https://evil.com#@x.devcenter.azure.com",
+        "https://evil.com\\@x.devcenter.azure.com",
+        "https://x.devcenter.azure.com/a/../b",
+        "https://x.devcenter.azure.com/a/%2e%2e/b",
+        "https://x.devcenter.azure.com/a%2Fb",
+        "https://x.devcenter.azure.com/a%5cb",
+        "https://x.devcenter.azure.com/a#frag",
+        "https://x.devcenter.azure.com /a",
+        "https://x.devcenter.azure.com\t/a",
+        "https://x.dеvcenter.azure.com",  # Cyrillic e
+        "https://127.0.0.1:8081",
+        "http://2130706433:8080",
+        "http://0x7f000001:8080",
+        "http://0177.0.0.1:8080",
+        "http://[::1]:8080",
+        "ftp://x.devcenter.azure.com",
+        "//x.devcenter.azure.com",
+        "x.devcenter.azure.com",
+        "https://x.devcenter.azure.com:abc",
+        "https://x.devcenter.azure.com:99999",
+        "",
+    ],
+)
+def test_hostile_urls_are_refused_naming_the_field(url: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        check(url)
+    assert caught.value.field == "endpoint"
+    assert "'endpoint'" in caught.value.reason
+
+
+def test_arm_allowlist_is_exactly_the_arm_host_and_port() -> None:
+    assert checked_url("https://management.azure.com/x?api-version=1", field="statusUrl", allowed=ARM)
+    for url in ["https://management.azure.com:444/x", "https://management.azure.com.evil/x", "https://x.management.azure.com/x"]:
+        with pytest.raises(InvalidRequest):
+            checked_url(url, field="statusUrl", allowed=ARM)
+    local = HostAllowlist.for_base_url("http://127.0.0.1:5000")
+    assert checked_url("http://127.0.0.1:5000/a", field="statusUrl", allowed=local)
+    with pytest.raises(InvalidRequest):
+        checked_url("http://127.0.0.1:5001/a", field="statusUrl", allowed=local)
+
+
+def test_loopback_detection_is_canonical_only() -> None:
+    assert all(map(is_loopback_host, ["localhost", "127.0.0.1", "127.9.9.9", "::1", "[::1]"]))
+    assert not any(map(is_loopback_host, ["2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.0.0.1.evil.com", "localhost.evil.com"]))
+
+
+@pytest.mark.parametrize("text", ["bad host!", "*.", "a..b", "x.com:0", "x.com:http", "x.com."])
+def test_bad_allowlist_entries_are_errors(text: str) -> None:
+    with pytest.raises(ValueError):
+        HostAllowlist.parse(text)
+
+
+def test_wildcard_needs_a_label_before_the_suffix() -> None:
+    allow = HostAllowlist.parse("*.example.com")
+    assert allow.allows("a.example.com", 443)
+    assert not allow.allows("example.com", 443)
+    assert not allow.allows(".example.com", 443)
+    assert not allow.allows("a.example.com", 80)
+
+
+@hsettings(max_examples=500, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_is_refused_or_lands_on_an_allowed_host(text: str) -> None:
+    try:
+        url = check(text)
+    except InvalidRequest:
+        return
+    import httpx
+
+    parsed = httpx.URL(url)
+    assert parsed.host.endswith(".devcenter.azure.com") or (parsed.host, parsed.port) == ("127.0.0.1", 8080)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.sampled_from(["https://", "http://", "HTTPS://"]), st.text(alphabet="abc.-:@/\\%2e5cf#?0123456789[]x", max_size=40))
+def test_url_shaped_text_never_escapes_the_allowlist(scheme: str, rest: str) -> None:
+    try:
+        url = check(f"{scheme}x.devcenter.azure.com{rest}")
+    except InvalidRequest:
+        return
+    import httpx
+
+    assert httpx.URL(url).host.endswith(".devcenter.azure.com")
