@@ -1,0 +1,184 @@
+"""Operation scripts: step validation, per-operation state, seeded fault choice."""
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any
+
+STEP_KINDS = ("status", "http", "fault", "redirect")
+SCRIPT_FAULTS = ("reset", "slow", "malformed", "nostatus")
+INJECTABLE_FAULTS = ("429", "500", "503", "slow", "reset", "malformed", "nostatus", "404early")
+TERMINAL_STATUSES = frozenset({"succeeded", "completed", "failed", "canceled", "cancelled"})
+
+_COMMON_KEYS = {"times", "headers", "retryAfter", "retryAfterMs"}
+_KIND_KEYS = {
+    "status": {"status", "percentComplete", "error", "properties", "resourceId", "startTime", "endTime", "extra"},
+    "http": {"http", "error", "body"},
+    "fault": {"fault", "seconds"},
+    "redirect": {"redirect"},
+}
+
+
+class ScriptError(ValueError):
+    """A script or fault configuration that does not make sense (the message says why)."""
+
+
+def is_terminal(status: Any) -> bool:
+    return isinstance(status, str) and status.lower() in TERMINAL_STATUSES
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate_steps(steps: Any, where: str = "steps") -> list[dict]:
+    """Checked, normalised copies of ``steps`` (times filled in, header values as strings)."""
+    if not isinstance(steps, list) or not steps:
+        raise ScriptError(f"{where} must be a non-empty list of step objects")
+    return [_validate_step(step, f"{where}[{i}]") for i, step in enumerate(steps)]
+
+
+def _validate_step(step: Any, where: str) -> dict:
+    if not isinstance(step, dict):
+        raise ScriptError(f"{where} must be an object")
+    kinds = [k for k in STEP_KINDS if k in step]
+    if len(kinds) != 1:
+        raise ScriptError(f"{where} must have exactly one of {', '.join(STEP_KINDS)}")
+    kind = kinds[0]
+    unknown = set(step) - _COMMON_KEYS - _KIND_KEYS[kind]
+    if unknown:
+        raise ScriptError(f"{where} has unknown field(s) for a {kind} step: {', '.join(sorted(unknown))}")
+    out = {k: (copy.deepcopy(v) if isinstance(v, (dict, list)) else v) for k, v in step.items()}
+    out["kind"] = kind
+    times = out.get("times", 1)
+    if not _is_int(times) or times < 1:
+        raise ScriptError(f"{where}.times must be an integer >= 1")
+    out["times"] = times
+    headers: dict[str, str] = {}
+    if "retryAfter" in out:
+        if not isinstance(out["retryAfter"], (str, int)) or isinstance(out["retryAfter"], bool):
+            raise ScriptError(f"{where}.retryAfter must be a string (seconds or HTTP-date) or an integer")
+        headers["Retry-After"] = str(out["retryAfter"])
+    if "retryAfterMs" in out:
+        if not _is_number(out["retryAfterMs"]):
+            raise ScriptError(f"{where}.retryAfterMs must be a number")
+        value = out["retryAfterMs"]
+        headers["retry-after-ms"] = str(int(value)) if float(value).is_integer() else str(value)
+    extra_headers = out.get("headers", {})
+    if not isinstance(extra_headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, (str, int)) and not isinstance(v, bool) for k, v in extra_headers.items()
+    ):
+        raise ScriptError(f"{where}.headers must be an object of header name -> string")
+    headers.update({k: str(v) for k, v in extra_headers.items()})
+    out["_headers"] = headers
+
+    if kind == "status":
+        if not isinstance(out["status"], str):
+            raise ScriptError(f"{where}.status must be a string")
+        if "percentComplete" in out and not _is_number(out["percentComplete"]):
+            raise ScriptError(f"{where}.percentComplete must be a number")
+        for key in ("error", "properties", "extra"):
+            if key in out and not isinstance(out[key], dict):
+                raise ScriptError(f"{where}.{key} must be an object")
+        for key in ("resourceId", "startTime", "endTime"):
+            if key in out and not isinstance(out[key], str):
+                raise ScriptError(f"{where}.{key} must be a string")
+    elif kind == "http":
+        code = out["http"]
+        if not _is_int(code) or not 201 <= code <= 599:
+            raise ScriptError(f"{where}.http must be an HTTP status code 201..599 (use a status step for 200)")
+        if "error" in out and not isinstance(out["error"], dict):
+            raise ScriptError(f"{where}.error must be an object")
+    elif kind == "fault":
+        if out["fault"] not in SCRIPT_FAULTS:
+            raise ScriptError(f"{where}.fault must be one of {', '.join(SCRIPT_FAULTS)}")
+        if "seconds" in out and (out["fault"] != "slow" or not _is_number(out["seconds"]) or out["seconds"] < 0):
+            raise ScriptError(f"{where}.seconds is only for a slow fault and must be a number >= 0")
+    elif kind == "redirect":
+        if not isinstance(out["redirect"], str) or not out["redirect"]:
+            raise ScriptError(f"{where}.redirect must be a non-empty URL string")
+    return out
+
+
+def validate_operation(item: Any, where: str = "operation") -> tuple[str, list[dict]]:
+    if not isinstance(item, dict):
+        raise ScriptError(f"{where} must be an object with operationId and steps")
+    unknown = set(item) - {"operationId", "steps"}
+    if unknown:
+        raise ScriptError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
+    op_id = item.get("operationId")
+    if not isinstance(op_id, str) or not op_id:
+        raise ScriptError(f"{where}.operationId must be a non-empty string")
+    return op_id, validate_steps(item.get("steps"), f"{where}.steps")
+
+
+def validate_faults(rate: Any, kinds: Any, seed: Any) -> tuple[float, tuple[str, ...], int]:
+    if not _is_number(rate) or not 0.0 <= rate <= 1.0:
+        raise ScriptError("rate must be a number between 0 and 1")
+    if not isinstance(kinds, (list, tuple)) or not all(isinstance(k, str) for k in kinds):
+        raise ScriptError("kinds must be a list of strings")
+    bad = [k for k in kinds if k not in INJECTABLE_FAULTS]
+    if bad:
+        raise ScriptError(f"unknown fault kind(s) {bad}; known: {', '.join(INJECTABLE_FAULTS)}")
+    if not _is_int(seed):
+        raise ScriptError("seed must be an integer")
+    return float(rate), tuple(kinds), seed
+
+
+def pick_fault(rate: float, kinds: tuple[str, ...], seed: int, op_key: str, read_no: int) -> str | None:
+    """Deterministic per (seed, operation, read number): independent of thread interleaving."""
+    if rate <= 0.0 or not kinds:
+        return None
+    digest = hashlib.sha256(f"{seed}|{op_key}|{read_no}".encode()).digest()
+    if int.from_bytes(digest[:8], "big") / 2.0**64 >= rate:
+        return None
+    eligible = [k for k in kinds if k != "404early" or read_no <= 2]
+    if not eligible:
+        return None
+    return eligible[int.from_bytes(digest[8:16], "big") % len(eligible)]
+
+
+class Operation:
+    """One scripted operation's progress. Mutated only under the simulator's lock."""
+
+    __slots__ = ("operation_id", "steps", "index", "used", "polls", "steps_served",
+                 "faults_injected", "start_time", "end_time", "last_status")
+
+    def __init__(self, operation_id: str, steps: list[dict], polls: int = 0) -> None:
+        self.operation_id = operation_id
+        self.steps = steps
+        self.index = 0
+        self.used = 0
+        self.polls = polls
+        self.steps_served = 0
+        self.faults_injected = 0
+        self.start_time: str | None = None
+        self.end_time: str | None = None
+        self.last_status: str | None = None
+
+    def next_step(self) -> dict:
+        step = self.steps[self.index]
+        self.used += 1
+        self.steps_served += 1
+        if self.used >= step["times"] and self.index < len(self.steps) - 1:
+            self.index += 1
+            self.used = 0
+        return step
+
+    def info(self) -> dict:
+        return {
+            "operationId": self.operation_id,
+            "scripted": True,
+            "polls": self.polls,
+            "stepsServed": self.steps_served,
+            "stepIndex": self.index,
+            "stepCount": len(self.steps),
+            "faultsInjected": self.faults_injected,
+            "lastStatus": self.last_status,
+            "startTime": self.start_time,
+            "endTime": self.end_time,
+        }
