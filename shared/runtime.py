@@ -22,7 +22,12 @@ _watcher: Any = None
 
 def check_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Validate every setting now (start-up); raises SettingsError naming the bad one."""
-    return load_settings(os.environ if environ is None else environ)
+    settings = load_settings(os.environ if environ is None else environ)
+    if settings.publishes_to_eventgrid:
+        from . import eventgrid
+
+        eventgrid.check_settings(settings)  # the topic endpoint obeys the status URLs' token rules
+    return settings
 
 
 def build_credential(environ: Mapping[str, str]) -> Any:
@@ -53,14 +58,15 @@ def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any =
     storage_credential = credential if settings.storage.queue_service_uri else None
     queues = QueueGateway(queue_service_client(settings.storage, storage_credential), settings)
     tokens = TokenCache(credential)
+    http = http if http is not None else new_http_client()  # one pool for status reads and Event Grid
     sinks: list[Any] = []
     if settings.publishes_to_queue:
         sinks.append(QueueSink(queues))
     if settings.publishes_to_eventgrid:
         from .eventgrid import EventGridSink
 
-        sinks.append(EventGridSink(settings, tokens, http if http is not None else new_http_client()))
-    status = StatusClient(tokens, http if http is not None else new_http_client())
+        sinks.append(EventGridSink(settings, tokens, http))
+    status = StatusClient(tokens, http)
     return Watcher(settings, status, queues, Publisher(sinks))
 
 

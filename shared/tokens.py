@@ -3,12 +3,15 @@
 azure-identity credentials cache too, but asking them still costs a lock and a
 cache walk per call; this cache makes a warm status read a dictionary lookup.
 A token is reused until five minutes before it expires. ``refresh`` drops it so
-the next call asks the credential again (the status client does this once on
-401/403).
+the next call asks the credential for a *new* one (the status client and the
+Event Grid sink do this once on 401/403): that call passes ``claims``, which is
+how azure-identity (MSAL) is told to skip its own cache, as after a claims
+challenge. A credential that refuses ``claims`` is asked again without them.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +33,7 @@ class TokenCache:
         self._credential = credential
         self._clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._stale: set[str] = set()  # scopes whose next fetch must bypass the credential's cache
         self._lock = threading.Lock()
 
     def token(self, scope: str) -> str:
@@ -40,9 +44,20 @@ class TokenCache:
             cached = self._tokens.get(scope)
             if cached is not None and cached[1] - self._clock() > REFRESH_MARGIN_SECONDS:
                 return cached[0]
-            access = self._credential.get_token(scope)
+            access = self._fetch(scope, bypass_cache=scope in self._stale)
+            self._stale.discard(scope)
             self._tokens[scope] = (access.token, float(access.expires_on))
             return access.token
+
+    def _fetch(self, scope: str, *, bypass_cache: bool) -> Any:
+        if bypass_cache:
+            # A claims request any token satisfies; its presence alone makes MSAL skip its cache.
+            claims = json.dumps({"access_token": {"nbf": {"essential": True, "value": str(int(self._clock()))}}})
+            try:
+                return self._credential.get_token(scope, claims=claims)
+            except Exception:  # noqa: BLE001 - a credential without claims support: ask normally
+                pass
+        return self._credential.get_token(scope)
 
     def refresh(self, scope: str, stale_token: str) -> None:
         """Forget ``stale_token`` (unless another thread already replaced it)."""
@@ -50,3 +65,4 @@ class TokenCache:
             cached = self._tokens.get(scope)
             if cached is not None and cached[0] == stale_token:
                 del self._tokens[scope]
+                self._stale.add(scope)

@@ -38,3 +38,22 @@ def test_concurrent_callers_share_one_token_request() -> None:
     with ThreadPoolExecutor(8) as pool:
         tokens = set(pool.map(lambda _: cache.token("s"), range(64)))
     assert len(tokens) == 1 and credential.calls == ["s"]
+
+
+def test_refresh_asks_the_credential_to_bypass_its_own_cache() -> None:
+    seen: list[dict] = []
+
+    class Recording(CountingCredential):
+        def get_token(self, *scopes, **kwargs):
+            seen.append(kwargs)
+            return super().get_token(*scopes, **kwargs)
+
+    credential = Recording()
+    cache = TokenCache(credential, clock=lambda: credential.now)
+    stale = cache.token("s")
+    cache.refresh("s", stale)
+    cache.token("s")
+    cache.token("s")
+    assert "claims" not in seen[0]
+    assert "claims" in seen[1]
+    assert len(seen) == 2

@@ -1,0 +1,191 @@
+"""Publish an outcome to an Event Grid topic: a CloudEvents 1.0 batch of one (contract §3).
+
+The wire format::
+
+    POST {EVENTGRID_TOPIC_ENDPOINT}?api-version=2018-01-01        (api-version added only when absent)
+    Content-Type: application/cloudevents-batch+json; charset=utf-8
+    aeg-sas-key: {EVENTGRID_TOPIC_KEY}                            (key mode), or
+    Authorization: Bearer {token for https://eventgrid.azure.net/.default}   (Entra mode, the process's credential)
+
+    [{"specversion": "1.0", "id": eventId, "source": EVENT_SOURCE, "type": "LroWatcher.Operation.<outcome>",
+      "subject": <path of statusUrl>, "time": completedAt, "datacontenttype": "application/json", "data": result}]
+
+One POST through the process's ``httpx.Client``, never following a redirect, to
+the endpoint checked by the same rules as status URLs (:func:`topic_url`), so
+the key or token goes to that host only. azure-eventgrid's publisher is not
+used: azure-core's pipeline refuses bearer tokens over plain http (no loopback
+fakes in Entra mode) and it would add import cost to every cold start. The
+envelope is a dict, not ``azure.core.messaging.CloudEvent``: that class has no
+serializer in azure-core, keeps ``time`` as a ``datetime`` (re-formatted, it
+would no longer equal ``completedAt``) and fills a missing id with a random
+uuid4; the tests parse our wire body with it instead.
+
+Any failure (no response, timeout, 3xx, 4xx, 5xx) raises
+:class:`~shared.errors.PublishError`, whose message never holds the key or the
+token; the request message is retried, the status read again, and the same
+outcome published again with the same ``id``. In Entra mode a 401 drops the
+cached token and tries once more with a fresh one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .errors import InvalidRequest, PublishError, SettingsError
+from .sinks import encode_json, fit_result, log_trimmed
+from .urls import HostAllowlist, checked_url
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
+    from .settings import Settings
+    from .tokens import TokenCache
+
+__all__ = [
+    "EventGridSink",
+    "topic_url",
+    "check_settings",
+    "cloud_event",
+    "EVENTGRID_SCOPE",
+    "EVENTGRID_API_VERSION",
+    "CONTENT_TYPE",
+    "EVENT_TYPE_PREFIX",
+    "MAX_BATCH_BYTES",
+]
+
+EVENTGRID_SCOPE = "https://eventgrid.azure.net/.default"
+EVENTGRID_API_VERSION = "2018-01-01"
+CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8"
+EVENT_TYPE_PREFIX = "LroWatcher.Operation."
+#: Event Grid takes events (and batches) up to 1 MB; keep the one-event batch under 1,000,000 bytes.
+MAX_BATCH_BYTES = 1_000_000
+_SETTING = "EVENTGRID_TOPIC_ENDPOINT"
+_REASON_CHARS = 300
+
+
+def topic_url(endpoint: str) -> str:
+    """The URL to POST to: ``endpoint`` checked by the status-URL token rules, ``api-version`` added when absent.
+
+    Raises :class:`SettingsError` naming ``EVENTGRID_TOPIC_ENDPOINT``.
+    """
+    try:
+        allowed = HostAllowlist.for_base_url(endpoint)  # the topic's own host: the rules below still apply
+        url = checked_url(endpoint, field=_SETTING, allowed=allowed)
+    except ValueError:
+        raise SettingsError(_SETTING, "has an invalid port") from None
+    except InvalidRequest as err:
+        raise SettingsError(_SETTING, err.reason.replace(f"Field '{_SETTING}' ", "", 1).rstrip(".")) from None
+    query = urlsplit(url).query
+    versions = [value for key, value in parse_qsl(query, keep_blank_values=True) if key.lower() == "api-version"]
+    if versions and not all(versions):
+        raise SettingsError(_SETTING, "has an empty api-version")
+    if versions:
+        return url
+    return f"{url}{'&' if query else '?'}api-version={EVENTGRID_API_VERSION}"
+
+
+def check_settings(settings: Settings) -> str:
+    """Validate the Event Grid settings at start-up; returns the topic URL. Raises SettingsError naming the setting."""
+    if not settings.eventgrid_topic_endpoint:
+        raise SettingsError(_SETTING, "is required when RESULT_SINK includes eventgrid")
+    key = settings.eventgrid_topic_key
+    if key and not all(0x20 < ord(c) < 0x7F for c in key):
+        raise SettingsError("EVENTGRID_TOPIC_KEY", "must be printable ASCII without spaces (an HTTP header value)")
+    return topic_url(settings.eventgrid_topic_endpoint)
+
+
+def cloud_event(result: Mapping[str, Any], source: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The CloudEvents 1.0 envelope of ``result``; ``data`` replaces the result as payload (a trimmed copy)."""
+    return {
+        "specversion": "1.0",
+        "id": result["eventId"],
+        "source": source,
+        "type": EVENT_TYPE_PREFIX + result["outcome"],
+        "subject": urlsplit(result["statusUrl"]).path,
+        "time": result["completedAt"],
+        "datacontenttype": "application/json",
+        "data": result if data is None else data,
+    }
+
+
+class EventGridSink:
+    """Publishes each result to ``EVENTGRID_TOPIC_ENDPOINT``; built once per process by :mod:`shared.runtime`."""
+
+    name = "eventgrid"
+
+    def __init__(self, settings: Settings, tokens: TokenCache, http: httpx.Client, max_bytes: int = MAX_BATCH_BYTES) -> None:
+        self.url = check_settings(settings)
+        self._host = urlsplit(self.url).netloc
+        self._source = settings.event_source
+        self._key = settings.eventgrid_topic_key
+        self._tokens = tokens
+        self._http = http
+        self._max_bytes = max_bytes
+
+    @property
+    def auth_mode(self) -> str:
+        return "key" if self._key else "entra"
+
+    def publish(self, result: Mapping[str, Any]) -> None:
+        data, body = fit_result(result, lambda data: encode_json([cloud_event(result, self._source, data)]), self._max_bytes)
+        log_trimmed(self.name, data, self._max_bytes)
+        event_id = result["eventId"]
+        refreshed = False
+        while True:
+            headers, secret = self._auth_headers(event_id)
+            response = self._post(body, headers, event_id, secret)
+            if response.status_code == 401 and self._key is None and not refreshed:
+                self._tokens.refresh(EVENTGRID_SCOPE, secret)
+                refreshed = True
+                continue
+            if 200 <= response.status_code < 300:
+                return
+            raise PublishError(self._refusal(response, event_id, secret))
+
+    def _auth_headers(self, event_id: str) -> tuple[dict[str, str], str]:
+        headers = {"Content-Type": CONTENT_TYPE, "x-ms-client-request-id": str(uuid.uuid4())}
+        if self._key:
+            headers["aeg-sas-key"] = self._key
+            return headers, self._key
+        try:
+            token = self._tokens.token(EVENTGRID_SCOPE)
+        except Exception as err:  # azure-identity raises several types; none carries a token
+            raise PublishError(
+                f"event {event_id}: could not get a token for {EVENTGRID_SCOPE}: {type(err).__name__}: {err}"[:500]
+            ) from err
+        headers["Authorization"] = f"Bearer {token}"
+        return headers, token
+
+    def _post(self, body: bytes, headers: dict[str, str], event_id: str, secret: str) -> httpx.Response:
+        import httpx
+
+        # ``from None``: an httpx/h11 error about a header may quote its value (the key or token).
+        try:
+            return self._http.post(self.url, content=body, headers=headers, follow_redirects=False)
+        except httpx.TimeoutException as err:
+            raise PublishError(f"event {event_id}: timed out publishing to Event Grid at {self._host} ({type(err).__name__})") from None
+        except httpx.HTTPError as err:
+            reason = _scrub(f"{type(err).__name__}: {err}", secret)[:_REASON_CHARS]
+            raise PublishError(f"event {event_id}: could not reach Event Grid at {self._host}: {reason}") from None
+
+    def _refusal(self, response: httpx.Response, event_id: str, secret: str) -> str:
+        status = response.status_code
+        if 300 <= status < 400:
+            return f"event {event_id}: Event Grid at {self._host} answered HTTP {status} (redirects are not followed)"
+        detail = ""
+        try:
+            body = response.json()
+            error = body.get("error") if isinstance(body, dict) else None
+            if isinstance(error, dict):
+                detail = f": {error.get('code') or ''} {error.get('message') or ''}".rstrip()
+        except ValueError:
+            detail = f": {response.text.strip()}" if response.text.strip() else ""
+        detail = _scrub(detail, secret)[:_REASON_CHARS]
+        return f"event {event_id}: Event Grid at {self._host} refused it with HTTP {status}{detail}"
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text
