@@ -1,0 +1,20 @@
+"""Reusable test helpers: queues on Azurite, waiting with deadlines, run_local subprocesses.
+
+Only ``shared.storage`` of the project is imported here (for the queue clients).
+"""
+
+from tests.support.processes import run_local_command, run_local_process, start_run_local
+from tests.support.queues import QueueSet, read_all, unique_queue_prefix, wait_for_messages
+from tests.support.wait import WaitTimeout, wait_until
+
+__all__ = [
+    "QueueSet",
+    "WaitTimeout",
+    "read_all",
+    "run_local_command",
+    "run_local_process",
+    "start_run_local",
+    "unique_queue_prefix",
+    "wait_for_messages",
+    "wait_until",
+]
