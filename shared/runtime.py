@@ -7,6 +7,7 @@ every message reuses the same credential, HTTP connection pool and queue clients
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -53,6 +54,8 @@ def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any =
 
     env = os.environ if environ is None else environ
     settings = load_settings(env)
+    # httpx logs every request at INFO; the watcher already logs one line per poll.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     credential = credential if credential is not None else build_credential(env)
     assert settings.storage is not None
     storage_credential = credential if settings.storage.queue_service_uri else None

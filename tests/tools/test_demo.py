@@ -1,0 +1,18 @@
+"""``make demo`` works: the whole demo runs and checks its own outcome (exit 0)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tools import demo
+
+
+def test_demo_runs_to_the_end_and_shows_every_source(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ARM_ENDPOINT", "STATUS_HOST_ALLOWLIST", "RESULT_SINK", "EVENTGRID_TOPIC_KEY", "AZURE_CLIENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert demo.main(["--quiet"]) == 0
+    out = capsys.readouterr().out
+    for source, outcome in (("apim", "Succeeded"), ("devcenter", "Failed"), ("operationalinsights", "Succeeded"), ("arm", "Canceled")):
+        assert any(line.startswith(source) and outcome in line for line in out.splitlines()), (source, outcome)
+    assert "Did you mean 'operationId'?" in out
+    assert "same eventIds as the queue: yes" in out
