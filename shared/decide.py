@@ -33,13 +33,13 @@ at or after the deadline that is not terminal gives ``TimedOut``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from . import jsonio
 from .provider_errors import error_from_response_body, normalise_error
 from .results import build_result
 from .retry_after import delay_hint
@@ -150,7 +150,7 @@ def _status_body(read: StatusRead) -> tuple[dict[str, Any] | None, _Failure | No
             return None, _Failure("EmptyStatusBody", "status endpoint answered 200 with an empty body", 200)
         return None, None  # 202/201/204 without a body: still running
     try:
-        body = json.loads(read.body)
+        body = jsonio.loads(read.body)
     except ValueError:
         return None, _Failure("MalformedStatusBody", f"status body ({read.http_status}) is not JSON", read.http_status)
     if not isinstance(body, dict):
@@ -166,7 +166,7 @@ def _classify_failure(read: StatusRead, now: datetime, poll: PollState) -> _Fail
     if code is None:
         return _Failure("NoResponse", read.failure or "no response from the status endpoint", None)
     try:
-        body = json.loads(read.body) if read.body.strip() else None
+        body = jsonio.loads(read.body) if read.body.strip() else None
     except ValueError:
         body = None
     provider = error_from_response_body(body, read.headers.get("x-ms-error-code"))

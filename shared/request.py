@@ -10,12 +10,13 @@ import base64
 import binascii
 import difflib
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from . import jsonio
 from .errors import InvalidRequest
 from .models import COMMON_FIELDS, REQUEST_ADAPTER
 from .settings import Settings
@@ -48,7 +49,7 @@ def decode_message_text(raw: str | bytes) -> dict[str, Any]:
     if len(raw.encode("utf-8")) > MAX_REQUEST_BYTES:
         raise InvalidRequest("message", f"The message is larger than {MAX_REQUEST_BYTES} bytes.")
     try:
-        value = json.loads(raw)
+        value = jsonio.loads(raw)
     except ValueError:
         value = _json_from_base64(raw)
     if not isinstance(value, dict):
@@ -58,7 +59,7 @@ def decode_message_text(raw: str | bytes) -> dict[str, Any]:
 
 def _json_from_base64(raw: str) -> Any:
     try:
-        return json.loads(base64.b64decode(raw.strip(), validate=True).decode("utf-8"))
+        return jsonio.loads(base64.b64decode(raw.strip(), validate=True).decode("utf-8"))
     except (binascii.Error, ValueError):
         raise InvalidRequest("message", "The message is neither JSON nor base64-encoded JSON.") from None
 
@@ -90,6 +91,8 @@ class RequestParser:
             if poll_model is not None
             else PollState(first_seen_at=now)
         )
+        timeout_seconds = model.timeoutSeconds or self._settings.poll_default_timeout_seconds
+        _check_first_sighting(poll.first_seen_at, timeout_seconds)
         status_url = self._status_url(source, model)
         return WatchedRequest(
             source=source,
@@ -103,7 +106,7 @@ class RequestParser:
             ),
             correlation_id=model.correlationId,
             context=model.context,
-            timeout_seconds=model.timeoutSeconds or self._settings.poll_default_timeout_seconds,
+            timeout_seconds=timeout_seconds,
             poll=poll,
         )
 
@@ -121,6 +124,16 @@ class RequestParser:
         url = _with_api_version(base + path, api_version, source.base)
         allowed = self._arm_hosts if source.audience == "arm" else self._settings.status_host_allowlist
         return checked_url(url, field=source.base if source.base != "arm" else "location", allowed=allowed, producer_supplied=False)
+
+
+def _check_first_sighting(first_seen_at: datetime, timeout_seconds: int) -> None:
+    try:
+        first_seen_at + timedelta(seconds=timeout_seconds)
+    except OverflowError:
+        raise InvalidRequest(
+            "poll.firstSeenAt",
+            "Field 'poll.firstSeenAt' is the watcher's own bookkeeping and puts the deadline past the year 9999; producers omit 'poll'.",
+        ) from None
 
 
 def _with_api_version(url: str, api_version: str | None, field: str) -> str:
@@ -145,6 +158,13 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _printable(name: str) -> str:
+    """A field name fit for a one-line sentence: control characters escaped, at most 64 characters."""
+    if not name.isprintable():
+        name = "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in name)
+    return name if len(name) <= 64 else name[:61] + "..."
+
+
 def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
     """Turn pydantic's first error into one sentence that names the field."""
     source = body.get("source")
@@ -152,8 +172,10 @@ def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
     # An unknown field (a typo such as 'operationID') explains the 'missing' error beside it: report it first.
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     kind = first["type"]
-    loc = [part for part in first["loc"] if isinstance(part, str) and part not in SOURCE_NAMES]
-    field = ".".join(loc) or "source"
+    loc = list(first["loc"])
+    if loc[:1] == [source] and source in SOURCE_NAMES:
+        loc = loc[1:]  # pydantic puts the union's tag (the source name) first
+    field = _printable(".".join(str(part) for part in loc)) or "source"
     if kind in ("union_tag_not_found", "union_tag_invalid") or (field == "source" and kind != "missing"):
         if "source" not in body:
             return InvalidRequest("source", f"Field 'source' is required and must {_COMMON_SAYS['source']}.")

@@ -19,11 +19,11 @@ A result that fits is published exactly as decided, without a ``trimmed`` field.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
+from . import jsonio
 from .errors import PublishError
 from .queues import MAX_QUEUE_MESSAGE_BYTES, QueueGateway
 
@@ -50,10 +50,7 @@ _NEVER_CUT = frozenset({"eventId", "outcome", "trimmed"})
 
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON; a string holding a lone surrogate falls back to ``\\u`` escapes (still valid JSON)."""
-    try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return jsonio.dumps(value).encode("utf-8")
 
 
 def result_text(result: Mapping[str, Any]) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import jsonio
 from .sources import Source
 
 __all__ = ["PollState", "WatchedRequest", "rfc3339"]
@@ -68,4 +68,4 @@ class WatchedRequest:
 
     def message_text(self, poll: PollState) -> str:
         """The queue message that carries this request on to its next poll."""
-        return json.dumps({**self.body, "poll": poll.to_json()}, separators=(",", ":"), ensure_ascii=False)
+        return jsonio.dumps({**self.body, "poll": poll.to_json()})

@@ -8,12 +8,12 @@ and the status is read again: the decision is the same, and so is the eventId.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from . import jsonio
 from .decide import Publish, Reenqueue, decide
 from .errors import InvalidRequest
 from .queues import MAX_QUEUE_MESSAGE_BYTES, QueueGateway
@@ -90,11 +90,7 @@ class Watcher:
 
     def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime) -> None:
         original = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
-        entry = json.dumps(
-            {"reason": err.reason, "original": original, "rejectedAt": rfc3339(now)},
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
+        entry = jsonio.dumps({"reason": err.reason, "original": original, "rejectedAt": rfc3339(now)})
         if len(entry.encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES:
             entry = original  # too big to wrap: keep the message itself, as the host's own poisoning does
         self._queues.poison(entry)

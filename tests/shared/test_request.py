@@ -184,3 +184,11 @@ def test_mutated_valid_requests_parse_or_raise_invalid_request(base: dict, key: 
 @given(st.binary(max_size=300) | st.text(max_size=300))
 def test_arbitrary_bytes_and_text_parse_or_raise_invalid_request(raw: bytes | str) -> None:
     _parse_or_invalid(raw)
+
+
+@pytest.mark.parametrize(("name", "shown"), [("apim", "apim"), ("arm", "arm"), ("\n", "\\n"), ("a\tb", "a\\tb"), ("x" * 100, "x" * 61 + "...")])
+def test_unknown_field_names_are_named_on_one_line(name: str, shown: str) -> None:
+    err = rejected({**arm(), name: 1})
+    assert err.field == shown
+    assert f"Field '{shown}' is not part of the request contract." in err.reason
+    assert "\n" not in err.reason

@@ -1,0 +1,94 @@
+"""A pydantic model of the result object (contract §3), for ``schemas/result.schema.json`` and the tools.
+
+The watcher builds results as plain dicts (:func:`shared.results.build_result`)
+and never imports this module: it exists so the published JSON Schema, the
+tools that read results and the tests all check results against one
+definition. Fields that are always present may be ``null``; the two
+"present only when" cases are spelled as absent keys, not nulls:
+
+* ``error``'s keys: the provider's keys it did not send are left out
+  (``{code, message, target, details, innererror, additionalInfo}``, plus the
+  watcher's ``httpStatus``);
+* ``trimmed``: added by :func:`shared.sinks.fit_result` only when a result had
+  to be trimmed to fit a sink.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
+from typing_extensions import NotRequired, TypedDict
+
+from .results import OUTCOMES
+from .sinks import TRIM_STEPS
+from .sources import SOURCE_NAMES
+
+__all__ = ["ErrorDetail", "ResultError", "Result", "RESULT_ADAPTER", "UUID_PATTERN"]
+
+_CONFIG = ConfigDict(extra="forbid", strict=True)
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+@with_config(_CONFIG)
+class ErrorDetail(TypedDict, total=False):
+    """A provider error, normalised; keys the provider did not send are left out."""
+
+    code: str
+    message: str
+    target: str
+    details: list[ErrorDetail]
+    innererror: Annotated[dict[str, Any], Field(description="The provider's innererror chain, as sent.")]
+    additionalInfo: list[Any]
+
+
+@with_config(_CONFIG)
+class ResultError(ErrorDetail, total=False):
+    """The operation's error; for PollingFailed and TimedOut, the watcher's own code and message."""
+
+    httpStatus: Annotated[int, Field(description="HTTP status of the failed status read, where there was one.")]
+
+
+@with_config(_CONFIG)
+class Result(TypedDict):
+    """One operation's outcome: the body of a results queue message, and the data of its CloudEvent."""
+
+    eventId: Annotated[
+        str,
+        Field(
+            pattern=UUID_PATTERN,
+            json_schema_extra={"format": "uuid"},
+            description="UUIDv5 of (source, status URL without query, outcome): the same for every copy of one outcome.",
+        ),
+    ]
+    outcome: Annotated[Literal[OUTCOMES], Field(description="How the operation ended, as the watcher saw it.")]  # type: ignore[valid-type]
+    status: Annotated[str | None, Field(description="The provider's last status, as returned.")]
+    source: Annotated[Literal[SOURCE_NAMES], Field(description="From the request.")]  # type: ignore[valid-type]
+    operationId: Annotated[
+        str | None,
+        Field(description="From the request; for arm, the last path segment of statusUrl."),
+    ]
+    statusUrl: Annotated[str, Field(description="The URL that was polled.")]
+    correlationId: Annotated[str | None, Field(max_length=256, description="Echoed from the request.")]
+    context: Annotated[dict[str, Any] | None, Field(description="Echoed from the request.")]
+    percentComplete: Annotated[float | None, Field(description="From the last status body.")]
+    startTime: Annotated[str | None, Field(description="From the last status body, as sent.")]
+    endTime: Annotated[str | None, Field(description="From the last status body, as sent.")]
+    error: Annotated[ResultError | None, Field(description="The normalised error, or null.")]
+    operation: Annotated[dict[str, Any] | None, Field(description="The last status body exactly as returned.")]
+    polls: Annotated[int, Field(ge=0, description="Status requests made, failed ones included.")]
+    enqueuedAt: Annotated[datetime, Field(strict=False, description="When the watcher first saw the request (RFC 3339).")]
+    completedAt: Annotated[datetime, Field(strict=False, description="When the outcome was decided (RFC 3339).")]
+    trimmed: NotRequired[
+        Annotated[
+            list[Literal[TRIM_STEPS]],  # type: ignore[valid-type]
+            Field(
+                min_length=1,
+                description="Present only when the result was too big for the sink: the trimming steps taken, in order.",
+            ),
+        ]
+    ]
+
+
+RESULT_ADAPTER: TypeAdapter[Result] = TypeAdapter(Result)

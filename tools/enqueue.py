@@ -1,0 +1,164 @@
+"""Build a watch request from flags, validate it as the function would, and put it on the operations queue.
+
+::
+
+    python -m tools.enqueue --source apim --subscription-id SUB --location "West US" --operation-id OP
+    python -m tools.enqueue --source devcenter --endpoint https://TENANT-DC.REGION.devcenter.azure.com \\
+        --project web --operation-id 6a1c...
+    python -m tools.enqueue --status-url "Azure-AsyncOperation: https://management.azure.com/..."   # source arm
+    python -m tools.enqueue ... --correlation-id release-42 --context '{"stage": "prod"}' --timeout 3600 --dry-run
+
+The request is checked by :class:`shared.request.RequestParser` with the function's own
+settings read from the environment (``ARM_ENDPOINT``, ``STATUS_HOST_ALLOWLIST``, ...), so
+what this tool accepts the watcher accepts. An invalid request exits 2 with the sentence
+naming the field, and nothing is sent. ``--status-url`` takes the header value or the
+whole ``Azure-AsyncOperation: https://...`` line (as ``curl -D`` writes it); ``--source``
+defaults to ``arm`` when it is given.
+
+The message is the compact JSON text (``--base64``: its base64, which the watcher reads
+too) and never expires on the queue. ``--dry-run`` prints that text and sends nothing;
+otherwise the tool prints the message id and the text it enqueued.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import sys
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from tools._cli import EXIT_OK, EXIT_USAGE, CliError, add_storage_arguments, queue_client, tool_main, tool_settings
+
+__all__ = ["FLAGS", "build_request", "status_url_from", "main"]
+
+#: Flag -> request field, in the order the JSON lists them.
+FLAGS: dict[str, str] = {
+    "--subscription-id": "subscriptionId",
+    "--location": "location",
+    "--endpoint": "endpoint",
+    "--project": "projectName",
+    "--operation-id": "operationId",
+    "--status-url": "statusUrl",
+    "--api-version": "apiVersion",
+    "--correlation-id": "correlationId",
+    "--context": "context",
+    "--timeout": "timeoutSeconds",
+}
+_FLAG_OF = {field: flag for flag, field in FLAGS.items()}
+_STATUS_HEADER = "azure-asyncoperation"
+# "Azure-AsyncOperation: https://..." as curl writes it, "< ..." as curl -v does, "'Azure-AsyncOperation': '...'" as a log does.
+_HEADER_LINE = re.compile(r"^[<\s]*(['\"]?)(?P<name>[A-Za-z][A-Za-z0-9-]*)\1\s*:\s*(?P<value>.*)$")
+
+#: Flag -> (metavar, help).
+_HELP = {
+    "--subscription-id": ("ID", "apim, operationalinsights: the subscription id"),
+    "--location": ("REGION", "apim, operationalinsights: the region, e.g. westus or 'West US'"),
+    "--endpoint": ("URI", "devcenter: the Dev Center URI, https://TENANT-DEVCENTER.REGION.devcenter.azure.com"),
+    "--project": ("NAME", "devcenter: the project name"),
+    "--operation-id": ("ID", "apim, operationalinsights, devcenter: the operation id"),
+    "--status-url": ("URL", "arm: the Azure-AsyncOperation URL, or the whole 'Azure-AsyncOperation: URL' header line"),
+    "--api-version": ("VERSION", "overrides the source's default api-version"),
+    "--correlation-id": ("TEXT", "echoed in the result (at most 256 characters)"),
+    "--context": ("JSON", "a JSON object, echoed in the result"),
+    "--timeout": ("SECONDS", "seconds from the first poll until the outcome is TimedOut (1 to 2592000)"),
+}
+
+
+def status_url_from(value: str) -> str:
+    """The URL in ``value``: the URL itself, or an ``Azure-AsyncOperation`` header line holding it."""
+    from shared.errors import InvalidRequest
+
+    text = value.strip()
+    match = _HEADER_LINE.match(text)
+    if match is None or match.group("name").lower() in ("http", "https"):
+        return text
+    name = match.group("name")
+    if name.lower() != _STATUS_HEADER:
+        raise InvalidRequest(
+            "statusUrl",
+            f"Field 'statusUrl' must be the Azure-AsyncOperation URL; got a '{name}' header line. "
+            "The watcher reads operation status resources, which only the Azure-AsyncOperation header names.",
+        )
+    return match.group("value").strip().strip("'\"").strip()
+
+
+def build_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The request object the flags describe (not validated yet)."""
+    from shared.errors import InvalidRequest
+
+    request: dict[str, Any] = {}
+    source = args.source or ("arm" if args.status_url is not None else None)
+    if source is not None:
+        request["source"] = source
+    for flag, field in FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is None:
+            continue
+        if field == "statusUrl":
+            value = status_url_from(value)
+        elif field == "context":
+            try:
+                value = json.loads(value)
+            except ValueError as error:
+                raise InvalidRequest("context", f"Field 'context' must be a JSON object; --context is not JSON ({error}).") from None
+        request[field] = value
+    return request
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.enqueue",
+        description="Validate a watch request exactly as the function does and put it on the operations queue.",
+        epilog="Exit codes: 0 enqueued (or printed with --dry-run), 1 the queue could not be written, "
+        "2 invalid request or settings (nothing sent).",
+    )
+    from shared.sources import SOURCE_NAMES
+
+    parser.add_argument("--source", choices=SOURCE_NAMES, help="which status API to poll (default: arm with --status-url)")
+    for flag in FLAGS:
+        metavar, text = _HELP[flag]
+        parser.add_argument(flag, type=int if flag == "--timeout" else str, metavar=metavar, help=text)
+    parser.add_argument("--base64", action="store_true", help="send the base64 of the JSON (the watcher reads both)")
+    parser.add_argument("--dry-run", action="store_true", help="print the message text and send nothing")
+    add_storage_arguments(parser, "--operations-queue", "OPERATIONS_QUEUE")
+    return parser
+
+
+def _invalid(error: Any) -> CliError:
+    flag = _FLAG_OF.get(error.field)
+    return CliError(f"invalid request: {error.reason}" + (f" (flag {flag})" if flag else ""), EXIT_USAGE)
+
+
+def _enqueue(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    from shared.errors import InvalidRequest
+    from shared.request import RequestParser
+
+    settings = tool_settings(args, env)
+    try:
+        text = json.dumps(build_request(args), separators=(",", ":"), ensure_ascii=False)
+        content = base64.b64encode(text.encode("utf-8")).decode("ascii") if args.base64 else text
+        RequestParser(settings).parse(content, datetime.now(timezone.utc))  # exactly what will be sent
+    except InvalidRequest as error:
+        raise _invalid(error) from None
+    if args.dry_run:
+        print(content, file=out)
+        return EXIT_OK
+    from shared.queues import NEVER_EXPIRES
+
+    queue = queue_client(args, env, settings.operations_queue)
+    sent = queue.send_message(content, time_to_live=NEVER_EXPIRES)
+    print(f"enqueued message {sent.id} on queue {settings.operations_queue}" + (" (base64)" if args.base64 else ""), file=out)
+    print(text, file=out)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None, out: IO[str] | None = None) -> int:
+    return tool_main(_parser(), _enqueue, argv, environ, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
