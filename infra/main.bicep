@@ -61,6 +61,9 @@ param producerPrincipalIds array = []
 @description('Object ids of apps that read outcomes. Each gets Storage Queue Data Message Processor on the results queue only.')
 param consumerPrincipalIds array = []
 
+@description('Object ids of operators (users, groups or identities running tools.poison and tools.results). Each gets Storage Queue Data Message Processor on the poison queue, Storage Queue Data Message Sender on the operations queue (replay) and Storage Queue Data Reader on the results queue (peek), each on that queue only.')
+param operatorPrincipalIds array = []
+
 // ---------------------------------------------------------------- watcher settings (README "Settings"), contract defaults
 
 @minLength(3)
@@ -162,6 +165,7 @@ module storage 'app/storage.bicep' = {
     appPrincipalId: identity.outputs.principalId
     producerPrincipalIds: union(producerPrincipalIds, deployerIds)
     consumerPrincipalIds: union(consumerPrincipalIds, deployerIds)
+    operatorPrincipalIds: operatorPrincipalIds
   }
 }
 

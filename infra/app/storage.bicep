@@ -29,10 +29,20 @@ param producerPrincipalIds array = []
 @description('Object ids that may read and delete messages of the results queue, and nothing else.')
 param consumerPrincipalIds array = []
 
+@description('Object ids of operators (tools.poison, tools.results): they may read and delete poison entries, add messages to the operations queue (replay) and peek the results queue, and nothing else.')
+param operatorPrincipalIds array = []
+
 var storageQueueDataContributor = '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // Storage Queue Data Contributor
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // Storage Blob Data Owner
 var storageQueueDataMessageSender = 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a' // Storage Queue Data Message Sender
 var storageQueueDataMessageProcessor = '8a0f0c08-91a1-4084-bc3d-661d67233fed' // Storage Queue Data Message Processor
+var storageQueueDataReader = '19e7f393-937e-4f77-808e-94535e297925' // Storage Queue Data Reader
+
+// Operators replay requests into the operations queue, so they hold the producers' role there. One
+// assignment per id for both lists: an id in both (or twice in one) would otherwise declare the same
+// guid(scope, principal, role) twice, and union drops such repeats.
+var operationsSenderIds = union(producerPrincipalIds, operatorPrincipalIds)
+var operatorIds = union(operatorPrincipalIds, [])
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -114,14 +124,14 @@ resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Producers (deployment pipelines) may add requests: scoped to the operations queue, so they can
-// neither read other requests nor touch results or poison entries.
-resource producerSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for producerId in producerPrincipalIds: {
-  name: guid(operationsQueue.id, producerId, storageQueueDataMessageSender)
+// Producers (deployment pipelines) may add requests, and operators replay poison entries: scoped to
+// the operations queue, so they can neither read other requests nor touch results or poison entries.
+resource operationsSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for senderId in operationsSenderIds: {
+  name: guid(operationsQueue.id, senderId, storageQueueDataMessageSender)
   scope: operationsQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageSender)
-    principalId: producerId
+    principalId: senderId
   }
 }]
 
@@ -132,6 +142,28 @@ resource consumerProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01' 
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageProcessor)
     principalId: consumerId
+  }
+}]
+
+// Operators list (also past the 32-message peek, by receiving), replay and discard poison entries:
+// scoped to the poison queue only.
+resource operatorPoisonProcessor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for operatorId in operatorIds: {
+  name: guid(poisonQueue.id, operatorId, storageQueueDataMessageProcessor)
+  scope: poisonQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataMessageProcessor)
+    principalId: operatorId
+  }
+}]
+
+// Operators peek outcomes (tools.results) without receiving them, so the real consumer is not
+// disturbed: read-only, scoped to the results queue only.
+resource operatorResultsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for operatorId in operatorIds: {
+  name: guid(resultsQueue.id, operatorId, storageQueueDataReader)
+  scope: resultsQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataReader)
+    principalId: operatorId
   }
 }]
 

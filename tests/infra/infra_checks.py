@@ -74,21 +74,32 @@ class Role:
     role_name: str  # must be the comment beside the GUID
     scope_type: str  # resource type of the scope; "" = the module's own deployment scope
     principal: str = ""  # principalId expression; "" = the loop variable
-    loop_source: str = ""  # array the assignment loops over
+    loop_over: frozenset[str] = frozenset()  # the parameters (all of them) whose ids the assignment loops over
     single_queue: str = ""  # the only queue it may be scoped to
 
     @property
     def managed_identity(self) -> bool:
-        return not self.loop_source
+        return not self.loop_over
+
+    @property
+    def grantee(self) -> tuple[str, frozenset[str]]:
+        """Who gets the role: a principal expression, or the parameters looped over."""
+        return (self.principal, frozenset()) if self.managed_identity else ("", self.loop_over)
 
 
 EXPECTED_ROLES = [
     Role("app/storage.bicep", "974c5e8b-45b9-4653-ba55-5f855dd0fb88", "Storage Queue Data Contributor", STORAGE_ACCOUNT, "appPrincipalId"),
     Role("app/storage.bicep", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "Storage Blob Data Owner", STORAGE_ACCOUNT, "appPrincipalId"),
+    # Producers enqueue; operators replay (README "For operators"): one assignment per id of either list.
     Role("app/storage.bicep", "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a", "Storage Queue Data Message Sender", QUEUE,
-         loop_source="producerPrincipalIds", single_queue="operations"),
+         loop_over=frozenset({"producerPrincipalIds", "operatorPrincipalIds"}), single_queue="operations"),
     Role("app/storage.bicep", "8a0f0c08-91a1-4084-bc3d-661d67233fed", "Storage Queue Data Message Processor", QUEUE,
-         loop_source="consumerPrincipalIds", single_queue="operation-results"),
+         loop_over=frozenset({"consumerPrincipalIds"}), single_queue="operation-results"),
+    # Operators: list (--all), replay and discard poison entries; peek results without taking them.
+    Role("app/storage.bicep", "8a0f0c08-91a1-4084-bc3d-661d67233fed", "Storage Queue Data Message Processor", QUEUE,
+         loop_over=frozenset({"operatorPrincipalIds"}), single_queue="operations-poison"),
+    Role("app/storage.bicep", "19e7f393-937e-4f77-808e-94535e297925", "Storage Queue Data Reader", QUEUE,
+         loop_over=frozenset({"operatorPrincipalIds"}), single_queue="operation-results"),
     Role("app/eventgrid.bicep", "d5a91429-5739-47e2-a06b-3470a27159e7", "EventGrid Data Sender", "Microsoft.EventGrid/topics", "appPrincipalId"),
     Role("app/monitoring.bicep", "3913510d-42f4-4e42-8a64-420c390055eb", "Monitoring Metrics Publisher", "Microsoft.Insights/components", "appPrincipalId"),
     Role("app/subscription-reader.bicep", "acdd72a7-3385-48ef-bd42-f606fba81ae7", "Reader", "", "principalId"),
@@ -199,6 +210,19 @@ def _expanded_identifiers(file: BicepFile, node: Any) -> set[str]:
         if name in file.variables:
             names |= _identifiers(file.variables[name].value)
     return seen
+
+
+def _grantee(file: BicepFile, assignment: Any) -> tuple[str, frozenset[str]]:
+    """Who an assignment grants to: its principal expression, or the parameters its loop goes over."""
+    loop = assignment.declaration
+    if loop.loop_source is None:
+        return (assignment.principal, frozenset())
+    return ("", frozenset(_expanded_identifiers(file, loop.loop_source) & set(file.params)))
+
+
+def _who(grantee: tuple[str, frozenset[str]]) -> str:
+    principal, loop_over = grantee
+    return principal or " + ".join(sorted(loop_over)) or "(nobody)"
 
 
 def _resource(file: BicepFile | None, symbol: str) -> Declaration | None:
@@ -375,14 +399,19 @@ def check_role_assignments(infra: Infra) -> list[str]:
     found = []
     for role in EXPECTED_ROLES:
         file = infra.files.get(role.module)
-        matches = [a for a in (file.role_assignments() if file else []) if a.role_id == role.role_id]
+        matches = [a for a in (file.role_assignments() if file else []) if (a.role_id, _grantee(file, a)) == (role.role_id, role.grantee)]
         if len(matches) != 1:
-            found.append(f"{role.module}: want one {role.role_name} assignment, found {len(matches)}")
+            found.append(f"{role.module}: want one {role.role_name} assignment for {_who(role.grantee)}, found {len(matches)}")
             continue
         found += _role_problems(infra, file, role, matches[0])
-    expected = {role.role_id for role in EXPECTED_ROLES}
+    # A role given to anyone else (a known role to the wrong principals included) is unexpected.
+    expected = {(role.module, role.role_id, role.grantee) for role in EXPECTED_ROLES}
     for rel, file in infra.files.items():
-        found += [f"{rel}: unexpected role {a.role_id} ({a.declaration.symbol})" for a in file.role_assignments() if a.role_id not in expected]
+        found += [
+            f"{rel}: unexpected role {a.role_id} for {_who(_grantee(file, a))} ({a.declaration.symbol})"
+            for a in file.role_assignments()
+            if (rel, a.role_id, _grantee(file, a)) not in expected
+        ]
     reader = infra.files.get("app/subscription-reader.bicep")
     if reader is not None and reader.target_scope != "subscription":
         found.append("subscription-reader.bicep must have targetScope = 'subscription'")
@@ -397,9 +426,8 @@ def _role_problems(infra: Infra, file: BicepFile, role: Role, assignment: Any) -
     if (scope.resource_type if scope else "") != role.scope_type or bool(assignment.scope) != bool(role.scope_type):
         found.append(f"{where}: scope {assignment.scope or '(deployment)'} is not {role.scope_type or 'the deployment scope'}")
     loop = assignment.declaration
-    principal = loop.loop_variable if role.loop_source else role.principal
-    if assignment.principal != principal or text(loop.loop_source) != role.loop_source:
-        found.append(f"{where}: principal {assignment.principal} (loop over {text(loop.loop_source) or 'nothing'}) is wrong")
+    if role.loop_over and assignment.principal != loop.loop_variable:
+        found.append(f"{where}: principal {assignment.principal} is not the loop variable {loop.loop_variable}")
     scope_id = f"{assignment.scope}.id" if assignment.scope else "subscription().id"
     want_name = [scope_id, assignment.principal, assignment.role_expression]
     if assignment.name_arguments != want_name:
@@ -427,7 +455,7 @@ def check_role_wiring(infra: Infra) -> list[str]:
     for rel, param in identity_params.items():
         if infra.passed(rel, param) != "identity.outputs.principalId":
             found.append(f"main.bicep does not give {rel} the watcher identity as {param}")
-    for param in ("producerPrincipalIds", "consumerPrincipalIds"):
+    for param in ("producerPrincipalIds", "consumerPrincipalIds", "operatorPrincipalIds"):
         passes = object_get(infra.call("app/storage.bicep").value, "params", param)
         if param not in _identifiers(passes):
             found.append(f"main.bicep does not pass its {param} parameter to storage.bicep")
@@ -437,7 +465,7 @@ def check_role_wiring(infra: Infra) -> list[str]:
     devcenter = infra.call("app/devcenter-project-reader.bicep")
     if text(devcenter.loop_source) != "devCenterProjectIds" or not text(object_get(devcenter.value, "scope")).startswith("resourceGroup("):
         found.append("the Dev Center role is not deployed into each project's resource group (devCenterProjectIds)")
-    for param in ("watchedSubscriptionIds", "devCenterProjectIds", "producerPrincipalIds", "consumerPrincipalIds"):
+    for param in ("watchedSubscriptionIds", "devCenterProjectIds", "producerPrincipalIds", "consumerPrincipalIds", "operatorPrincipalIds"):
         decl = main.params.get(param)
         if decl is None or decl.type_text != "array" or evaluate(decl.value, {}) != []:
             found.append(f"main.bicep parameter {param} should be an array defaulting to []")
