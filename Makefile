@@ -34,6 +34,22 @@ test: setup
 demo: setup
 	$(VENV_PYTHON) -m tools.demo
 
+# Benchmarks P1-P4 (tools/bench): a table on stdout, the figures in bench/latest.json. Several
+# minutes. azure-mgmt-core (ARMPolling, P2's reference) is a benchmark-only dependency.
+.PHONY: bench
+bench: setup
+	@$(VENV_PYTHON) -c 'import azure.mgmt.core' 2>/dev/null || $(VENV_PYTHON) -m pip install --disable-pip-version-check --quiet 'azure-mgmt-core>=1.4'
+	$(VENV_PYTHON) -m tools.bench
+
+# Soak (tools/soak): the property tests with at least 10,000 examples each, then OPS operations
+# through two run_local workers under injected faults, a worker SIGKILL and an Azurite restart.
+# Report on stdout and in soak/latest.json; fails if anything is lost or ends wrong. ~10 minutes.
+OPS ?= 2000
+.PHONY: soak
+soak: setup
+	HYPOTHESIS_PROFILE=soak $(VENV_PYTHON) -m pytest -q tests/shared/test_fuzz.py tests/shared/test_request.py tests/shared/test_urls.py tests/shared/test_retry_after.py
+	$(VENV_PYTHON) -m tools.soak --ops $(OPS)
+
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

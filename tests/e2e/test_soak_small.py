@@ -1,0 +1,66 @@
+"""``make soak`` in small, inside ``make test``: 60 operations, two run_local workers, faults, chaos.
+
+The same run as ``python -m tools.soak`` (see tools/soak): all four sources and every
+outcome plus invalid requests, the simulator (a child process) faulting about 20 % of
+status reads with every kind of fault, one worker SIGKILLed and started again, Azurite
+(persisting to disk) restarted on the same port. Nothing may be lost and nothing may end
+differently from its script; duplicates are allowed (at least once) and counted. A second,
+pure test feeds the soak's judge a fabricated run to show it does catch lost, wrong and
+duplicate outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from shared.results import EVENT_ID_NAMESPACE
+from tools.soak import SoakConfig, run_soak
+from tools.soak.check import judge
+from tools.soak.plan import PlannedOp, build_plan
+from tools.soak.report import summary
+
+
+def test_a_small_soak_loses_nothing_and_gets_nothing_wrong(tmp_path: Path) -> None:
+    report = run_soak(SoakConfig(ops=60, window=60, workdir=tmp_path / "soak", max_seconds=120))
+    assert report["lost"] == 0 and report["wrong"] == 0, summary(report)
+    assert report["enqueued"] == 60 and not report["timedOut"] and report["leftInOperationsQueue"] == 0
+    assert sum(report["outcomes"].values()) == 60
+    assert report["pollsPerOperation"]["max"] >= 3
+
+    chaos = report["chaos"]
+    assert chaos["workerKill"]["restartedAtSeconds"] > chaos["workerKill"]["atSeconds"]
+    assert chaos["azuriteRestart"]["atSeconds"] > chaos["workerKill"]["restartedAtSeconds"]
+    assert "unexpectedWorkerExits" not in chaos
+    killed, revived = report["workers"][0]["incarnations"]
+    assert killed["ended"] == "SIGKILL" and killed["hostStats"] is None
+    assert revived["ended"] == "exit 0" and revived["hostStats"] is not None, "the revived worker served to the end"
+
+    faults = report["faults"]
+    assert 0.1 <= faults["faultShare"] <= 0.3
+    assert len(faults["faultsByKind"]) >= 5, faults["faultsByKind"]
+
+
+def test_the_soak_judge_catches_lost_wrong_and_duplicate_outcomes() -> None:
+    """The verdict's negative control: a fabricated run with one of each problem."""
+    plan = build_plan(200, 7, "http://127.0.0.1:9")
+    valid = [op for op in plan if op.kind == "Succeeded"][:4]
+    invalid = next(op for op in plan if op.kind == "poison")
+
+    def result(op: PlannedOp, **changes: Any) -> str:
+        url = f"http://127.0.0.1:9/{op.sim_id}?api-version=1"
+        body = {"source": op.source, "statusUrl": url, "outcome": "Succeeded", "status": op.expect["status"],
+                "correlationId": op.key, "context": op.expect["context"], "error": None, "polls": 2, **changes}
+        event = uuid.uuid5(EVENT_ID_NAMESPACE, f"{body['source']}|{url.split('?')[0]}|{body['outcome']}")
+        return json.dumps({"eventId": str(event), **body})
+
+    good, duplicated, wrong, conflicting = valid
+    results = [result(good), result(duplicated), result(duplicated), result(wrong, outcome="Failed"),
+               result(conflicting), result(conflicting, outcome="TimedOut")]
+    poison = [json.dumps({"reason": "Field 'nothing' is wrong.", "original": invalid.text, "rejectedAt": "x"})]
+    verdict = judge(plan, results, poison)
+    assert verdict["lost"] == len(plan) - 5
+    assert verdict["duplicates"] == 1 and verdict["opsWithDuplicates"] == 2
+    assert {w["op"] for w in verdict["wrongExamples"]} == {wrong.key, conflicting.key, invalid.key}

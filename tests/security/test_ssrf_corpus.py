@@ -1,0 +1,258 @@
+"""SSRF corpus: hostile status URLs and devcenter endpoints never get a request, let alone a token.
+
+The whole path runs: ``python -m tools.run_local --drain`` drives the real ``function_app``
+against Azurite, with the simulator as ARM / Dev Center / managed identity. ``ARM_ENDPOINT``
+is the simulator and ``STATUS_HOST_ALLOWLIST`` is ``*.devcenter.azure.com`` plus the
+simulator. Next to it listens a TRAP: a loopback socket (IPv4 and IPv6, one port) that
+records every connection it accepts, and answers a Succeeded status if one ever came.
+
+* Each hostile request (userinfo, suffix/prefix tricks, trailing dot, mixed-case scheme,
+  backslashes, encoded slashes and dots, IP literals in decimal/octal/hex/short form,
+  IPv6, IDN look-alikes and punycode, port confusion, http off loopback, path-field
+  traversal) is **rejected**: one poison entry whose reason names the field, no result.
+* Each status endpoint that answers a redirect to the trap (301, 302, 303, 307, 308) is
+  **refused**: outcome PollingFailed, ``RedirectNotFollowed``, one read.
+* The trap saw no connection at all (so no token), and the simulator saw status reads
+  only for the redirecting operations.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import QueueSet, run_local_process
+from tools.simulator import Simulator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SUB = "00000000-0000-0000-0000-000000000000"
+_INHERITED = (
+    "RESULT_SINK", "EVENTGRID_TOPIC_ENDPOINT", "EVENTGRID_TOPIC_KEY", "ARM_ENDPOINT", "ARM_SCOPE", "DEVCENTER_SCOPE",
+    "STATUS_HOST_ALLOWLIST", "POLL_MIN_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS", "POLL_DEFAULT_TIMEOUT_SECONDS",
+    "POLL_MAX_FAILURES", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT",
+    "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
+)
+
+#: (name, statusUrl) for source arm; {S} is the simulator's (ARM's) port, {T} the trap's, {P} a status path.
+ARM_STATUS_URLS = [
+    ("port confusion: the trap's port on the ARM host", "http://127.0.0.1:{T}{P}"),
+    ("userinfo: the ARM host as user name, the trap as host", "http://127.0.0.1:{S}@127.0.0.1:{T}{P}"),
+    ("userinfo with a password on the ARM host", "http://user:secret@127.0.0.1:{S}{P}"),
+    ("a fragment hiding the real host", "http://127.0.0.1:{T}#@127.0.0.1:{S}{P}"),
+    ("backslash before @ (WHATWG vs RFC 3986 parsers)", "http://127.0.0.1:{T}\\@127.0.0.1:{S}{P}"),
+    ("backslashes as slashes", "http:\\\\127.0.0.1:{T}{P}"),
+    ("localhost: another name of the trap", "http://localhost:{T}{P}"),
+    ("localhost: another name of the ARM host", "http://localhost:{S}{P}"),
+    ("decimal IP literal", "http://2130706433:{T}{P}"),
+    ("hex IP literal", "http://0x7f000001:{T}{P}"),
+    ("octal IP literal", "http://0177.0.0.1:{T}{P}"),
+    ("short IP literal", "http://127.1:{T}{P}"),
+    ("zero-padded IP literal on the ARM port", "http://127.000.000.001:{S}{P}"),
+    ("IPv6 loopback", "http://[::1]:{T}{P}"),
+    ("IPv4-mapped IPv6 on the ARM port", "http://[::ffff:127.0.0.1]:{S}{P}"),
+    ("IPv6 with a zone id", "http://[::1%25lo]:{T}{P}"),
+    ("trailing dot", "http://127.0.0.1.:{S}{P}"),
+    ("suffix trick: the ARM host as a label", "http://127.0.0.1.trap.example:{S}{P}"),
+    ("prefix trick: the ARM host in the path", "http://trap.example/127.0.0.1:{S}{P}"),
+    ("mixed-case scheme to the trap", "HtTp://127.0.0.1:{T}{P}"),
+    ("https to the trap", "https://127.0.0.1:{T}{P}"),
+    ("two ports", "http://127.0.0.1:{S}:{T}{P}"),
+    ("percent-encoded colon in the host", "http://127.0.0.1%3a{T}{P}"),
+    ("full-width dots (IDN)", "http://127\u30020\u30020\u30021:{T}{P}"),
+    ("look-alike letters (U+217C for l)", "http://\u217Cocalhost:{T}{P}"),
+    ("encoded NUL before @", "http://127.0.0.1:{S}%00@127.0.0.1:{T}{P}"),
+    ("tab inside the host", "http://127.0.0.1\t:{T}{P}"),
+    ("empty host", "http://:{T}{P}"),
+    ("scheme-relative", "//127.0.0.1:{T}{P}"),
+    ("no scheme", "127.0.0.1:{T}{P}"),
+    ("gopher", "gopher://127.0.0.1:{T}/_GET%20/"),
+    ("file", "file:///etc/passwd?api-version=1"),
+    ("encoded slashes in the path", "http://127.0.0.1:{S}/subscriptions/x%2f..%2f..%2fadmin?api-version=1"),
+    ("encoded dots in the path", "http://127.0.0.1:{S}/subscriptions/%2e%2e/%2E%2E/admin?api-version=1"),
+    ("encoded backslashes in the path", "http://127.0.0.1:{S}/subscriptions/x%5c..%5cadmin?api-version=1"),
+    ("dot segments in the path", "http://127.0.0.1:{S}/subscriptions/x/../../admin?api-version=1"),
+]
+#: (name, endpoint) for source devcenter.
+DEVCENTER_ENDPOINTS = [
+    ("the allowlist's apex", "https://devcenter.azure.com"),
+    ("suffix trick", "https://tenant.devcenter.azure.com.trap.example"),
+    ("prefix trick", "https://tenantdevcenter.azure.com"),
+    ("port confusion", "https://tenant.devcenter.azure.com:8443"),
+    ("http off loopback", "http://tenant.devcenter.azure.com"),
+    ("trailing dot", "https://tenant.devcenter.azure.com."),
+    ("IDN look-alike (Cyrillic e)", "https://tenant.d\u0435vcenter.azure.com"),
+    ("punycode look-alike", "https://tenant.xn--dvcenter-f1a.azure.com"),
+    ("userinfo: the allowed host as user name", "https://tenant.devcenter.azure.com@127.0.0.1:{T}"),
+    ("backslash before @", "https://tenant.devcenter.azure.com\\@127.0.0.1:{T}"),
+    ("the trap itself", "http://127.0.0.1:{T}"),
+    ("mixed-case scheme and host to the trap", "HTTP://LOCALHOST:{T}"),
+    ("decimal IP literal", "http://2130706433:{T}"),
+    ("a query smuggling another host", "http://127.0.0.1:{S}?@127.0.0.1:{T}"),
+    ("encoded dots after the allowed host", "http://127.0.0.1:{S}/%2e%2e/%2e%2e"),
+    ("IPv6 loopback", "http://[::1]:{T}"),
+]
+#: (name, source, field, value): path fields that try to climb out of their segment.
+PATH_FIELDS = [
+    ("operationId climbing to another ARM API", "apim", "operationId", "../../../providers/Microsoft.Authorization/roleAssignments"),
+    ("location climbing out", "operationalinsights", "location", "westus/../../../x"),
+    ("operationId carrying a query", "apim", "operationId", "x?api-version=1&$expand=secrets"),
+    ("operationId carrying a fragment", "operationalinsights", "operationId", "x#"),
+    ("projectName climbing out", "devcenter", "projectName", "../../x"),
+]
+#: (name, source, HTTP status): the status endpoint answers a redirect to the trap.
+REDIRECTS = [("302 to the trap", "arm", 302), ("301 to the trap", "apim", 301), ("307 to the trap", "devcenter", 307),
+             ("308 to the trap", "operationalinsights", 308), ("303 to localhost", "arm", 303)]
+
+
+class Trap:
+    """Loopback listener on 127.0.0.1 and ::1 (same port) that records every connection."""
+
+    def __init__(self) -> None:
+        self.hits: list[dict[str, Any]] = []
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closing = False
+
+    def start(self) -> Trap:
+        v4 = socket.create_server(("127.0.0.1", 0))
+        self.port = v4.getsockname()[1]
+        self._sockets.append(v4)
+        try:
+            self._sockets.append(socket.create_server(("::1", self.port), family=socket.AF_INET6))
+        except OSError:
+            pass  # no IPv6 here: the IPv6 cases are still rejected, just not trapped
+        for sock in self._sockets:
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+        return self
+
+    def _serve(self, sock: socket.socket) -> None:
+        while not self._closing:
+            try:
+                conn, peer = sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    data = conn.recv(65536)
+                    body = b'{"status":"Succeeded"}'
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                except OSError:
+                    data = b""
+            with self._lock:
+                self.hits.append({"peer": peer, "data": data.decode("latin-1")})
+
+    def stop(self) -> None:
+        self._closing = True
+        for sock in self._sockets:
+            sock.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _INHERITED:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def trap() -> Any:
+    instance = Trap().start()
+    yield instance
+    instance.stop()
+
+
+def corpus(sim: Simulator, trap: Trap) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rejected cases, redirect cases): each with the exact message text and what must happen."""
+    fill = {"S": str(sim.port), "T": str(trap.port)}
+    rejected = []
+    for i, (name, template) in enumerate(ARM_STATUS_URLS):
+        path = f"/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/operationResults/ssrf-arm-{i}?api-version=2023-12-01"
+        url = template.replace("{P}", path).format(**fill)
+        sim.script(f"ssrf-arm-{i}", [{"status": "Succeeded"}])  # so a leaked read would find something
+        rejected.append({"name": name, "field": "statusUrl", "message": {"source": "arm", "statusUrl": url}})
+    for name, template in DEVCENTER_ENDPOINTS:
+        op = str(uuid.uuid4())
+        sim.script(op, [{"status": "Succeeded"}])
+        rejected.append({"name": f"devcenter: {name}", "field": "endpoint", "message": {
+            "source": "devcenter", "endpoint": template.format(**fill), "projectName": "web", "operationId": op}})
+    for name, source, field, value in PATH_FIELDS:
+        message = {"source": source, "subscriptionId": SUB, "location": "westus", "operationId": "ssrf-path"}
+        if source == "devcenter":
+            message = {"source": "devcenter", "endpoint": sim.base_url, "projectName": "web", "operationId": str(uuid.uuid4())}
+        rejected.append({"name": name, "field": field, "message": {**message, field: value}})
+    redirects = []
+    for i, (name, source, status) in enumerate(REDIRECTS):
+        op = str(uuid.uuid4()) if source == "devcenter" else f"ssrf-redirect-{i}"
+        host = "localhost" if "localhost" in name else "127.0.0.1"
+        sim.script(op, [{"http": status, "headers": {"Location": f"http://{host}:{trap.port}/steal-the-token"}}])
+        if source == "arm":
+            message = {"source": "arm", "statusUrl": f"{sim.base_url}/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/operationResults/{op}?api-version=2023-12-01"}
+        elif source == "devcenter":
+            message = {"source": "devcenter", "endpoint": sim.base_url, "projectName": "web", "operationId": op}
+        else:
+            message = {"source": source, "subscriptionId": SUB, "location": "westus", "operationId": op}
+        redirects.append({"name": name, "status": status, "operationId": op, "message": {**message, "correlationId": f"redirect-{i}"}})
+    for case in rejected + redirects:
+        case["text"] = json.dumps(case["message"])
+    return rejected, redirects
+
+
+def test_hostile_urls_are_rejected_or_refused_and_nothing_reaches_the_trap(
+    queues: QueueSet, trap: Trap, tmp_path: Path
+) -> None:
+    host_json = json.loads((PROJECT_ROOT / "host.json").read_text())
+    host_json["extensions"]["queues"].update(visibilityTimeout="00:00:01", maxPollingInterval="00:00:00.200")
+    (tmp_path / "host.json").write_text(json.dumps(host_json))
+    with Simulator() as sim:
+        rejected, redirects = corpus(sim, trap)
+        assert len(rejected) + len(redirects) >= 30
+        for case in rejected + redirects:
+            queues.send(case["text"])
+        env = {
+            **queues,
+            "ARM_ENDPOINT": sim.base_url,
+            "STATUS_HOST_ALLOWLIST": f"*.devcenter.azure.com,127.0.0.1:{sim.port}",
+            "POLL_MIN_DELAY_SECONDS": "0",
+            "POLL_MAX_DELAY_SECONDS": "0",
+            "POLL_MAX_FAILURES": "2",
+            "IDENTITY_ENDPOINT": sim.identity_endpoint,
+            "IDENTITY_HEADER": sim.identity_header,
+        }
+        finished = run_local_process(
+            env, "--host-json", str(tmp_path / "host.json"), "--local-settings", str(tmp_path / "absent.json"),
+            "--drain", "--max-seconds", "60", timeout=90,
+        )
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        status_reads = [r for r in sim.requests() if r["route"] not in ("msi", "unknown")]
+
+    assert trap.hits == [], "a request reached the trap"
+    poison = [json.loads(text) for text in queues.take_all(queues.poison)]
+    results = queues.take_all_json()
+    by_original: dict[str, list[dict[str, Any]]] = {}
+    for entry in poison:
+        by_original.setdefault(entry["original"], []).append(entry)
+    failures = []
+    for case in rejected:
+        entries = by_original.pop(case["text"], [])
+        if len(entries) != 1 or f"'{case['field']}'" not in entries[0]["reason"]:
+            failures.append(f"{case['name']}: {case['message']} -> {[e['reason'] for e in entries] or 'not rejected'}")
+    assert not failures, "not rejected naming the field:\n" + "\n".join(failures)
+    assert not by_original, f"unexpected poison entries: {list(by_original)}"
+
+    by_correlation = {r["correlationId"]: r for r in results}
+    assert len(results) == len(redirects) == len(by_correlation), "only the redirects were polled, once each"
+    for case in redirects:
+        result = by_correlation[case["message"]["correlationId"]]
+        assert result["outcome"] == "PollingFailed", case["name"]
+        assert result["error"]["code"] == "RedirectNotFollowed" and result["error"]["httpStatus"] == case["status"]
+        assert result["polls"] == 1
+    assert sorted(r["operationId"] for r in status_reads) == sorted(c["operationId"] for c in redirects), (
+        "the simulator saw status reads of the redirecting operations only"
+    )
+    assert all(r["host"] == f"127.0.0.1:{sim.port}" for r in status_reads)

@@ -1,0 +1,23 @@
+"""``python -m tools.soak`` (``make soak``): prove under faults that no request is lost.
+
+N operations (default 2,000) across apim, operationalinsights, devcenter and arm, each
+scripted on the simulator to end Succeeded, Failed, Canceled, TimedOut or PollingFailed,
+plus invalid requests that must be poisoned. Two or more ``tools.run_local`` processes
+run the real ``function_app`` against one Azurite queue (persisted on disk); the
+simulator, a child process, injects faults on about 20 % of status reads (429 with
+Retry-After, 500, 503, answers slower than the status client's timeout, connection
+resets, malformed JSON, a 200 without ``status``, a 404 on the first reads). Mid-run
+one worker is SIGKILLed and started again, and Azurite is restarted on the same port.
+
+The report (printed, and written to ``soak/latest.json``) counts per operation:
+``lost`` (no result and no poison entry), ``wrong`` (not what the script says),
+``duplicates`` (copies of one eventId: allowed, consumers drop them), ``poisoned``;
+plus outcomes, polls per operation, faults injected and wall time. The exit code is 1
+when anything is lost or wrong.
+
+Python: ``run_soak(SoakConfig(ops=60, workdir=tmp))`` returns the report.
+"""
+
+from .run import SoakConfig, run_soak
+
+__all__ = ["SoakConfig", "run_soak"]

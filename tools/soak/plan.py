@@ -1,0 +1,184 @@
+"""What the soak enqueues: N requests across the four sources, each with its simulator script and its expected end.
+
+Pure and seeded: ``build_plan(n, seed, base_url)`` returns the same plan for the same
+arguments. Every planned operation knows exactly how it must end:
+
+=============  ====================================================================
+kind           script and expectation
+=============  ====================================================================
+Succeeded      0-4 running reads, then ``Succeeded`` / ``succeeded`` / ``Completed``
+Failed         0-4 running reads, then ``Failed`` with a provider error (code checked)
+Canceled       0-4 running reads, then ``Canceled`` / ``Cancelled``
+TimedOut       running forever, ``timeoutSeconds`` 2-4 -> ``DeadlineExceeded``
+PollingFailed  0-2 running reads, then 403 (most), 400 or a 302 redirect, forever
+poison         an invalid request (not JSON, a typo, a bad UUID, a host off the
+               allowlist, ...) -> one poison entry whose reason names the field
+=============  ====================================================================
+
+Running reads carry a mix of delay hints (none, ``Retry-After: 1``, ``retry-after-ms``,
+a ``Retry-After`` above POLL_MAX_DELAY_SECONDS) and some are a bare ``202``. A share of
+the valid requests is sent base64-encoded, as many producers do. The simulator's
+injected faults come on top and never change an expected outcome: none of them is
+permanent (429/500/503, slow, reset, malformed, no status, a 404 on the first reads).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["PlannedOp", "build_plan", "SOURCES", "KIND_WEIGHTS", "SUBSCRIPTION", "DEVCENTER_PROJECT"]
+
+SOURCES = ("apim", "operationalinsights", "devcenter", "arm")
+SUBSCRIPTION = "5f1c1a52-3c7e-4d43-9a4e-2a8d1f9b0c11"
+DEVCENTER_PROJECT = "soak-project"
+#: Share of each kind, in percent.
+KIND_WEIGHTS = {"Succeeded": 60, "Failed": 14, "Canceled": 10, "TimedOut": 6, "PollingFailed": 6, "poison": 4}
+_NAMESPACE = uuid.UUID("0b6f3d7e-2f4a-4a8e-9a52-6c1d5e7f8a90")
+_RUNNING = {"devcenter": ("Running", "NotStarted"), "other": ("InProgress", "Accepted", "Running", "Updating")}
+_TERMINAL = {"Succeeded": ("Succeeded", "succeeded", "Completed"), "Failed": ("Failed",), "Canceled": ("Canceled", "Cancelled")}
+
+
+@dataclass(frozen=True)
+class PlannedOp:
+    """One request of the soak and how it must end."""
+
+    key: str  # "op-000042": the correlationId of valid requests
+    source: str
+    kind: str  # a KIND_WEIGHTS key
+    text: str  # the queue message, exactly as enqueued
+    sim_id: str | None = None  # the operation id scripted on the simulator
+    steps: tuple[dict[str, Any], ...] = ()
+    expect: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def script(self) -> dict[str, Any]:
+        return {"operationId": self.sim_id, "steps": list(self.steps)}
+
+
+def build_plan(n: int, seed: int, base_url: str) -> list[PlannedOp]:
+    """``n`` operations, sources round-robin, kinds drawn by :data:`KIND_WEIGHTS`."""
+    rng = random.Random(seed)
+    kinds = list(KIND_WEIGHTS)
+    weights = list(KIND_WEIGHTS.values())
+    plan = []
+    for i in range(n):
+        source = SOURCES[i % len(SOURCES)]
+        kind = rng.choices(kinds, weights)[0]
+        key = f"op-{i:06d}"
+        if kind == "poison":
+            plan.append(_invalid(rng, i, key, source, base_url))
+        else:
+            plan.append(_valid(rng, seed, i, key, source, kind, base_url))
+    return plan
+
+
+# -- valid requests ---------------------------------------------------------------------------
+
+
+def _valid(rng: random.Random, seed: int, i: int, key: str, source: str, kind: str, base_url: str) -> PlannedOp:
+    sim_id = str(uuid.uuid5(_NAMESPACE, f"{seed}/{i}")) if source == "devcenter" else f"soak-{seed}-{i:06d}"
+    request = _request(rng, source, sim_id, base_url)
+    request["correlationId"] = key
+    if rng.random() < 0.3:
+        request["context"] = {"run": seed, "n": i, "tags": ["soak", source]}
+    steps, expect = _script(rng, source, kind)
+    if kind == "TimedOut":
+        request["timeoutSeconds"] = rng.randint(2, 4)
+    text = json.dumps(request, separators=(",", ":"))
+    if rng.random() < 0.05:
+        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    expect.update(source=source, correlationId=key, context=request.get("context"))
+    return PlannedOp(key, source, kind, text, sim_id, tuple(steps), expect)
+
+
+def _request(rng: random.Random, source: str, sim_id: str, base_url: str) -> dict[str, Any]:
+    if source == "apim":
+        return {"source": "apim", "subscriptionId": SUBSCRIPTION, "location": rng.choice(["West US", "westeurope"]),
+                "operationId": sim_id}
+    if source == "operationalinsights":
+        return {"source": "operationalinsights", "subscriptionId": SUBSCRIPTION, "location": "East US",
+                "operationId": sim_id}
+    if source == "devcenter":
+        request = {"source": "devcenter", "endpoint": base_url, "projectName": DEVCENTER_PROJECT, "operationId": sim_id}
+        if rng.random() < 0.2:
+            request["apiVersion"] = "2024-02-01"
+        return request
+    kind = rng.choice(["operationResults", "operationStatuses"])
+    namespace = rng.choice(["Microsoft.Web", "Microsoft.Compute", "Microsoft.Storage"])
+    url = (f"{base_url}/subscriptions/{SUBSCRIPTION}/providers/{namespace}/locations/westus/{kind}/{sim_id}"
+           "?api-version=2023-12-01")
+    return {"source": "arm", "statusUrl": url}
+
+
+def _running_step(rng: random.Random, source: str) -> dict[str, Any]:
+    roll = rng.random()
+    if roll < 0.1:
+        return {"http": 202}  # accepted, no body: still running
+    step: dict[str, Any] = {"status": rng.choice(_RUNNING["devcenter" if source == "devcenter" else "other"])}
+    if roll < 0.25:
+        step["retryAfter"] = "1"
+    elif roll < 0.35:
+        step["retryAfterMs"] = 300
+    elif roll < 0.42:
+        step["retryAfter"] = "30"  # above POLL_MAX_DELAY_SECONDS: clamped
+    if rng.random() < 0.5:
+        step["percentComplete"] = rng.randint(0, 99)
+    return step
+
+
+def _script(rng: random.Random, source: str, kind: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    if kind == "TimedOut":
+        status = _RUNNING["devcenter" if source == "devcenter" else "other"][0]
+        return [{"status": status, "retryAfter": "1"}], {"outcome": "TimedOut", "errorCode": "DeadlineExceeded"}
+    if kind == "PollingFailed":
+        steps = [_running_step(rng, source) for _ in range(rng.randint(0, 2))]
+        roll = rng.random()
+        if roll < 0.7:
+            steps.append({"http": 403, "error": {"code": "AuthorizationFailed", "message": "The client has no access."}})
+            return steps, {"outcome": "PollingFailed", "httpStatus": 403, "errorCode": "AuthorizationFailed"}
+        if roll < 0.85:
+            steps.append({"http": 400, "error": {"code": "InvalidOperationId", "message": "Bad operation id."}})
+            return steps, {"outcome": "PollingFailed", "httpStatus": 400, "errorCode": "InvalidOperationId"}
+        steps.append({"redirect": "https://elsewhere.example/operations/1"})
+        return steps, {"outcome": "PollingFailed", "httpStatus": 302, "errorCode": "RedirectNotFollowed"}
+    steps = [_running_step(rng, source) for _ in range(rng.randint(0, 4))]
+    status = rng.choice(_TERMINAL[kind])
+    terminal: dict[str, Any] = {"status": status}
+    expect: dict[str, Any] = {"outcome": kind, "status": status}
+    if kind == "Failed":
+        code = rng.choice(["Conflict", "QuotaExceeded", "DeploymentFailed"])
+        terminal["error"] = {"code": code, "message": f"Simulated failure ({code})."}
+        expect["errorCode"] = code
+    steps.append(terminal)
+    return steps, expect
+
+
+# -- invalid requests -------------------------------------------------------------------------
+
+
+def _invalid(rng: random.Random, i: int, key: str, source: str, base_url: str) -> PlannedOp:
+    """A request the watcher must reject without polling; ``expect["field"]`` is what the reason names."""
+    apim = {"source": "apim", "subscriptionId": SUBSCRIPTION, "location": "West US", "operationId": f"bad-{i}",
+            "correlationId": key}
+    arm_path = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Web/locations/westus/operationResults/bad-{i}?api-version=1"
+    variants: list[tuple[str, Any]] = [
+        ("message", f"{key}: this is not JSON"),
+        ("message", [key, "an array, not an object"]),
+        ("operationID", {**{k: v for k, v in apim.items() if k != "operationId"}, "operationID": f"bad-{i}"}),
+        ("subscriptionId", {**apim, "subscriptionId": f"not-a-uuid-{i}"}),
+        ("timeoutSeconds", {**apim, "timeoutSeconds": 0}),
+        ("source", {"source": "APIM", "correlationId": key}),
+        ("endpoint", {"source": "devcenter", "endpoint": "https://evil.example.com", "projectName": DEVCENTER_PROJECT,
+                      "operationId": str(uuid.uuid5(_NAMESPACE, f"bad/{i}")), "correlationId": key}),
+        ("statusUrl", {"source": "arm", "statusUrl": "http://127.0.0.1:1" + arm_path, "correlationId": key}),
+        ("statusUrl", {"source": "arm", "statusUrl": base_url.replace("127.0.0.1", "localhost") + arm_path,
+                       "correlationId": key}),
+    ]
+    field_name, body = variants[rng.randrange(len(variants))]
+    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    return PlannedOp(key, source, "poison", text, expect={"field": field_name})
