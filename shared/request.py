@@ -120,6 +120,8 @@ class RequestParser:
             if source.path and "?" in base:
                 raise InvalidRequest(source.base, f"Field '{source.base}' must not contain a query string.")
             base = base.rstrip("/") if source.path else base
+        if source.base == "statusUrl":
+            _require_operation_path(base, source.base)
         path = source.path.format(**{rule.name: quote(getattr(model, rule.name), safe="") for rule in source.fields})
         url = _with_api_version(base + path, api_version, source.base)
         allowed = self._arm_hosts if source.audience == "arm" else self._settings.status_host_allowlist
@@ -134,6 +136,23 @@ def _check_first_sighting(first_seen_at: datetime, timeout_seconds: int) -> None
             "poll.firstSeenAt",
             "Field 'poll.firstSeenAt' is the watcher's own bookkeeping and puts the deadline past the year 9999; producers omit 'poll'.",
         ) from None
+
+
+def _require_operation_path(url: str, field: str) -> None:
+    """An ``arm`` statusUrl must name an async-operation resource, not any ARM resource.
+
+    Azure-AsyncOperation URLs end ``.../{operations|operationStatuses|operationResults|
+    asyncOperations|azureAsyncOperation|...}/{id}``: the segment before the id names an
+    operation. Without this, a producer could have the watcher read (and publish) any ARM
+    resource its identity may read.
+    """
+    segments = [segment for segment in url.split("?", 1)[0].split("/")[3:] if segment]
+    if len(segments) < 2 or segments[0].lower() not in ("subscriptions", "providers") or "operation" not in segments[-2].lower():
+        raise InvalidRequest(
+            field,
+            f"Field '{field}' must be an ARM async-operation status URL (its path ending '.../operations/{{id}}', "
+            "'.../operationStatuses/{id}', '.../operationResults/{id}' or similar).",
+        )
 
 
 def _with_api_version(url: str, api_version: str | None, field: str) -> str:

@@ -90,10 +90,13 @@ def queue_service_client(connection: StorageConnection, credential: Any | None =
     ``credential`` is used for identity-based connections; when it is ``None`` a
     managed identity / DefaultAzureCredential is built here.
     """
-    from azure.storage.queue import QueueServiceClient
+    from azure.storage.queue import ExponentialRetry, QueueServiceClient
 
+    # The SDK's default back-off starts at 15 s; an invocation stalled that long holds its message
+    # past the host's lease. Short retries here; the host's redelivery covers a longer outage.
+    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
     if connection.connection_string:
-        return QueueServiceClient.from_connection_string(connection.connection_string)
+        return QueueServiceClient.from_connection_string(connection.connection_string, retry_policy=retry)
     if credential is None:
         from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
@@ -101,4 +104,4 @@ def queue_service_client(connection: StorageConnection, credential: Any | None =
             credential = ManagedIdentityCredential(client_id=connection.client_id)
         else:
             credential = DefaultAzureCredential(managed_identity_client_id=connection.client_id)
-    return QueueServiceClient(account_url=connection.queue_service_uri, credential=credential)
+    return QueueServiceClient(account_url=connection.queue_service_uri, credential=credential, retry_policy=retry)

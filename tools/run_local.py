@@ -732,7 +732,7 @@ class LocalHost:
         for name in (self.queue_name, self.poison_queue_name, self.results_queue_name):
             while True:
                 try:
-                    self._service.get_queue_client(name).create_queue()
+                    self._service.get_queue_client(name).create_queue(retry_total=0)  # this loop retries
                     log.info("created queue %s", name)
                     break
                 except ResourceExistsError:
@@ -761,8 +761,8 @@ class LocalHost:
                     if lease.done:
                         continue
                     try:
-                        updated = self._queue.update_message(
-                            lease.message_id, lease.pop_receipt, visibility_timeout=self.lease_seconds
+                        updated = self._queue.update_message(  # no SDK back-off: a late renewal loses the lease
+                            lease.message_id, lease.pop_receipt, visibility_timeout=self.lease_seconds, retry_total=0
                         )
                     except Exception as error:  # noqa: BLE001
                         self.stats.add("storage_errors")

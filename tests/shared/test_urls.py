@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given, strategies as st
 
 from shared.errors import InvalidRequest
 from shared.urls import HostAllowlist, checked_url, is_loopback_host
@@ -100,7 +100,6 @@ def test_wildcard_needs_a_label_before_the_suffix() -> None:
     assert not allow.allows("a.example.com", 80)
 
 
-@hsettings(max_examples=500, deadline=None)
 @given(st.text(max_size=80))
 def test_any_text_is_refused_or_lands_on_an_allowed_host(text: str) -> None:
     try:
@@ -113,7 +112,6 @@ def test_any_text_is_refused_or_lands_on_an_allowed_host(text: str) -> None:
     assert parsed.host.endswith(".devcenter.azure.com") or (parsed.host, parsed.port) == ("127.0.0.1", 8080)
 
 
-@hsettings(max_examples=300, deadline=None)
 @given(st.sampled_from(["https://", "http://", "HTTPS://"]), st.text(alphabet="abc.-:@/\\%2e5cf#?0123456789[]x", max_size=40))
 def test_url_shaped_text_never_escapes_the_allowlist(scheme: str, rest: str) -> None:
     try:
