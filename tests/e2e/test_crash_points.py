@@ -14,7 +14,6 @@ back a second later. Then the real ``function_app`` drains the queue, and:
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -23,35 +22,23 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet, run_local_process
+from tests.support.e2e import clear_inherited_settings, fast_host_json
 from tools.simulator import Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 CRASH_APP = "tests.fixtures.crash_app"
 CRASH_ON = 2
-_INHERITED = (
-    "RESULT_SINK", "EVENTGRID_TOPIC_ENDPOINT", "EVENTGRID_TOPIC_KEY", "ARM_ENDPOINT", "ARM_SCOPE", "DEVCENTER_SCOPE",
-    "STATUS_HOST_ALLOWLIST", "POLL_MIN_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS", "POLL_DEFAULT_TIMEOUT_SECONDS",
-    "POLL_MAX_FAILURES", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT",
-    "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE", "CRASH_AFTER", "CRASH_ON",
-)
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _INHERITED:
-        monkeypatch.delenv(name, raising=False)
+    clear_inherited_settings(monkeypatch)
 
 
 @pytest.fixture
 def host_json(tmp_path: Path) -> Path:
-    host = json.loads((PROJECT_ROOT / "host.json").read_text())
-    host["extensions"]["queues"].update(
-        batchSize=1, newBatchThreshold=0, visibilityTimeout="00:00:01", maxPollingInterval="00:00:00.200"
-    )
-    path = tmp_path / "host.json"
-    path.write_text(json.dumps(host))
-    return path
+    return fast_host_json(tmp_path, batchSize=1, newBatchThreshold=0)
 
 
 def operations(sim: Simulator) -> dict[str, tuple[dict[str, Any], str]]:

@@ -13,7 +13,6 @@ host.json is the project's with a 1 s visibility timeout, so a retry takes a sec
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,49 +20,29 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet, run_local_process
+from tests.support.e2e import clear_inherited_settings, fast_host_json
+from tests.support.e2e import watcher_settings as _watcher_settings
 from tools.simulator import Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 TOPIC_KEY = "e2e-topic-key-0123456789"
-#: Settings a developer's shell might hold; each test decides them itself.
-_INHERITED = (
-    "RESULT_SINK", "EVENTGRID_TOPIC_ENDPOINT", "EVENTGRID_TOPIC_KEY", "EVENT_SOURCE", "ARM_ENDPOINT", "ARM_SCOPE",
-    "DEVCENTER_SCOPE", "STATUS_HOST_ALLOWLIST", "POLL_MIN_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS",
-    "POLL_DEFAULT_TIMEOUT_SECONDS", "POLL_MAX_FAILURES", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT",
-    "MSI_SECRET", "IMDS_ENDPOINT", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
-)
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _INHERITED:
-        monkeypatch.delenv(name, raising=False)
+    clear_inherited_settings(monkeypatch)
 
 
 @pytest.fixture
 def host_json(tmp_path: Path) -> Path:
-    host = json.loads((PROJECT_ROOT / "host.json").read_text())
-    host["extensions"]["queues"].update(visibilityTimeout="00:00:01", maxPollingInterval="00:00:00.200")
-    path = tmp_path / "host.json"
-    path.write_text(json.dumps(host))
-    return path
+    return fast_host_json(tmp_path)
 
 
 def watcher_settings(sim: Simulator, queues: QueueSet, mode: str) -> dict[str, str]:
-    env = {
-        **queues,
-        "RESULT_SINK": "both",
-        "EVENTGRID_TOPIC_ENDPOINT": sim.eventgrid_endpoint,
-        "EVENT_SOURCE": "/e2e/lro-watcher",
-        "ARM_ENDPOINT": sim.base_url,
-        "STATUS_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",
-        "POLL_MIN_DELAY_SECONDS": "0",
-        "POLL_MAX_DELAY_SECONDS": "1",
-        # The credential: a real ManagedIdentityCredential against the simulator's identity endpoint.
-        "IDENTITY_ENDPOINT": sim.identity_endpoint,
-        "IDENTITY_HEADER": sim.identity_header,
-    }
+    # The credential: a real ManagedIdentityCredential against the simulator's identity endpoint.
+    env = _watcher_settings(sim, queues, RESULT_SINK="both", EVENTGRID_TOPIC_ENDPOINT=sim.eventgrid_endpoint,
+                            EVENT_SOURCE="/e2e/lro-watcher")
     if mode == "key":
         env["EVENTGRID_TOPIC_KEY"] = TOPIC_KEY
     return env

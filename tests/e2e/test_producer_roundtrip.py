@@ -30,6 +30,7 @@ import pytest
 from shared import runtime
 from shared.result_model import RESULT_ADAPTER
 from tests.support import QueueSet
+from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
 from tools import enqueue, poison, results
 from tools import run_local as rl
 from tools.simulator import Simulator
@@ -37,44 +38,20 @@ from tools.simulator import Simulator
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 TOPIC_KEY = "roundtrip-topic-key-0123456789"
-#: Settings a developer's shell might hold (every app setting, and the identity variables): each test decides them.
-_INHERITED = (
-    *json.loads((PROJECT_ROOT / "local.settings.example.json").read_text())["Values"],
-    "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT",
-    "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
-)
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in _INHERITED:
-        monkeypatch.delenv(name, raising=False)
+    clear_inherited_settings(monkeypatch)
     runtime.reset()  # the process's one Watcher is built from each drain's settings
     yield
     runtime.reset()
 
 
 def write_host_json(directory: Path, max_dequeue_count: int = 5) -> Path:
-    host = json.loads((PROJECT_ROOT / "host.json").read_text())
-    host["extensions"]["queues"].update(
-        visibilityTimeout="00:00:01", maxPollingInterval="00:00:00.200", maxDequeueCount=max_dequeue_count
-    )
-    path = directory / "host.json"
-    path.write_text(json.dumps(host))
-    return path
+    return fast_host_json(directory, maxDequeueCount=max_dequeue_count)
 
 
-def watcher_settings(sim: Simulator, queues: QueueSet, **extra: str) -> dict[str, str]:
-    return {
-        **queues,
-        "ARM_ENDPOINT": sim.base_url,
-        "STATUS_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",
-        "POLL_MIN_DELAY_SECONDS": "0",
-        "POLL_MAX_DELAY_SECONDS": "1",
-        "IDENTITY_ENDPOINT": sim.identity_endpoint,
-        "IDENTITY_HEADER": sim.identity_header,
-        **extra,
-    }
 
 
 def drain(env: dict[str, str], host_json: Path) -> None:

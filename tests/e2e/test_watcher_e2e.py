@@ -18,15 +18,10 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet, run_local_process
+from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
 from tools.simulator import Simulator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
-_INHERITED = (
-    "RESULT_SINK", "EVENTGRID_TOPIC_ENDPOINT", "EVENTGRID_TOPIC_KEY", "ARM_ENDPOINT", "ARM_SCOPE", "DEVCENTER_SCOPE",
-    "STATUS_HOST_ALLOWLIST", "POLL_MIN_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS", "POLL_DEFAULT_TIMEOUT_SECONDS",
-    "POLL_MAX_FAILURES", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "AZURE_CLIENT_ID",
-)
 
 
 def dc_op() -> str:
@@ -89,14 +84,11 @@ def invalid_requests(sim: Simulator, trap: Simulator) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _INHERITED:
-        monkeypatch.delenv(name, raising=False)
+    clear_inherited_settings(monkeypatch)
 
 
 def test_every_source_outcome_and_invalid_kind_end_to_end(queues: QueueSet, tmp_path: Path) -> None:
-    host = json.loads((PROJECT_ROOT / "host.json").read_text())
-    host["extensions"]["queues"].update(visibilityTimeout="00:00:01", maxPollingInterval="00:00:00.200")
-    (tmp_path / "host.json").write_text(json.dumps(host))
+    host_json = fast_host_json(tmp_path)
     with Simulator() as sim, Simulator() as trap:
         valid, expected = cases(sim, trap)
         invalid = invalid_requests(sim, trap)
@@ -105,17 +97,8 @@ def test_every_source_outcome_and_invalid_kind_end_to_end(queues: QueueSet, tmp_
             queues.send(base64.b64encode(text.encode()).decode() if correlation == "apim-b64" else text)
         for text in invalid:
             queues.send(text)
-        env = {
-            **queues,
-            "ARM_ENDPOINT": sim.base_url,
-            "STATUS_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",
-            "POLL_MIN_DELAY_SECONDS": "0",
-            "POLL_MAX_DELAY_SECONDS": "1",
-            "POLL_MAX_FAILURES": "3",
-            "IDENTITY_ENDPOINT": sim.identity_endpoint,
-            "IDENTITY_HEADER": sim.identity_header,
-        }
-        run = run_local_process(env, "--host-json", str(tmp_path / "host.json"), "--local-settings", str(tmp_path / "none.json"),
+        env = watcher_settings(sim, queues, POLL_MAX_FAILURES="3")
+        run = run_local_process(env, "--host-json", str(host_json), "--local-settings", str(tmp_path / "none.json"),
                                 "--drain", "--max-seconds", "60", timeout=90)
         assert run.returncode == 0, run.stderr[-4000:]
         requests = sim.requests()

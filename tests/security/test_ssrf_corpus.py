@@ -28,16 +28,11 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet, run_local_process
+from tests.support.e2e import clear_inherited_settings, fast_host_json
 from tools.simulator import Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
-_INHERITED = (
-    "RESULT_SINK", "EVENTGRID_TOPIC_ENDPOINT", "EVENTGRID_TOPIC_KEY", "ARM_ENDPOINT", "ARM_SCOPE", "DEVCENTER_SCOPE",
-    "STATUS_HOST_ALLOWLIST", "POLL_MIN_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS", "POLL_DEFAULT_TIMEOUT_SECONDS",
-    "POLL_MAX_FAILURES", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT",
-    "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
-)
 
 #: (name, statusUrl) for source arm; {S} is the simulator's (ARM's) port, {T} the trap's, {P} a status path.
 ARM_STATUS_URLS = [
@@ -156,8 +151,7 @@ class Trap:
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _INHERITED:
-        monkeypatch.delenv(name, raising=False)
+    clear_inherited_settings(monkeypatch)
 
 
 @pytest.fixture
@@ -206,9 +200,7 @@ def corpus(sim: Simulator, trap: Trap) -> tuple[list[dict[str, Any]], list[dict[
 def test_hostile_urls_are_rejected_or_refused_and_nothing_reaches_the_trap(
     queues: QueueSet, trap: Trap, tmp_path: Path
 ) -> None:
-    host_json = json.loads((PROJECT_ROOT / "host.json").read_text())
-    host_json["extensions"]["queues"].update(visibilityTimeout="00:00:01", maxPollingInterval="00:00:00.200")
-    (tmp_path / "host.json").write_text(json.dumps(host_json))
+    fast_host_json(tmp_path)
     with Simulator() as sim:
         rejected, redirects = corpus(sim, trap)
         assert len(rejected) + len(redirects) >= 30
