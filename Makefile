@@ -34,11 +34,10 @@ test: setup
 demo: setup
 	$(VENV_PYTHON) -m tools.demo
 
-# Benchmarks P1-P4 (tools/bench): a table on stdout, the figures in bench/latest.json. Several
-# minutes. azure-mgmt-core (ARMPolling, P2's reference) is a benchmark-only dependency.
+# Benchmarks P1-P4 (tools/bench): a table on stdout, the figures in bench/latest.json. About
+# 13 minutes. azure-mgmt-core (ARMPolling, P2's reference) comes with requirements-dev.txt.
 .PHONY: bench
 bench: setup
-	@$(VENV_PYTHON) -c 'import azure.mgmt.core' 2>/dev/null || $(VENV_PYTHON) -m pip install --disable-pip-version-check --quiet 'azure-mgmt-core>=1.4'
 	$(VENV_PYTHON) -m tools.bench
 
 # Soak (tools/soak): the property tests with at least 10,000 examples each, then OPS operations
