@@ -7,6 +7,7 @@ the enqueue CLI's input and generate ``schemas/request.schema.json``.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
@@ -32,8 +33,12 @@ class PollModel(BaseModel):
     lastHttpStatus: Annotated[int | None, Field(description="HTTP status of the last read, if any.")] = None
 
 
+#: '/', '\\', '?', '#', a control character or DEL: one regex scan instead of a loop per character.
+_NOT_IN_SEGMENT = re.compile(r"[/\\?#\x00-\x1f\x7f]")
+
+
 def _path_segment(value: str) -> str:
-    if value in (".", "..") or any(c in value for c in "/\\?#") or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if value in (".", "..") or _NOT_IN_SEGMENT.search(value) is not None:
         raise ValueError("must be a single path segment: no '/', '\\', '?', '#', control characters, '.' or '..'")
     return value
 

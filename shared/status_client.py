@@ -68,7 +68,8 @@ class StatusClient:
                 refreshed = True
                 continue
             body = response.content
-            headers = {name: response.headers[name] for name in _KEPT_HEADERS if name in response.headers}
+            get = response.headers.get  # one lookup per kept header (``in`` then ``[]`` was two)
+            headers = {name: value for name in _KEPT_HEADERS if (value := get(name)) is not None}
             if len(body) > MAX_BODY_BYTES:
                 return StatusRead(None, headers, failure=f"status body of {len(body)} bytes is too large")
             return StatusRead(response.status_code, headers, body)

@@ -17,6 +17,7 @@ was checked is the URL that is requested. The rules are deliberately narrow:
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -26,6 +27,8 @@ __all__ = ["HostAllowlist", "is_loopback_host", "checked_url", "default_port"]
 
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 _ENCODED_TRICKS = ("%2f", "%5c", "%2e", "%00")
+#: Any character outside printable ASCII (0x21-0x7E), or a backslash: one regex scan, not a loop per character.
+_NOT_PRINTABLE_OR_BACKSLASH = re.compile(r"[^\x21-\x5b\x5d-\x7e]")
 
 
 def is_loopback_host(host: str) -> bool:
@@ -112,7 +115,7 @@ def checked_url(
     """Return the canonical form of ``url`` if a token may go there, else raise InvalidRequest(field)."""
     if not isinstance(url, str) or not url:
         raise _refused(field, "must be a non-empty absolute URL")
-    if any(not (0x20 < ord(c) < 0x7F) for c in url) or "\\" in url:
+    if _NOT_PRINTABLE_OR_BACKSLASH.search(url) is not None:
         raise _refused(field, "must be printable ASCII without spaces or backslashes")
     try:
         parts = urlsplit(url)

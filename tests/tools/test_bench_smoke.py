@@ -1,0 +1,51 @@
+"""The benchmark harness (``make bench``) runs end to end with tiny sizes.
+
+This proves the harness works and that its JSON has the promised shape; it asserts
+nothing about speed (benchmarks are never timed tests). A few seconds: one Azurite
+(the session's), the simulator, the status server and a handful of short worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from tools.azurite import Azurite
+from tools.bench import SMOKE, format_table, run
+from tools.bench.cost_model import simulate
+from tools.bench.run import write
+
+TARGETS = {"p1": 0.7, "p2": 0.35, "p3": 1.15, "p4": 1.1}
+
+
+def test_the_harness_measures_p1_to_p4_and_writes_the_json(azurite: Azurite, tmp_path: Path) -> None:
+    result = run(SMOKE, azurite=azurite)
+
+    for key, target in TARGETS.items():
+        figure = result[key]
+        assert figure["target"] == target
+        assert isinstance(figure["ratio"], float) and math.isfinite(figure["ratio"]) and figure["ratio"] > 0
+        assert isinstance(figure["pass"], bool)
+        assert figure["pass"] == (figure["ratio"] >= target if key == "p1" else figure["ratio"] <= target)
+    p1 = result["p1"]
+    assert p1["watcher_polls_per_s"] > 0 and p1["bare_loop_polls_per_s"] > 0 and p1["queue_only_app_polls_per_s"] > 0
+    assert p1["raw"]["watcher"][0]["stats"]["succeeded"] == SMOKE.p1_operations * SMOKE.p1_polls_per_op
+    assert p1["raw"]["watcher"][0]["stats"]["failed"] == 0
+    assert result["p2"]["watcher_cpu_us_per_read"] > 0 and result["p2"]["azure_core_cpu_us_per_read"] > 0
+    assert result["p3"]["import_function_app_ms"] > 0 and result["p3"]["import_deps_ms"] > 0
+    assert result["p4"]["small_peak_rss_mb"] > 0 and result["p4"]["large_peak_rss_mb"] > 0
+
+    out = write(result, tmp_path / "latest.json")
+    assert {"p1", "p2", "p3", "p4"} <= json.loads(out.read_text()).keys()
+    table = format_table(result)
+    assert all(name in table for name in ("P1", "P2", "P3", "P4"))
+
+
+def test_the_cost_model_follows_the_decision_core() -> None:
+    one_minute = simulate(60)
+    assert one_minute["first_delays_s"][:4] == [5, 8, 12, 17]  # 5 s x 1.5 per poll, rounded up
+    assert one_minute["outcome"] == "Succeeded" and one_minute["noticed_after_s"] >= 60
+    assert one_minute["queue_transactions"] == 1 + 3 * one_minute["status_reads"]
+    day = simulate(86400)
+    assert max(day["first_delays_s"]) == 300  # POLL_MAX_DELAY_SECONDS
