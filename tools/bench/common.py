@@ -69,14 +69,16 @@ def started_process(
         stop_process(process)
 
 
-def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:
+    """SIGTERM, then SIGKILL after ``timeout``; the exit code."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(5)
+            process.wait(10)
+    return process.returncode
 
 
 def median(values: Sequence[float]) -> float:

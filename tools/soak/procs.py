@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from tools.bench.common import stop_process  # SIGTERM, then SIGKILL: one implementation for soak and bench
+
 __all__ = ["SimulatorProcess", "Worker", "PROJECT_ROOT", "APP_SETTINGS"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -40,16 +42,6 @@ def child_environment(settings: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _end(process: subprocess.Popen[Any], timeout: float) -> int | None:
-    """SIGTERM, then SIGKILL after ``timeout``; the exit code."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    return process.returncode
 
 
 class SimulatorProcess:
@@ -113,7 +105,7 @@ class SimulatorProcess:
             self._http.close()
             self._http = None
         if self._process is not None:
-            _end(self._process, 10)
+            stop_process(self._process, 10)
             if self._process.stdout is not None:
                 self._process.stdout.close()
             self._process = None
@@ -169,7 +161,7 @@ class Worker:
 
     def stop(self, timeout: float = 60.0) -> None:
         if self._process is not None:
-            _end(self._process, timeout)
+            stop_process(self._process, timeout)
             self._closed(f"exit {self._process.returncode}")
 
     def _closed(self, how: str) -> None:
