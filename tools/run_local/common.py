@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
@@ -18,6 +20,7 @@ __all__ = [
     "PROJECT_ROOT",
     "STARTUP_RETRY_SECONDS",
     "RunLocalError",
+    "read_json_object",
     "log",
 ]
 
@@ -41,3 +44,14 @@ STARTUP_RETRY_SECONDS = 30.0
 
 class RunLocalError(Exception):
     """A configuration problem: bad host.json, settings, app module or binding (exit code 2)."""
+
+
+def read_json_object(path: Path) -> Mapping[str, Any]:
+    """The JSON object in ``path`` (a BOM allowed, as Core Tools allow); RunLocalError otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as error:
+        raise RunLocalError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(data, Mapping):
+        raise RunLocalError(f"{path}: expected a JSON object")
+    return data

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -10,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.run_local.common import MAX_MESSAGES_PER_REQUEST, MIN_POLLING_INTERVAL, RunLocalError, log
+from tools.run_local.common import MAX_MESSAGES_PER_REQUEST, MIN_POLLING_INTERVAL, RunLocalError, log, read_json_object
 
 __all__ = ["QueueOptions", "parse_timespan"]
 
@@ -84,12 +83,7 @@ class QueueOptions:
         if not path.exists():
             log.warning("%s not found: using the host's queue defaults", path)
             return cls()
-        try:
-            data = json.loads(path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError as error:
-            raise RunLocalError(f"{path}: not valid JSON ({error})") from None
-        if not isinstance(data, Mapping):
-            raise RunLocalError(f"{path}: expected a JSON object")
+        data = read_json_object(path)
         return cls.from_host_json(data)
 
     @property

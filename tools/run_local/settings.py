@@ -5,13 +5,12 @@ Also the export of the settings into ``os.environ`` (and back) around a run.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from tools.run_local.common import DEFAULT_SETTINGS, RunLocalError
+from tools.run_local.common import DEFAULT_SETTINGS, RunLocalError, read_json_object
 
 __all__ = ["read_local_settings", "resolve_settings"]
 
@@ -21,12 +20,7 @@ def read_local_settings(path: str | os.PathLike[str]) -> dict[str, str]:
     path = Path(path)
     if not path.exists():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as error:
-        raise RunLocalError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(data, Mapping):
-        raise RunLocalError(f"{path}: expected a JSON object")
+    data = read_json_object(path)
     if data.get("IsEncrypted"):
         raise RunLocalError(f"{path}: IsEncrypted is true; run_local reads plain-text values only")
     values = data.get("Values") or {}
