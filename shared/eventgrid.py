@@ -10,7 +10,7 @@ The wire format::
     [{"specversion": "1.0", "id": eventId, "source": EVENT_SOURCE, "type": "LroWatcher.Operation.<outcome>",
       "subject": <path of statusUrl>, "time": completedAt, "datacontenttype": "application/json", "data": result}]
 
-One POST through the process's ``httpx.Client``, never following a redirect, to
+One POST through the process's transport (:mod:`shared.transport`), never following a redirect, to
 the endpoint checked by the same rules as status URLs (:func:`topic_url`), so
 the key or token goes to that host only. azure-eventgrid's publisher is not
 used: azure-core's pipeline refuses bearer tokens over plain http (no loopback
@@ -29,6 +29,7 @@ cached token and tries once more with a fresh one.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -36,11 +37,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .errors import InvalidRequest, PublishError, SettingsError
 from .sinks import encode_json, fit_result, log_trimmed
+from .transport import HttpResponse, HttpTransport, TransportError, TransportTimeout
 from .urls import HostAllowlist, checked_url
 
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx
-
     from .settings import Settings
     from .tokens import TokenCache
 
@@ -64,6 +64,8 @@ EVENT_TYPE_PREFIX = "LroWatcher.Operation."
 MAX_BATCH_BYTES = 1_000_000
 _SETTING = "EVENTGRID_TOPIC_ENDPOINT"
 _REASON_CHARS = 300
+#: Only the start of a refusal's body is read: its error code and message.
+_REFUSAL_BYTES = 64 * 1024
 
 
 def topic_url(endpoint: str) -> str:
@@ -116,7 +118,7 @@ class EventGridSink:
 
     name = "eventgrid"
 
-    def __init__(self, settings: Settings, tokens: TokenCache, http: httpx.Client, max_bytes: int = MAX_BATCH_BYTES) -> None:
+    def __init__(self, settings: Settings, tokens: TokenCache, http: HttpTransport, max_bytes: int = MAX_BATCH_BYTES) -> None:
         self.url = check_settings(settings)
         self._host = urlsplit(self.url).netloc
         self._source = settings.event_source
@@ -137,11 +139,11 @@ class EventGridSink:
         while True:
             headers, secret = self._auth_headers(event_id)
             response = self._post(body, headers, event_id, secret)
-            if response.status_code == 401 and self._key is None and not refreshed:
+            if response.status == 401 and self._key is None and not refreshed:
                 self._tokens.refresh(EVENTGRID_SCOPE, secret)
                 refreshed = True
                 continue
-            if 200 <= response.status_code < 300:
+            if 200 <= response.status < 300:
                 return
             raise PublishError(self._refusal(response, event_id, secret))
 
@@ -159,30 +161,29 @@ class EventGridSink:
         headers["Authorization"] = f"Bearer {token}"
         return headers, token
 
-    def _post(self, body: bytes, headers: dict[str, str], event_id: str, secret: str) -> httpx.Response:
-        import httpx
-
-        # ``from None``: an httpx/h11 error about a header may quote its value (the key or token).
+    def _post(self, body: bytes, headers: dict[str, str], event_id: str, secret: str) -> HttpResponse:
         try:
-            return self._http.post(self.url, content=body, headers=headers, follow_redirects=False)
-        except httpx.TimeoutException as err:
-            raise PublishError(f"event {event_id}: timed out publishing to Event Grid at {self._host} ({type(err).__name__})") from None
-        except httpx.HTTPError as err:
-            reason = _scrub(f"{type(err).__name__}: {err}", secret)[:_REASON_CHARS]
+            return self._http.request("POST", self.url, headers, body, max_body=_REFUSAL_BYTES)
+        except TransportTimeout as err:
+            reason = _scrub(str(err), secret)[:_REASON_CHARS]
+            raise PublishError(f"event {event_id}: timed out publishing to Event Grid at {self._host} ({reason})") from None
+        except TransportError as err:
+            reason = _scrub(str(err), secret)[:_REASON_CHARS]
             raise PublishError(f"event {event_id}: could not reach Event Grid at {self._host}: {reason}") from None
 
-    def _refusal(self, response: httpx.Response, event_id: str, secret: str) -> str:
-        status = response.status_code
+    def _refusal(self, response: HttpResponse, event_id: str, secret: str) -> str:
+        status = response.status
         if 300 <= status < 400:
             return f"event {event_id}: Event Grid at {self._host} answered HTTP {status} (redirects are not followed)"
         detail = ""
+        text = response.body.decode("utf-8", "replace").strip()
         try:
-            body = response.json()
+            body = json.loads(text)
             error = body.get("error") if isinstance(body, dict) else None
             if isinstance(error, dict):
                 detail = f": {error.get('code') or ''} {error.get('message') or ''}".rstrip()
         except ValueError:
-            detail = f": {response.text.strip()}" if response.text.strip() else ""
+            detail = f": {text}" if text else ""
         detail = _scrub(detail, secret)[:_REASON_CHARS]
         return f"event {event_id}: Event Grid at {self._host} refused it with HTTP {status}{detail}"
 

@@ -1,13 +1,12 @@
 """The process's one Watcher, built from the environment on first use.
 
-Heavy clients (azure-identity, azure-storage-queue, httpx) are imported and built
+Heavy clients (azure-identity, azure-storage-queue) are imported and built
 here, lazily and once, so importing ``function_app`` stays cheap (cold start) and
 every message reuses the same credential, HTTP connection pool and queue clients.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -47,21 +46,20 @@ def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any =
     """Compose a Watcher from settings; ``credential`` and ``http`` are seams for tests."""
     from .queues import QueueGateway
     from .sinks import Publisher, QueueSink
-    from .status_client import StatusClient, new_http_client
+    from .status_client import StatusClient
     from .storage import queue_service_client
     from .tokens import TokenCache
+    from .transport import HttpClientTransport
     from .watcher import Watcher
 
     env = os.environ if environ is None else environ
     settings = load_settings(env)
-    # httpx logs every request at INFO; the watcher already logs one line per poll.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     credential = credential if credential is not None else build_credential(env)
     assert settings.storage is not None
     storage_credential = credential if settings.storage.queue_service_uri else None
     queues = QueueGateway(queue_service_client(settings.storage, storage_credential), settings)
     tokens = TokenCache(credential)
-    http = http if http is not None else new_http_client()  # one pool for status reads and Event Grid
+    http = http if http is not None else HttpClientTransport()  # one pool for status reads and Event Grid
     sinks: list[Any] = []
     if settings.publishes_to_queue:
         sinks.append(QueueSink(queues))

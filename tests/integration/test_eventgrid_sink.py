@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from shared import runtime
@@ -24,8 +23,8 @@ from shared.request import RequestParser
 from shared.results import build_result
 from shared.settings import load_settings
 from shared.state import PollState
-from shared.status_client import new_http_client
 from shared.tokens import TokenCache
+from shared.transport import HttpClientTransport
 from tests.shared.helpers import T0, apim
 from tools.simulator import Simulator
 
@@ -36,10 +35,10 @@ _IDENTITY_VARIABLES = ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    client = new_http_client(timeout_seconds=5)
-    yield client
-    client.close()
+def http() -> Iterator[HttpClientTransport]:
+    transport = HttpClientTransport(timeout_seconds=5)
+    yield transport
+    transport.close()
 
 
 @pytest.fixture
@@ -58,7 +57,7 @@ def keyed() -> Iterator[Simulator]:
         yield sim
 
 
-def make_sink(sim: Simulator, http: httpx.Client, key: str | None = None, endpoint: str | None = None) -> EventGridSink:
+def make_sink(sim: Simulator, http: HttpClientTransport, key: str | None = None, endpoint: str | None = None) -> EventGridSink:
     env = {"RESULT_SINK": "eventgrid", "EVENTGRID_TOPIC_ENDPOINT": endpoint or sim.eventgrid_endpoint}
     if key:
         env["EVENTGRID_TOPIC_KEY"] = key
@@ -78,7 +77,7 @@ def event_requests(sim: Simulator) -> list[dict[str, Any]]:
     return sim.requests(route="eventgrid")
 
 
-def test_entra_mode_with_a_real_managed_identity_credential(entra: Simulator, http: httpx.Client) -> None:
+def test_entra_mode_with_a_real_managed_identity_credential(entra: Simulator, http: HttpClientTransport) -> None:
     from azure.identity import ManagedIdentityCredential
 
     sink = make_sink(entra, http)
@@ -100,7 +99,7 @@ def test_entra_mode_with_a_real_managed_identity_credential(entra: Simulator, ht
     assert [(r["audience"], r["status"]) for r in msi] == [(EVENTGRID_AUDIENCE, 200)], "one token, reused"
 
 
-def test_key_mode_sends_the_key_and_no_token(keyed: Simulator, http: httpx.Client) -> None:
+def test_key_mode_sends_the_key_and_no_token(keyed: Simulator, http: HttpClientTransport) -> None:
     sink = make_sink(keyed, http, key=KEY)
     result = a_result()
     sink.publish(result)
@@ -110,7 +109,7 @@ def test_key_mode_sends_the_key_and_no_token(keyed: Simulator, http: httpx.Clien
     assert [(r["authMode"], r["audience"]) for r in event_requests(keyed)] == [("key", None)]
 
 
-def test_a_wrong_key_is_refused_and_not_repeated_in_the_error(keyed: Simulator, http: httpx.Client) -> None:
+def test_a_wrong_key_is_refused_and_not_repeated_in_the_error(keyed: Simulator, http: HttpClientTransport) -> None:
     wrong = "wrong-key-abcdefghijklmnop"
     sink = make_sink(keyed, http, key=wrong)
     with pytest.raises(PublishError, match="HTTP 401") as caught:
@@ -122,7 +121,7 @@ def test_a_wrong_key_is_refused_and_not_repeated_in_the_error(keyed: Simulator, 
 @pytest.mark.parametrize("status", [503, 429, 500])
 @pytest.mark.parametrize("mode", ["key", "entra"])
 def test_a_topic_failing_twice_then_accepting_gets_the_same_event_once(
-    mode: str, status: int, monkeypatch: pytest.MonkeyPatch, http: httpx.Client
+    mode: str, status: int, monkeypatch: pytest.MonkeyPatch, http: HttpClientTransport
 ) -> None:
     with Simulator(eventgrid_key=KEY if mode == "key" else None) as sim:
         monkeypatch.setenv("IDENTITY_ENDPOINT", sim.identity_endpoint)
@@ -139,7 +138,7 @@ def test_a_topic_failing_twice_then_accepting_gets_the_same_event_once(
         assert [r["status"] for r in event_requests(sim)] == [status, status, 200]
 
 
-def test_a_result_over_the_topic_limit_is_trimmed_and_accepted(keyed: Simulator, http: httpx.Client) -> None:
+def test_a_result_over_the_topic_limit_is_trimmed_and_accepted(keyed: Simulator, http: HttpClientTransport) -> None:
     sink = make_sink(keyed, http, key=KEY)
     result = a_result(body={"status": "Succeeded", "blob": "x" * (1024 * 1024)})
     sink.publish(result)
@@ -148,7 +147,7 @@ def test_a_result_over_the_topic_limit_is_trimmed_and_accepted(keyed: Simulator,
     assert event["id"] == result["eventId"]
 
 
-def test_an_unreachable_topic_raises_publish_error(http: httpx.Client) -> None:
+def test_an_unreachable_topic_raises_publish_error(http: HttpClientTransport) -> None:
     sim = Simulator().start()
     endpoint = sim.eventgrid_endpoint
     sim.stop()
@@ -158,7 +157,7 @@ def test_an_unreachable_topic_raises_publish_error(http: httpx.Client) -> None:
     assert KEY not in str(caught.value)
 
 
-def test_entra_mode_retries_once_with_a_new_token_after_a_401(entra: Simulator, http: httpx.Client) -> None:
+def test_entra_mode_retries_once_with_a_new_token_after_a_401(entra: Simulator, http: HttpClientTransport) -> None:
     sink = make_sink(entra, http)
     sink.publish(a_result("op-1"))
     entra.revoke_tokens()

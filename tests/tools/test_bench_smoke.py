@@ -33,6 +33,9 @@ def test_the_harness_measures_p1_to_p4_and_writes_the_json(azurite: Azurite, tmp
     assert p1["raw"]["watcher"][0]["stats"]["succeeded"] == SMOKE.p1_operations * SMOKE.p1_polls_per_op
     assert p1["raw"]["watcher"][0]["stats"]["failed"] == 0
     assert result["p2"]["watcher_cpu_us_per_read"] > 0 and result["p2"]["azure_core_cpu_us_per_read"] > 0
+    others = result["p2"]["watcher_over_other_transports"]
+    assert set(others) == {"httpx", "urllib3"} and all(other["cpu_us_per_read"] > 0 for other in others.values())
+    assert "shared.transport.HttpClientTransport.request" in result["p2"]["http_stack_cpu_us_per_get"]
     assert result["p3"]["import_function_app_ms"] > 0 and result["p3"]["import_deps_ms"] > 0
     assert result["p4"]["small_peak_rss_mb"] > 0 and result["p4"]["large_peak_rss_mb"] > 0
 

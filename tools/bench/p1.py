@@ -12,8 +12,6 @@ and the tail are not counted. Modes, alternated run by run:
                 concurrency, nothing else;
 * ``queue-app`` run_local + a function doing only the queue work (splits run_local's own cost
                 from the watcher's);
-* ``watcher-stdlib`` (what-if, reported apart) the watcher with its status reads over
-                ``http.client`` (:mod:`tools.bench.whatif`) instead of httpx.
 
 Besides the rates, CPU milliseconds per poll of the worker, Azurite and the simulator are
 recorded: the worker is one Python process (one GIL), so its CPU per poll bounds its rate.
@@ -27,7 +25,7 @@ from typing import Any
 from tools.bench.common import median
 from tools.bench.stage import Stage, window_rate
 
-MODES = ("bare", "watcher", "queue-app", "watcher-stdlib")
+MODES = ("bare", "watcher", "queue-app")
 
 
 def one_run(stage: Stage, mode: str, operations: int, polls_per_op: int) -> dict[str, Any]:
@@ -57,7 +55,6 @@ def measure(stage: Stage, runs: int = 3, operations: int = 400, polls_per_op: in
         return median([r[key] for r in raw[mode] if key in r])
 
     watcher, bare, queue_app = med("watcher", "rate"), med("bare", "rate"), med("queue-app", "rate")
-    stdlib = med("watcher-stdlib", "rate")
     ratio = watcher / bare
     # Per run ratios too (watcher run i against bare run i, taken seconds apart).
     paired = [w["rate"] / b["rate"] for w, b in zip(raw["watcher"], raw["bare"])]
@@ -69,11 +66,6 @@ def measure(stage: Stage, runs: int = 3, operations: int = 400, polls_per_op: in
         "bare_loop_polls_per_s": bare,
         "queue_only_app_polls_per_s": queue_app,
         "paired_ratios": paired,
-        "stdlib_whatif": {
-            "what": "the watcher with its status reads over http.client (tools.bench.whatif) instead of httpx",
-            "polls_per_s": stdlib,
-            "ratio": stdlib / bare,
-        },
         "cpu_ms_per_poll": {
             mode: {
                 "worker": med(mode, "worker_cpu_ms"),

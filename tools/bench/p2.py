@@ -5,7 +5,7 @@ so the server's CPU is not counted) over keep-alive HTTP, with a bearer token fr
 
 * **watcher**: per poll, exactly what ``Watcher.handle`` does before acting:
   ``RequestParser.parse`` of a re-enqueued request message (with its ``poll`` bookkeeping),
-  ``StatusClient.read`` (token from :class:`~shared.tokens.TokenCache`, one ``httpx`` GET)
+  ``StatusClient.read`` (token from :class:`~shared.tokens.TokenCache`, one GET over ``http.client`` through :class:`~shared.transport.HttpClientTransport`)
   and ``decide``. CPU = ``time.process_time()`` over ``polls`` reads.
 * **azure-core**: a real ARM-style ``ARMPipelineClient`` (the policy list a generated
   ``azure-mgmt-*`` client builds, including ``ARMChallengeAuthenticationPolicy``, i.e. a
@@ -39,10 +39,10 @@ def _status_url(port: int, op: str, polls: int = 0) -> str:
     return f"http://127.0.0.1:{port}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Web/locations/westus/operationResults/{op}?{query}"
 
 
-def watcher_cpu_per_read(port: int, polls: int, *, stdlib: bool = False) -> dict[str, float]:
+def watcher_cpu_per_read(port: int, polls: int, *, transport: str = "http.client") -> dict[str, float]:
     """CPU seconds per watcher status read (parse + token + GET + decide).
 
-    ``stdlib``: read with :class:`tools.bench.whatif.StdlibStatusClient` instead (the what-if).
+    ``transport``: the watcher's own (``http.client``) or one of :data:`tools.bench.alternatives.ALTERNATIVES`.
     """
     import json
 
@@ -50,18 +50,20 @@ def watcher_cpu_per_read(port: int, polls: int, *, stdlib: bool = False) -> dict
     from shared.request import RequestParser
     from shared.settings import load_settings
     from shared.state import rfc3339
-    from shared.status_client import StatusClient, new_http_client
+    from shared.status_client import StatusClient
     from shared.tokens import TokenCache
+    from shared.transport import HttpClientTransport
 
     settings = load_settings({"ARM_ENDPOINT": f"http://127.0.0.1:{port}", "POLL_MIN_DELAY_SECONDS": "0",
                               "POLL_MAX_DELAY_SECONDS": "0"}, require_storage=False)
     parser = RequestParser(settings)
-    http = new_http_client()
-    status: Any = StatusClient(TokenCache(StaticCredential()), http)
-    if stdlib:
-        from tools.bench.whatif import StdlibStatusClient
+    if transport == "http.client":
+        http: Any = HttpClientTransport()
+    else:
+        from tools.bench.alternatives import ALTERNATIVES
 
-        status = StdlibStatusClient(TokenCache(StaticCredential()))
+        http = ALTERNATIVES[transport]()
+    status = StatusClient(TokenCache(StaticCredential()), http)
     now = datetime.now(timezone.utc)
     text = json.dumps({
         "source": "arm", "statusUrl": _status_url(port, "bench-op"), "correlationId": "bench-1",
@@ -182,18 +184,23 @@ def azure_core_cpu_per_read(port: int, operations: int, polls_per_operation: int
 
 
 def http_stack_cpu_per_get(port: int, reads: int) -> dict[str, float]:
-    """CPU microseconds of one keep-alive GET of the same status URL through each HTTP layer,
-    from httpx's client API down to a raw socket: where the watcher's read cost lies."""
+    """CPU microseconds of one keep-alive GET of the same status URL through each HTTP stack and layer,
+    from httpx's client API through urllib3 and the watcher's transport down to a raw socket."""
     import http.client
     import socket
 
     import httpcore
     import httpx
+    import urllib3
+
+    from shared.transport import HttpClientTransport
 
     url = _status_url(port, "bench-op")
     path = url.split(str(port), 1)[1]
     headers = {"User-Agent": "lro-watcher/1.0", "Accept": "application/json", "Authorization": "Bearer bench-token"}
     client = httpx.Client(follow_redirects=False, trust_env=False)
+    manager = urllib3.PoolManager(retries=False)
+    transport = HttpClientTransport()
     pool = httpcore.ConnectionPool()
     conn = http.client.HTTPConnection("127.0.0.1", port)
     sock = socket.create_connection(("127.0.0.1", port))
@@ -211,6 +218,8 @@ def http_stack_cpu_per_get(port: int, reads: int) -> dict[str, float]:
         "httpx.Client.get": lambda: client.get(url, headers=headers).content,
         "httpx.HTTPTransport.handle_request": lambda: _transport_get(client, url, headers),
         "httpcore.ConnectionPool.request": lambda: pool.request("GET", url, headers=list(headers.items())).content,
+        "urllib3.PoolManager.urlopen": lambda: manager.urlopen("GET", url, headers=headers, redirect=False).data,
+        "shared.transport.HttpClientTransport.request": lambda: transport.request("GET", url, headers).body,
         "http.client (stdlib)": stdlib,
         "socket send+recv": socket_only,
     }
@@ -223,6 +232,8 @@ def http_stack_cpu_per_get(port: int, reads: int) -> dict[str, float]:
             call()
         result[name] = (time.process_time() - cpu) / reads * 1e6
     client.close()
+    manager.clear()
+    transport.close()
     pool.close()
     conn.close()
     sock.close()
@@ -244,14 +255,17 @@ def measure(runs: int = 5, polls: int = 2000, operations: int = 100, polls_per_o
     watcher: list[dict[str, float]] = []
     core: list[dict[str, Any]] = []
     stacks: list[dict[str, float]] = []
-    whatif: list[dict[str, float]] = []
+    from tools.bench.alternatives import ALTERNATIVES
+
+    others: dict[str, list[dict[str, float]]] = {name: [] for name in ALTERNATIVES}
     with started_process(["-m", "tools.bench.statusd"]) as (_, info):
         port = info["port"]
         for _ in range(runs):
             watcher.append(watcher_cpu_per_read(port, polls))
             core.append(azure_core_cpu_per_read(port, operations, polls_per_operation))
             stacks.append(http_stack_cpu_per_get(port, max(polls // 2, 20)))
-            whatif.append(watcher_cpu_per_read(port, polls, stdlib=True))
+            for name in ALTERNATIVES:
+                others[name].append(watcher_cpu_per_read(port, polls, transport=name))
     w_cpu = statistics.median(r["cpu"] for r in watcher)
     c_cpu = statistics.median(r["cpu"] for r in core)
     return {
@@ -265,10 +279,13 @@ def measure(runs: int = 5, polls: int = 2000, operations: int = 100, polls_per_o
         "azure_core_wall_us_per_read": statistics.median(r["wall"] for r in core) * 1e6,
         "azure_core_polling": core[0]["polling"],
         "azure_core_auth": "ARMChallengeAuthenticationPolicy (BearerTokenCredentialPolicy) with enforce_https=False per request",
-        "stdlib_whatif": {
-            "what": "the same read + parse + decide with tools.bench.whatif.StdlibStatusClient (http.client) instead of httpx",
-            "cpu_us_per_read": statistics.median(r["cpu"] for r in whatif) * 1e6,
-            "ratio": statistics.median(r["cpu"] for r in whatif) / c_cpu,
+        "watcher_over_other_transports": {
+            name: {
+                "what": f"the same parse + read + decide with tools.bench.alternatives ({name}) as the transport",
+                "cpu_us_per_read": statistics.median(r["cpu"] for r in runs_) * 1e6,
+                "ratio": statistics.median(r["cpu"] for r in runs_) / c_cpu,
+            }
+            for name, runs_ in others.items()
         },
         "http_stack_cpu_us_per_get": {name: statistics.median(s[name] for s in stacks) for name in stacks[0]},
         "runs": runs,

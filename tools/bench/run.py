@@ -140,15 +140,15 @@ def format_table(result: dict[str, Any]) -> str:
             f"P1: run_local + queue-only function {_fmt(p1['queue_only_app_polls_per_s'])} polls/s; worker CPU/poll "
             f"watcher {cpu['watcher']['worker']:.2f} ms, queue-only app {cpu['queue-app']['worker']:.2f} ms, bare {cpu['bare']['worker']:.2f} ms; "
             f"Azurite {cpu['watcher']['azurite']:.2f} ms, simulator {cpu['watcher']['simulator']:.2f} ms per watcher poll; "
-            f"concurrency {p1['concurrency']}; paired ratios {', '.join(f'{r:.2f}' for r in p1['paired_ratios'])}; "
-            f"what-if, status reads over http.client: {_fmt(p1['stdlib_whatif']['polls_per_s'])} polls/s = {p1['stdlib_whatif']['ratio']:.2f}x"
+            f"concurrency {p1['concurrency']}; paired ratios {', '.join(f'{r:.2f}' for r in p1['paired_ratios'])}"
         )
     if p2:
         stacks = ", ".join(f"{name} {us:.0f}" for name, us in p2["http_stack_cpu_us_per_get"].items())
         notes.append(f"P2: {p2['azure_core_polling']}; auth: {p2['azure_core_auth']}")
         notes.append(f"P2: CPU us per GET by HTTP layer: {stacks}")
-        notes.append(f"P2: what-if, status read over http.client: {p2['stdlib_whatif']['cpu_us_per_read']:.0f} us = "
-                     f"{p2['stdlib_whatif']['ratio']:.2f}x azure-core")
+        others = ", ".join(f"{name} {alt['cpu_us_per_read']:.0f} us = {alt['ratio']:.2f}x"
+                           for name, alt in p2["watcher_over_other_transports"].items())
+        notes.append(f"P2: the watcher's read over other HTTP stacks: {others} azure-core")
     if p3:
         text = (f"P3: function_app + the modules the first message imports {_fmt(p3['import_app_and_first_message_modules_ms'])} ms "
                 f"= {p3['app_and_first_message_imports_ratio']:.2f}x the deps")

@@ -6,9 +6,6 @@ Modes (settings come from the environment, as for ``python -m tools.run_local``)
   with the project's ``host.json`` queue semantics and run_local's logging (INFO to stderr);
 * ``queue-app``: the same ``LocalHost`` running :mod:`tools.bench.queue_app`, a function that
   does only the queue work (re-enqueue a copy or publish), to split run_local's own cost out;
-* ``watcher-stdlib``: ``watcher``, but the watcher reads status with the what-if
-  :class:`tools.bench.whatif.StdlibStatusClient` (``http.client``) instead of httpx
-  (swapped into the process's Watcher before the first message; a measurement, not a design);
 * ``bare``: no run_local, no function: a loop with the same concurrency as ``host.json`` gives
   run_local (``batchSize`` per receive, a new batch once no more than ``newBatchThreshold`` are
   in flight, ``batchSize + newBatchThreshold`` worker threads) doing per message exactly the
@@ -56,20 +53,13 @@ def _sampler(counter: Any, target: int, done: threading.Event, limit: float) -> 
     return {"t0": start, "samples": samples, "peak_rss": peak, "final_rss": me.memory_info().rss}
 
 
-def run_localhost(app_module: str, polls: int, limit: float, *, stdlib_status: bool = False) -> dict[str, Any]:
+def run_localhost(app_module: str, polls: int, limit: float) -> dict[str, Any]:
     from tools.run_local import LocalHost, QueueOptions, configure_logging, resolve_settings
 
     configure_logging(verbose=False)
     settings = resolve_settings(os.environ, local_settings=PROJECT_ROOT / "bench" / "absent.local.settings.json", project_dir=PROJECT_ROOT)
     options = QueueOptions.load(os.environ.get("BENCH_HOST_JSON") or PROJECT_ROOT / "host.json")
     host = LocalHost.from_app(app_module, settings, options, project_dir=PROJECT_ROOT, export_environ=True)
-    if stdlib_status:
-        from shared import runtime
-        from tools.bench.whatif import StdlibStatusClient
-
-        watcher = runtime.build_watcher(settings)
-        watcher._status = StdlibStatusClient(watcher._status._tokens)  # noqa: SLF001 - the what-if swap
-        runtime._watcher = watcher  # noqa: SLF001
     host.start()
     try:
         result = _sampler(lambda: host.stats.succeeded + host.stats.failed, polls, threading.Event(), limit)
@@ -139,7 +129,7 @@ def run_bare(polls: int, limit: float) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench.worker")
-    parser.add_argument("mode", choices=("watcher", "watcher-stdlib", "queue-app", "bare"))
+    parser.add_argument("mode", choices=("watcher", "queue-app", "bare"))
     parser.add_argument("--polls", type=int, required=True, help="stop after this many handled messages")
     parser.add_argument("--max-seconds", type=float, default=600.0)
     args = parser.parse_args(argv)
@@ -148,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run_bare(args.polls, args.max_seconds)
     else:
         app = "tools.bench.queue_app" if args.mode == "queue-app" else "function_app"
-        result = run_localhost(app, args.polls, args.max_seconds, stdlib_status=args.mode == "watcher-stdlib")
+        result = run_localhost(app, args.polls, args.max_seconds)
     result["mode"] = args.mode
     result["wall"] = time.perf_counter() - started
     sys.stdout.write(json.dumps(result) + "\n")

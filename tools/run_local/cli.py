@@ -71,7 +71,6 @@ def configure_logging(verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.ERROR)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # the watcher logs one line per poll itself
 
 
 def main(argv: list[str] | None = None) -> int:

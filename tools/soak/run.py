@@ -38,7 +38,7 @@ from .report import build_report
 
 __all__ = ["SoakConfig", "run_soak"]
 
-#: shared.status_client.new_http_client's timeout, which shared.runtime uses; the slow fault must outlast it.
+#: shared.transport.HttpClientTransport's read timeout, which shared.runtime uses; the slow fault must outlast it.
 CLIENT_TIMEOUT_SECONDS = 10.0
 OPERATIONS_QUEUE, RESULTS_QUEUE = "soak-operations", "soak-results"
 
