@@ -16,8 +16,8 @@ through :meth:`HttpTransport.request`, and the rules live here, once:
 
 :class:`HttpClientTransport` is the standard library's ``http.client`` with keep-alive
 connections per thread and host. The status read is the hot path: ``make bench`` (P2)
-measured a GET through httpx's client at about 3.5× the CPU of ``http.client`` and
-through urllib3's ``PoolManager`` at about 2×, and the watcher needs none of what those
+measured a GET through httpx's client at about 3.4× the CPU of this transport and
+through urllib3's ``PoolManager`` at about 1.8×, and the watcher needs none of what those
 layers add (redirects, proxies, cookies, retries, decoding). Tests hand the clients a
 fake transport (``tests/support/http.py``), the way httpx's ``MockTransport`` is used.
 """
