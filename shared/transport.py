@@ -39,10 +39,13 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "USER_AGENT",
+    "DEFAULT_HEADERS",
     "MAX_BODY_BYTES",
 ]
 
 USER_AGENT = "lro-watcher/1.0"
+#: Sent with every request; the caller's headers come after and may replace them.
+DEFAULT_HEADERS: Mapping[str, str] = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 #: No answer the watcher reads is this large; a longer body is cut here (and read as a failure).
 MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Connections kept per thread; beyond this the least recently opened host's is closed.
@@ -96,7 +99,7 @@ class HttpClientTransport:
     ) -> HttpResponse:
         scheme, netloc, path, query, _ = urlsplit(url)
         target = f"{path or '/'}?{query}" if query else (path or "/")
-        sent = {"User-Agent": USER_AGENT, "Accept": "application/json", **headers}
+        sent = {**DEFAULT_HEADERS, **headers}
         key = (scheme, netloc)
         try:
             conn, reused = self._connection(key)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
-from shared.transport import MAX_BODY_BYTES, USER_AGENT, HttpResponse
+from shared.transport import DEFAULT_HEADERS, MAX_BODY_BYTES, HttpResponse
 
 __all__ = ["SentRequest", "FakeTransport", "answer"]
 
@@ -54,7 +54,7 @@ class FakeTransport:
 
     def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, *,
                 max_body: int = MAX_BODY_BYTES) -> HttpResponse:
-        sent = {"user-agent": USER_AGENT, "accept": "application/json", **{k.lower(): v for k, v in headers.items()}}
+        sent = {k.lower(): v for k, v in {**DEFAULT_HEADERS, **headers}.items()}
         request = SentRequest(method, url, sent, body, max_body)
         self.seen.append(request)
         return self.handler(request)

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.transport import MAX_BODY_BYTES, USER_AGENT, HttpResponse, TransportError
-
-_DEFAULTS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+from shared.transport import (
+    DEFAULT_HEADERS,
+    MAX_BODY_BYTES,
+    HttpResponse,
+    TransportError,
+)
 
 
 class HttpxTransport:
@@ -31,7 +34,7 @@ class HttpxTransport:
     def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, *,
                 max_body: int = MAX_BODY_BYTES) -> HttpResponse:
         try:
-            response = self._client.request(method, url, headers={**_DEFAULTS, **headers}, content=body)
+            response = self._client.request(method, url, headers={**DEFAULT_HEADERS, **headers}, content=body)
         except self._httpx.HTTPError as err:
             raise TransportError(type(err).__name__) from None
         data = response.content
@@ -56,7 +59,7 @@ class Urllib3Transport:
                 max_body: int = MAX_BODY_BYTES) -> HttpResponse:
         try:
             response: Any = self._pools.urlopen(
-                method, url, body=body, headers={**_DEFAULTS, **headers}, redirect=False, retries=False,
+                method, url, body=body, headers={**DEFAULT_HEADERS, **headers}, redirect=False, retries=False,
                 preload_content=False, decode_content=False,
             )
         except self._urllib3.exceptions.HTTPError as err:
