@@ -9,7 +9,7 @@ PIP_STAMP := $(VENV)/.requirements.stamp
 NPM_STAMP := node_modules/.package-lock.stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo clean
+.PHONY: setup test lint demo clean
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -27,8 +27,15 @@ $(NPM_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	@touch $@
 
+# The linters and the architecture contract (pyproject.toml): ruff, mypy on the app, and
+# import-linter's contracts (the core imports no IO, no SDK, no tools).
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
 # pytest exits 5 when it collected no test: that fails the target, as it should.
-test: setup
+test: lint
 	$(VENV_PYTHON) -m pytest $(PYTEST_ARGS)
 
 demo: setup

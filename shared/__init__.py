@@ -1,5 +1,12 @@
 """lro-watcher: poll Azure long-running operations from a queue, publish one outcome each.
 
+The package shows its architecture (``docs/architecture.md``):
+
+* :mod:`shared.core`  the pure protocol: parsing, the source table, URL rules, the decision,
+  the schedule, the result. No IO; an import-linter contract (``pyproject.toml``) keeps it so.
+* :mod:`shared.edges` the IO: HTTP (httpx), tokens, status reads, queues, sinks, Event Grid.
+* :mod:`shared.watcher` and :mod:`shared.runtime` compose the two, once per process.
+
 The public surface is re-exported here lazily, so importing the package (and
 ``function_app``) does not pay for modules a cold start may not need yet.
 """
@@ -12,23 +19,23 @@ from typing import Any
 __version__ = "1.0.0"
 
 _EXPORTS = {
-    "WatcherError": "errors",
-    "InvalidRequest": "errors",
-    "SettingsError": "errors",
-    "PublishError": "errors",
-    "Settings": "settings",
-    "load_settings": "settings",
-    "SOURCES": "sources",
-    "Source": "sources",
-    "RequestParser": "request",
-    "PollState": "state",
-    "WatchedRequest": "state",
-    "StatusRead": "decide",
-    "Reenqueue": "decide",
-    "Publish": "decide",
-    "decide": "decide",
-    "build_result": "results",
-    "event_id": "results",
+    "WatcherError": "core.errors",
+    "InvalidRequest": "core.errors",
+    "SettingsError": "core.errors",
+    "PublishError": "core.errors",
+    "Settings": "core.settings",
+    "load_settings": "core.settings",
+    "SOURCES": "core.sources",
+    "Source": "core.sources",
+    "RequestParser": "core.request_parser",
+    "PollState": "core.poll_state",
+    "WatchedRequest": "core.poll_state",
+    "StatusRead": "core.decide",
+    "Reenqueue": "core.decide",
+    "Publish": "core.decide",
+    "decide": "core.decide",
+    "build_result": "core.result",
+    "event_id": "core.result",
     "Watcher": "watcher",
     "build_watcher": "runtime",
 }

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .settings import Settings, load_settings
+from shared.core.settings import Settings, load_settings
 
 __all__ = ["check_settings", "get_watcher", "build_watcher", "build_credential", "reset"]
 
@@ -24,7 +24,7 @@ def check_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Validate every setting now (start-up); raises SettingsError naming the bad one."""
     settings = load_settings(os.environ if environ is None else environ)
     if settings.publishes_to_eventgrid:
-        from . import eventgrid
+        from shared.edges import eventgrid
 
         eventgrid.check_settings(settings)  # the topic endpoint obeys the status URLs' token rules
     return settings
@@ -44,13 +44,13 @@ def build_credential(environ: Mapping[str, str]) -> Any:
 
 def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any = None, http: Any = None) -> Any:
     """Compose a Watcher from settings; ``credential`` and ``http`` are seams for tests."""
-    from .queues import QueueGateway
-    from .sinks import Publisher, QueueSink
-    from .status_client import StatusClient
-    from .storage import queue_service_client
-    from .tokens import TokenCache
-    from .transport import HttpClientTransport
-    from .watcher import Watcher
+    from shared.edges.http import HttpxTransport
+    from shared.edges.queues import QueueGateway
+    from shared.edges.sinks import Publisher, QueueSink
+    from shared.edges.status_client import StatusClient
+    from shared.edges.storage import queue_service_client
+    from shared.edges.tokens import TokenCache
+    from shared.watcher import Watcher
 
     env = os.environ if environ is None else environ
     settings = load_settings(env)
@@ -59,12 +59,12 @@ def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any =
     storage_credential = credential if settings.storage.queue_service_uri else None
     queues = QueueGateway(queue_service_client(settings.storage, storage_credential), settings)
     tokens = TokenCache(credential)
-    http = http if http is not None else HttpClientTransport()  # one pool for status reads and Event Grid
+    http = http if http is not None else HttpxTransport()  # one pool for status reads and Event Grid
     sinks: list[Any] = []
     if settings.publishes_to_queue:
         sinks.append(QueueSink(queues))
     if settings.publishes_to_eventgrid:
-        from .eventgrid import EventGridSink
+        from shared.edges.eventgrid import EventGridSink
 
         sinks.append(EventGridSink(settings, tokens, http))
     status = StatusClient(tokens, http)

@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from . import jsonio
-from .decide import Publish, Reenqueue, decide
-from .errors import InvalidRequest
-from .queues import MAX_QUEUE_MESSAGE_BYTES, QueueGateway
-from .request import RequestParser
-from .settings import Settings
-from .sinks import Publisher
-from .state import rfc3339
-from .status_client import StatusClient
+from shared.core import jsonio
+from shared.core.decide import Publish, Reenqueue, decide
+from shared.core.errors import InvalidRequest
+from shared.core.poll_state import rfc3339
+from shared.core.request_parser import RequestParser
+from shared.core.settings import Settings
+from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
+from shared.edges.queues import QueueGateway
+from shared.edges.sinks import Publisher
+from shared.edges.status_client import StatusClient
 
 __all__ = ["Watcher", "Handled", "utc_now"]
 
@@ -31,7 +32,7 @@ TTL_MARGIN_SECONDS = 7 * 24 * 3600
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """What the producer and operator tools (enqueue, poison, results) share.
 
-* settings: the function's own :func:`shared.settings.load_settings`, read from the
+* settings: the function's own :func:`shared.core.settings.load_settings`, read from the
   environment (plus ``--local-settings`` and queue-name flags), so a tool validates and
   names queues exactly as the deployed function does;
 * storage: ``--connection-string`` / ``--account-url`` (DefaultAzureCredential) or the
-  function's ``AzureWebJobsStorage`` settings, turned into clients by :mod:`shared.storage`;
+  function's ``AzureWebJobsStorage`` settings, turned into clients by :mod:`shared.edges.storage`;
 * output: aligned tables and one-line errors; exit codes 0 (done), 1 (storage failed),
   2 (bad input or settings: nothing was sent).
 
@@ -89,9 +89,9 @@ def _environ(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, 
 
 
 def tool_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
-    """The function's settings (``shared.settings.Settings``) as this tool sees them; storage is read later."""
-    from shared.errors import SettingsError
-    from shared.settings import load_settings
+    """The function's settings (``shared.core.settings.Settings``) as this tool sees them; storage is read later."""
+    from shared.core.errors import SettingsError
+    from shared.core.settings import load_settings
 
     try:
         return load_settings(_environ(args, environ), require_storage=False)
@@ -101,8 +101,8 @@ def tool_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
 
 def queue_service(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
     """The ``QueueServiceClient`` of the account the flags or settings name (one credential per call)."""
-    from shared.errors import SettingsError
-    from shared.storage import CONNECTION_SETTING, queue_service_client, storage_connection_from_environ
+    from shared.core.errors import SettingsError
+    from shared.edges.storage import CONNECTION_SETTING, queue_service_client, storage_connection_from_environ
 
     env = _environ(args, environ)
     if args.connection_string:
@@ -170,7 +170,7 @@ def _brief(error: BaseException) -> str:
 def timestamp(moment: datetime | None) -> str:
     if moment is None:
         return "-"
-    from shared.state import rfc3339
+    from shared.core.poll_state import rfc3339
 
     return rfc3339(moment)
 

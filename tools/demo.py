@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _service(env: dict[str, str]) -> Any:
-    from shared.storage import queue_service_client, storage_connection_from_environ
+    from shared.edges.storage import queue_service_client, storage_connection_from_environ
 
     return queue_service_client(storage_connection_from_environ(env))
 

@@ -8,7 +8,7 @@
     python -m tools.enqueue --status-url "Azure-AsyncOperation: https://management.azure.com/..."   # source arm
     python -m tools.enqueue ... --correlation-id release-42 --context '{"stage": "prod"}' --timeout 3600 --dry-run
 
-The request is checked by :class:`shared.request.RequestParser` with the function's own
+The request is checked by :class:`shared.core.request_parser.RequestParser` with the function's own
 settings read from the environment (``ARM_ENDPOINT``, ``STATUS_HOST_ALLOWLIST``, ...), so
 what this tool accepts the watcher accepts. An invalid request exits 2 with the sentence
 naming the field, and nothing is sent. ``--status-url`` takes the header value or the
@@ -28,7 +28,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from tools._cli import EXIT_OK, EXIT_USAGE, CliError, add_storage_arguments, queue_client, tool_main, tool_settings
@@ -70,7 +70,7 @@ _HELP = {
 
 def status_url_from(value: str) -> str:
     """The URL in ``value``: the URL itself, or an ``Azure-AsyncOperation`` header line holding it."""
-    from shared.errors import InvalidRequest
+    from shared.core.errors import InvalidRequest
 
     text = value.strip()
     match = _HEADER_LINE.match(text)
@@ -88,7 +88,7 @@ def status_url_from(value: str) -> str:
 
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
     """The request object the flags describe (not validated yet)."""
-    from shared.errors import InvalidRequest
+    from shared.core.errors import InvalidRequest
 
     request: dict[str, Any] = {}
     source = args.source or ("arm" if args.status_url is not None else None)
@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 enqueued (or printed with --dry-run), 1 the queue could not be written, "
         "2 invalid request or settings (nothing sent).",
     )
-    from shared.sources import SOURCE_NAMES
+    from shared.core.sources import SOURCE_NAMES
 
     parser.add_argument("--source", choices=SOURCE_NAMES, help="which status API to poll (default: arm with --status-url)")
     for flag in FLAGS:
@@ -134,20 +134,20 @@ def _invalid(error: Any) -> CliError:
 
 
 def _enqueue(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
-    from shared.errors import InvalidRequest
-    from shared.request import RequestParser
+    from shared.core.errors import InvalidRequest
+    from shared.core.request_parser import RequestParser
 
     settings = tool_settings(args, env)
     try:
         text = json.dumps(build_request(args), separators=(",", ":"), ensure_ascii=False)
         content = base64.b64encode(text.encode("utf-8")).decode("ascii") if args.base64 else text
-        RequestParser(settings).parse(content, datetime.now(timezone.utc))  # exactly what will be sent
+        RequestParser(settings).parse(content, datetime.now(UTC))  # exactly what will be sent
     except InvalidRequest as error:
         raise _invalid(error) from None
     if args.dry_run:
         print(content, file=out)
         return EXIT_OK
-    from shared.queues import NEVER_EXPIRES
+    from shared.edges.queues import NEVER_EXPIRES
 
     queue = queue_client(args, env, settings.operations_queue)
     sent = queue.send_message(content, time_to_live=NEVER_EXPIRES)

@@ -15,7 +15,7 @@
   ``maxDequeueCount`` failed deliveries (the function raised each time: a queue or Event
   Grid write failed), or the watcher rejected a request too large to wrap.
 
-Every original is validated again with the function's own :class:`~shared.request.RequestParser`
+Every original is validated again with the function's own :class:`~shared.core.request_parser.RequestParser`
 and settings (the environment: ``ARM_ENDPOINT``, ``STATUS_HOST_ALLOWLIST``, ...), so after
 fixing a setting the table shows which entries would now be accepted.
 
@@ -41,7 +41,7 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,8 +49,8 @@ from tools._cli import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    CliError,
     PEEK_LIMIT,
+    CliError,
     add_storage_arguments,
     approximate_count,
     lease_pages,
@@ -99,8 +99,8 @@ def _wrapper(text: str) -> dict[str, Any] | None:
 
 def _ids(original: str) -> tuple[Any, Any, Any, dict[str, Any] | None]:
     """source, operation id, correlation id of a request text, as far as it can be read."""
-    from shared.errors import InvalidRequest
-    from shared.request import decode_message_text
+    from shared.core.errors import InvalidRequest
+    from shared.core.request_parser import decode_message_text
 
     try:
         body = decode_message_text(original)
@@ -113,7 +113,7 @@ def _ids(original: str) -> tuple[Any, Any, Any, dict[str, Any] | None]:
 
 
 def _too_large_to_wrap(original: str, reason: str) -> bool:
-    from shared.queues import MAX_QUEUE_MESSAGE_BYTES
+    from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
 
     entry = {"reason": reason, "original": original, "rejectedAt": "2000-01-01T00:00:00.000Z"}
     return len(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES
@@ -130,7 +130,7 @@ def _raw_reason(valid: bool, problem: str | None, original: str, max_dequeue: in
 
 def read_entry(message: Any, parser: Any, now: datetime, max_dequeue: int | None) -> PoisonEntry:
     """Explain one poison message (``parser``: a RequestParser with the function's settings)."""
-    from shared.errors import InvalidRequest
+    from shared.core.errors import InvalidRequest
 
     text = message.content if isinstance(message.content, str) else bytes(message.content).decode("utf-8", "replace")
     wrapper = _wrapper(text)
@@ -216,7 +216,7 @@ def _replay_page(page: Sequence[Any], entries: Sequence[PoisonEntry], poison: An
     """Replay one received page; returns False if any send or delete failed."""
     from azure.core.exceptions import AzureError
 
-    from shared.queues import NEVER_EXPIRES
+    from shared.edges.queues import NEVER_EXPIRES
 
     ok = True
     for message, entry in zip(page, entries):
@@ -283,7 +283,7 @@ class _Session:
     """One run of the tool: the function's settings and parser, the poison queue, the entries chosen."""
 
     def __init__(self, args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> None:
-        from shared.request import RequestParser
+        from shared.core.request_parser import RequestParser
 
         self.args, self.out = args, out
         self.settings = tool_settings(args, env)
@@ -291,7 +291,7 @@ class _Session:
         self.max_dequeue = _max_dequeue_count(args.host_json)
         self.service = queue_service(args, env)
         self.poison = self.service.get_queue_client(self.settings.poison_queue)
-        self.now = datetime.now(timezone.utc)
+        self.now = datetime.now(UTC)
         self.wanted = set(args.ids or ())
 
     def chosen(self, messages: Sequence[Any]) -> list[Any]:

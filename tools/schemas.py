@@ -1,8 +1,8 @@
 """Write the published JSON Schemas from the models that validate messages.
 
-``schemas/request.schema.json`` comes from :data:`shared.models.REQUEST_ADAPTER`
+``schemas/request.schema.json`` comes from :data:`shared.core.request_model.REQUEST_ADAPTER`
 (the models the watcher validates every queue message with) and
-``schemas/result.schema.json`` from :data:`shared.result_model.RESULT_ADAPTER`
+``schemas/result.schema.json`` from :data:`shared.core.result_model.RESULT_ADAPTER`
 (the result object of contract §3). Both are JSON Schema 2020-12, as pydantic
 generates it; nothing in them is written by hand.
 
@@ -33,7 +33,7 @@ def _document(title: str, description: str, schema: dict[str, Any]) -> dict[str,
 
 
 def request_schema() -> dict[str, Any]:
-    from shared.models import REQUEST_ADAPTER
+    from shared.core.request_model import REQUEST_ADAPTER
 
     return _document(
         "lro-watcher request",
@@ -45,7 +45,7 @@ def request_schema() -> dict[str, Any]:
 
 
 def result_schema() -> dict[str, Any]:
-    from shared.result_model import RESULT_ADAPTER
+    from shared.core.result_model import RESULT_ADAPTER
 
     return _document(
         "lro-watcher result",

@@ -61,8 +61,15 @@ import sys
 import threading
 
 from tools.sim import (
-    ARM_AUDIENCE, DEVCENTER_AUDIENCE, EVENTGRID_AUDIENCE, EVENTGRID_CONTENT_TYPE, INJECTABLE_FAULTS,
-    MSI_API_VERSION, SCRIPT_FAULTS, ScriptError, Simulator,
+    ARM_AUDIENCE,
+    DEVCENTER_AUDIENCE,
+    EVENTGRID_AUDIENCE,
+    EVENTGRID_CONTENT_TYPE,
+    INJECTABLE_FAULTS,
+    MSI_API_VERSION,
+    SCRIPT_FAULTS,
+    ScriptError,
+    Simulator,
 )
 
 __all__ = [

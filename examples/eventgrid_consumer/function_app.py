@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
-
 from idempotency import Deduplicator, MemoryStore, TableStore
 
 app = func.FunctionApp()
@@ -104,6 +103,6 @@ def forget_old_event_ids(timer: func.TimerRequest) -> None:
     if not isinstance(store, TableStore):
         return
     days = float(os.environ.get("DEDUPE_RETENTION_DAYS", "7"))
-    cutoff = datetime.now(timezone.utc) - timedelta(days=days)
+    cutoff = datetime.now(UTC) - timedelta(days=days)
     deleted = store.forget_older_than(cutoff)
     log.info("forgot %s event id(s) older than %s", deleted, cutoff.isoformat())

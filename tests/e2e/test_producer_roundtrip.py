@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from shared import runtime
-from shared.result_model import RESULT_ADAPTER
+from shared.core.result_model import RESULT_ADAPTER
 from tests.support import QueueSet
 from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
 from tools import enqueue, poison, results

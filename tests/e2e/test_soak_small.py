@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shared.results import EVENT_ID_NAMESPACE
+from shared.core.result import EVENT_ID_NAMESPACE
 from tools.soak import SoakConfig, run_soak
 from tools.soak.check import judge
 from tools.soak.plan import PlannedOp, build_plan

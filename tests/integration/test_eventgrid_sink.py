@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 
 from shared import runtime
-from shared.errors import PublishError
-from shared.eventgrid import EventGridSink
-from shared.request import RequestParser
-from shared.results import build_result
-from shared.settings import load_settings
-from shared.state import PollState
-from shared.tokens import TokenCache
-from shared.transport import HttpClientTransport
+from shared.core.errors import PublishError
+from shared.core.poll_state import PollState
+from shared.core.request_parser import RequestParser
+from shared.core.result import build_result
+from shared.core.settings import load_settings
+from shared.edges.eventgrid import EventGridSink
+from shared.edges.http import HttpxTransport
+from shared.edges.tokens import TokenCache
 from tests.shared.helpers import T0, apim
 from tools.simulator import Simulator
 
@@ -35,8 +35,8 @@ _IDENTITY_VARIABLES = ("MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "IDENTITY_
 
 
 @pytest.fixture
-def http() -> Iterator[HttpClientTransport]:
-    transport = HttpClientTransport(timeout_seconds=5)
+def http() -> Iterator[HttpxTransport]:
+    transport = HttpxTransport(timeout_seconds=5)
     yield transport
     transport.close()
 
@@ -57,7 +57,7 @@ def keyed() -> Iterator[Simulator]:
         yield sim
 
 
-def make_sink(sim: Simulator, http: HttpClientTransport, key: str | None = None, endpoint: str | None = None) -> EventGridSink:
+def make_sink(sim: Simulator, http: HttpxTransport, key: str | None = None, endpoint: str | None = None) -> EventGridSink:
     env = {"RESULT_SINK": "eventgrid", "EVENTGRID_TOPIC_ENDPOINT": endpoint or sim.eventgrid_endpoint}
     if key:
         env["EVENTGRID_TOPIC_KEY"] = key
@@ -77,7 +77,7 @@ def event_requests(sim: Simulator) -> list[dict[str, Any]]:
     return sim.requests(route="eventgrid")
 
 
-def test_entra_mode_with_a_real_managed_identity_credential(entra: Simulator, http: HttpClientTransport) -> None:
+def test_entra_mode_with_a_real_managed_identity_credential(entra: Simulator, http: HttpxTransport) -> None:
     from azure.identity import ManagedIdentityCredential
 
     sink = make_sink(entra, http)
@@ -99,7 +99,7 @@ def test_entra_mode_with_a_real_managed_identity_credential(entra: Simulator, ht
     assert [(r["audience"], r["status"]) for r in msi] == [(EVENTGRID_AUDIENCE, 200)], "one token, reused"
 
 
-def test_key_mode_sends_the_key_and_no_token(keyed: Simulator, http: HttpClientTransport) -> None:
+def test_key_mode_sends_the_key_and_no_token(keyed: Simulator, http: HttpxTransport) -> None:
     sink = make_sink(keyed, http, key=KEY)
     result = a_result()
     sink.publish(result)
@@ -109,7 +109,7 @@ def test_key_mode_sends_the_key_and_no_token(keyed: Simulator, http: HttpClientT
     assert [(r["authMode"], r["audience"]) for r in event_requests(keyed)] == [("key", None)]
 
 
-def test_a_wrong_key_is_refused_and_not_repeated_in_the_error(keyed: Simulator, http: HttpClientTransport) -> None:
+def test_a_wrong_key_is_refused_and_not_repeated_in_the_error(keyed: Simulator, http: HttpxTransport) -> None:
     wrong = "wrong-key-abcdefghijklmnop"
     sink = make_sink(keyed, http, key=wrong)
     with pytest.raises(PublishError, match="HTTP 401") as caught:
@@ -121,7 +121,7 @@ def test_a_wrong_key_is_refused_and_not_repeated_in_the_error(keyed: Simulator, 
 @pytest.mark.parametrize("status", [503, 429, 500])
 @pytest.mark.parametrize("mode", ["key", "entra"])
 def test_a_topic_failing_twice_then_accepting_gets_the_same_event_once(
-    mode: str, status: int, monkeypatch: pytest.MonkeyPatch, http: HttpClientTransport
+    mode: str, status: int, monkeypatch: pytest.MonkeyPatch, http: HttpxTransport
 ) -> None:
     with Simulator(eventgrid_key=KEY if mode == "key" else None) as sim:
         monkeypatch.setenv("IDENTITY_ENDPOINT", sim.identity_endpoint)
@@ -138,7 +138,7 @@ def test_a_topic_failing_twice_then_accepting_gets_the_same_event_once(
         assert [r["status"] for r in event_requests(sim)] == [status, status, 200]
 
 
-def test_a_result_over_the_topic_limit_is_trimmed_and_accepted(keyed: Simulator, http: HttpClientTransport) -> None:
+def test_a_result_over_the_topic_limit_is_trimmed_and_accepted(keyed: Simulator, http: HttpxTransport) -> None:
     sink = make_sink(keyed, http, key=KEY)
     result = a_result(body={"status": "Succeeded", "blob": "x" * (1024 * 1024)})
     sink.publish(result)
@@ -147,7 +147,7 @@ def test_a_result_over_the_topic_limit_is_trimmed_and_accepted(keyed: Simulator,
     assert event["id"] == result["eventId"]
 
 
-def test_an_unreachable_topic_raises_publish_error(http: HttpClientTransport) -> None:
+def test_an_unreachable_topic_raises_publish_error(http: HttpxTransport) -> None:
     sim = Simulator().start()
     endpoint = sim.eventgrid_endpoint
     sim.stop()
@@ -157,7 +157,7 @@ def test_an_unreachable_topic_raises_publish_error(http: HttpClientTransport) ->
     assert KEY not in str(caught.value)
 
 
-def test_entra_mode_retries_once_with_a_new_token_after_a_401(entra: Simulator, http: HttpClientTransport) -> None:
+def test_entra_mode_retries_once_with_a_new_token_after_a_401(entra: Simulator, http: HttpxTransport) -> None:
     sink = make_sink(entra, http)
     sink.publish(a_result("op-1"))
     entra.revoke_tokens()

@@ -12,12 +12,12 @@ import base64
 import json
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.edges.http import HttpxTransport
 from shared.runtime import build_watcher
-from shared.transport import HttpClientTransport
 from tests.support import QueueSet
 from tools.simulator import Simulator
 
@@ -51,7 +51,7 @@ def env(sim: Simulator, queues: QueueSet, monkeypatch: pytest.MonkeyPatch) -> di
 
 @pytest.fixture
 def watcher(env: dict[str, str]):
-    with closing(HttpClientTransport(timeout_seconds=5)) as http:
+    with closing(HttpxTransport(timeout_seconds=5)) as http:
         yield build_watcher(env, http=http)
 
 
@@ -72,9 +72,9 @@ def test_running_operation_is_reenqueued_invisible_for_the_hinted_delay(watcher,
 def test_reenqueued_copy_is_raw_json_with_bookkeeping_and_a_long_ttl(env, sim: Simulator, queues: QueueSet) -> None:
     env = {**env, "POLL_MIN_DELAY_SECONDS": "0", "POLL_MAX_DELAY_SECONDS": "0"}
     sim.script("op-a", [{"status": "InProgress", "percentComplete": 30}])
-    with closing(HttpClientTransport(timeout_seconds=5)) as http:
+    with closing(HttpxTransport(timeout_seconds=5)) as http:
         watcher = build_watcher(env, http=http)
-        before = datetime.now(timezone.utc)
+        before = datetime.now(UTC)
         watcher.handle(base64.b64encode(json.dumps(apim(correlationId="c-1", timeoutSeconds=600)).encode()), 1)
     [message] = list(queues.client(queues.operations).receive_messages(max_messages=1))
     body = json.loads(message.content)  # raw JSON, not base64, even though the producer sent base64

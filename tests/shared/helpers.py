@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from shared.request import RequestParser
-from shared.settings import Settings, load_settings
-from shared.state import WatchedRequest
+from shared.core.poll_state import WatchedRequest
+from shared.core.request_parser import RequestParser
+from shared.core.settings import Settings, load_settings
 
-T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEVCENTER_OP = "fa067167-e49d-41bd-8dd8-de719b9de3b3"
 

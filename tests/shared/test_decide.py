@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from shared.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusRead, decide
-from shared.results import event_id
-from shared.state import PollState
+from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusRead, decide
+from shared.core.poll_state import PollState
+from shared.core.result import event_id
 
 from .helpers import T0, apim, devcenter, operationalinsights, parse, settings
 

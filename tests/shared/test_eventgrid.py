@@ -11,8 +11,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from shared import runtime
-from shared.errors import PublishError, SettingsError
-from shared.eventgrid import (
+from shared.core.errors import PublishError, SettingsError
+from shared.core.poll_state import PollState
+from shared.core.result import OUTCOMES, build_result
+from shared.edges.eventgrid import (
     CONTENT_TYPE,
     EVENTGRID_SCOPE,
     MAX_BATCH_BYTES,
@@ -20,11 +22,9 @@ from shared.eventgrid import (
     cloud_event,
     topic_url,
 )
-from shared.results import OUTCOMES, build_result
-from shared.sinks import QueueSink
-from shared.state import PollState
-from shared.tokens import TokenCache
-from shared.transport import HttpResponse, TransportError, TransportTimeout
+from shared.edges.http import HttpResponse, TransportError, TransportTimeout
+from shared.edges.sinks import QueueSink
+from shared.edges.tokens import TokenCache
 from tests.support.http import FakeTransport, SentRequest, answer
 
 from .fakes import CountingCredential

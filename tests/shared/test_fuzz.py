@@ -22,19 +22,20 @@ from __future__ import annotations
 import base64
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
-from shared.decide import Publish, Reenqueue, StatusRead, decide
-from shared.errors import InvalidRequest
-from shared.request import RequestParser
-from shared.results import OUTCOMES
-from shared.retry_after import delay_hint, parse_retry_after
-from shared.sinks import encode_json
-from shared.urls import HostAllowlist, checked_url
+from shared.core.decide import Publish, Reenqueue, StatusRead, decide
+from shared.core.errors import InvalidRequest
+from shared.core.request_parser import RequestParser
+from shared.core.result import OUTCOMES
+from shared.core.retry_after import delay_hint, parse_retry_after
+from shared.core.trimming import encode_json
+from shared.core.urls import HostAllowlist, checked_url
 from shared.watcher import Watcher
 
 from .helpers import T0, apim, arm, devcenter, operationalinsights, settings
@@ -168,8 +169,8 @@ http_dates = st.builds(
 numeric_texts = st.sampled_from(["1e309", "-1e309", "1e-400", "-0", "0x10", "١٢", "1_000", " 5\n", "nan", "+inf", "5.", ".5"]) \
     | st.integers(-(10**30), 10**30).map(str) | st.floats(allow_nan=True, allow_infinity=True).map(repr)
 hint_values = http_dates | numeric_texts | st.text(max_size=60)
-moments = st.datetimes(timezones=st.just(timezone.utc)) | st.sampled_from(
-    [datetime.min.replace(tzinfo=timezone.utc), datetime.max.replace(tzinfo=timezone.utc), T0]
+moments = st.datetimes(timezones=st.just(UTC)) | st.sampled_from(
+    [datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC), T0]
 )
 
 
@@ -216,7 +217,7 @@ requests = st.builds(
         "poll": {"firstSeenAt": first_seen.isoformat(), "polls": polls, "failures": failures, "lastStatus": last},
     },
     st.sampled_from(BASES), st.integers(1, 2_592_000),
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc)),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
     st.integers(0, 10**9), st.integers(0, 10**4), st.none() | any_text,
 )
 

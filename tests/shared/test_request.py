@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from shared.errors import InvalidRequest
-from shared.request import MAX_REQUEST_BYTES, RequestParser
+from shared.core.errors import InvalidRequest
+from shared.core.request_parser import MAX_REQUEST_BYTES, RequestParser
 
 from .helpers import SUBSCRIPTION, T0, apim, arm, devcenter, operationalinsights, parse, settings
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from shared.decide import StatusRead, decide
-from shared.retry_after import delay_hint, parse_retry_after
+from shared.core.decide import StatusRead, decide
+from shared.core.retry_after import delay_hint, parse_retry_after
 
 from .helpers import apim, parse, settings
 
-NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -38,7 +39,7 @@ def test_header_precedence_like_azure_core() -> None:
     assert delay_hint({}, NOW) is None
 
 
-@given(st.text(max_size=60), st.datetimes(timezones=st.just(timezone.utc)))
+@given(st.text(max_size=60), st.datetimes(timezones=st.just(UTC)))
 def test_parse_never_raises_and_is_never_negative(value: str, now: datetime) -> None:
     seconds = parse_retry_after(value, now)
     assert seconds is None or (math.isfinite(seconds) and seconds >= 0)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import SettingsError
-from shared.settings import load_settings
-from shared.storage import storage_connection_from_environ
+from shared.core.errors import SettingsError
+from shared.core.settings import load_settings
+from shared.edges.storage import storage_connection_from_environ
 
 CONN = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 

@@ -9,19 +9,18 @@ from typing import Any
 
 import pytest
 
-from shared.errors import PublishError
-from shared.queues import MAX_QUEUE_MESSAGE_BYTES
-from shared.results import build_result
-from shared.sinks import (
+from shared.core.errors import PublishError
+from shared.core.poll_state import PollState
+from shared.core.result import build_result
+from shared.core.trimming import (
+    MAX_QUEUE_MESSAGE_BYTES,
     TRIM_STEPS,
     TRIMMED_STRING_CHARS,
-    Publisher,
-    QueueSink,
     encode_json,
     fit_result,
     result_text,
 )
-from shared.state import PollState
+from shared.edges.sinks import Publisher, QueueSink
 
 from .helpers import T0, apim, parse
 
@@ -123,7 +122,7 @@ def test_an_impossible_limit_raises_rather_than_dropping_silently() -> None:
 
 
 def test_json_encoding_is_compact_utf8_and_survives_lone_surrogates() -> None:
-    assert encode_json({"a": "é", "b": [1]}) == '{"a":"é","b":[1]}'.encode("utf-8")
+    assert encode_json({"a": "é", "b": [1]}) == '{"a":"é","b":[1]}'.encode()
     text = encode_json({"a": "\ud800"})
     assert json.loads(text) == {"a": "\ud800"} and text.isascii()
     assert result_text({"a": "é"}) == '{"a":"é"}'

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.status_client import KEPT_HEADERS, StatusClient
-from shared.tokens import TokenCache
-from shared.transport import MAX_BODY_BYTES, HttpClientTransport, HttpResponse, TransportError, TransportTimeout
+from shared.edges.http import MAX_BODY_BYTES, HttpResponse, HttpxTransport, TransportError, TransportTimeout
+from shared.edges.status_client import KEPT_HEADERS, StatusClient
+from shared.edges.tokens import TokenCache
 from tests.support.http import FakeTransport, SentRequest, answer
 
 from .fakes import CountingCredential
@@ -75,11 +75,11 @@ def test_network_and_token_trouble_are_failed_reads_not_exceptions() -> None:
 
 def test_the_process_transport_defaults() -> None:
     # Real redirect, proxy and TLS behaviour over sockets: tests/integration/test_transport.py.
-    http = HttpClientTransport()
+    http = HttpxTransport()
     try:
         assert http.timeout_seconds == 10.0
         assert http.connect_seconds == 5.0
-        assert HttpClientTransport(timeout_seconds=2).connect_seconds == 2  # connecting never outlasts the timeout
+        assert HttpxTransport(timeout_seconds=2).connect_seconds == 2  # connecting never outlasts the timeout
     finally:
         http.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from shared.tokens import TokenCache
+from shared.edges.tokens import TokenCache
 
 from .fakes import CountingCredential
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from shared.errors import InvalidRequest
-from shared.urls import HostAllowlist, checked_url, is_loopback_host
+from shared.core.errors import InvalidRequest
+from shared.core.urls import HostAllowlist, checked_url, is_loopback_host
 
 DEVCENTER = HostAllowlist.parse("*.devcenter.azure.com, 127.0.0.1:8080")
 ARM = HostAllowlist.for_base_url("https://management.azure.com")

@@ -1,6 +1,6 @@
 """Reusable test helpers: queues on Azurite, waiting with deadlines, run_local subprocesses.
 
-Only ``shared.storage`` of the project is imported here (for the queue clients).
+Only ``shared.edges.storage`` of the project is imported here (for the queue clients).
 """
 
 from tests.support.processes import run_local_command, run_local_process, start_run_local

@@ -1,8 +1,8 @@
-"""A fake :class:`shared.transport.HttpTransport` for unit tests: no sockets, every request recorded.
+"""A fake :class:`shared.edges.http.HttpTransport` for unit tests: no sockets, every request recorded.
 
 ``FakeTransport(handler)`` calls ``handler(SentRequest)`` for each request; the handler
 returns an :class:`HttpResponse` (``answer(...)`` builds one) or raises
-:class:`~shared.transport.TransportError` / :class:`~shared.transport.TransportTimeout`.
+:class:`~shared.edges.http.TransportError` / :class:`~shared.edges.http.TransportTimeout`.
 Response headers are an ``email.message.Message``, as ``http.client`` gives them, so
 header lookups are case-insensitive exactly as in production.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
-from shared.transport import DEFAULT_HEADERS, MAX_BODY_BYTES, HttpResponse
+from shared.edges.http import DEFAULT_HEADERS, MAX_BODY_BYTES, HttpResponse
 
 __all__ = ["SentRequest", "FakeTransport", "answer"]
 

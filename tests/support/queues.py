@@ -1,6 +1,6 @@
 """Queues on Azurite for tests: unique names per test, send / read / wait helpers.
 
-The clients come from ``shared.storage`` (the project's one place for connections).
+The clients come from ``shared.edges.storage`` (the project's one place for connections).
 Message text is raw (no base64), as the app's host.json says.
 """
 
@@ -22,7 +22,7 @@ CONNECTION_SETTING = "AzureWebJobsStorage"
 
 
 def service_client(environ: Mapping[str, str]) -> QueueServiceClient:
-    from shared.storage import queue_service_client, storage_connection_from_environ
+    from shared.edges.storage import queue_service_client, storage_connection_from_environ
 
     return queue_service_client(storage_connection_from_environ(environ))
 

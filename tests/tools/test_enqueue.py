@@ -12,13 +12,13 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.request import decode_message_text
+from shared.core.request_parser import decode_message_text
 from tests.support import QueueSet
 from tools import enqueue
 from tools.enqueue import status_url_from
@@ -150,7 +150,7 @@ def test_enqueue_sends_the_json_and_prints_the_message_id(capsys: pytest.Capture
     assert first == f"enqueued message {message.id} on queue {queues.operations}"
     assert message.content == text == json.dumps(json.loads(text), separators=(",", ":"))
     assert json.loads(text)["correlationId"] == "c-1"
-    assert message.expires_on > datetime.now(timezone.utc) + timedelta(days=365), "a request never expires unread"
+    assert message.expires_on > datetime.now(UTC) + timedelta(days=365), "a request never expires unread"
 
 
 def test_base64_sends_the_base64_of_the_json(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:

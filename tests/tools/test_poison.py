@@ -8,13 +8,13 @@ host puts them there: the message text as it was.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from shared.core.poll_state import rfc3339
 from shared.runtime import build_watcher
-from shared.state import rfc3339
 from tests.support import QueueSet
 from tools import poison
 from tools.run_local import QueueOptions
@@ -185,7 +185,7 @@ def test_each_entry_is_deleted_only_after_its_replay_was_sent(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fail_send: bool
 ) -> None:
     message = type("M", (), {"id": "p-1", "pop_receipt": "r", "content": json.dumps(apim()),
-                             "inserted_on": datetime.now(timezone.utc)})()
+                             "inserted_on": datetime.now(UTC)})()
     calls: list[tuple[str, str]] = []
     clients = {"operations-poison": _Recorder("operations-poison", calls, [message]),
                "operations": _Recorder("operations", calls, fail_send=fail_send)}
@@ -199,7 +199,7 @@ def test_each_entry_is_deleted_only_after_its_replay_was_sent(
 
 
 def test_poll_is_kept_by_default_and_dropped_with_reset_deadline(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
-    long_ago = rfc3339(datetime.now(timezone.utc) - timedelta(days=3))
+    long_ago = rfc3339(datetime.now(UTC) - timedelta(days=3))
     copy = apim(timeoutSeconds=3600, poll={"firstSeenAt": long_ago, "polls": 4, "failures": 0, "lastStatus": "InProgress",
                                            "lastHttpStatus": 200})
     queues.create()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.decide import StatusRead, decide
+from shared.core.decide import StatusRead, decide
 from tests.shared.helpers import T0, apim, arm, parse, settings
 from tests.support import QueueSet
 from tools import results

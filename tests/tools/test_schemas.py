@@ -1,6 +1,6 @@
 """schemas/*.schema.json: generated from the models, never drifting, and true of what the watcher produces.
 
-The result objects checked here come from the real decision core (``shared.decide``
+The result objects checked here come from the real decision core (``shared.core.decide``
 and ``build_result``) and the sinks' trimming (``fit_result``), one per outcome and
 per error shape. They are checked against the model (pydantic) and, where the
 ``jsonschema`` package is installed, against the committed schema file itself.
@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 
-from shared.decide import Publish, StatusRead, decide
-from shared.models import REQUEST_ADAPTER
-from shared.queues import MAX_QUEUE_MESSAGE_BYTES
-from shared.result_model import RESULT_ADAPTER
-from shared.sinks import TRIM_STEPS, encode_json, fit_result
+from shared.core.decide import Publish, StatusRead, decide
+from shared.core.request_model import REQUEST_ADAPTER
+from shared.core.result_model import RESULT_ADAPTER
+from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES, TRIM_STEPS, encode_json, fit_result
 from tests.shared.helpers import T0, apim, arm, devcenter, operationalinsights, parse, settings
 from tools import schemas
 
@@ -91,7 +90,7 @@ def test_python_m_tools_schemas_check_passes_on_the_committed_files() -> None:
 
 
 def test_the_function_does_not_import_the_result_model() -> None:
-    code = "import function_app, shared.watcher, shared.runtime, shared.eventgrid, sys; print('shared.result_model' in sys.modules)"
+    code = "import function_app, shared.watcher, shared.runtime, shared.edges.eventgrid, sys; print('shared.core.result_model' in sys.modules)"
     env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "OPERATIONS_QUEUE": "operations"}
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                           timeout=60, env={**env, "PATH": ""})

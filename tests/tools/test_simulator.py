@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tools.simulator import EVENTGRID_CONTENT_TYPE, INJECTABLE_FAULTS, ScriptError, Simulator
 
@@ -839,7 +840,7 @@ def test_context_manager_addresses():
         assert s.eventgrid_endpoint == s.base_url + "/eventgrid/api/events"
         assert s.identity_header == "hdr"
     with pytest.raises(RuntimeError):
-        Simulator().base_url
+        _ = Simulator().base_url
 
 
 # --------------------------------------------------------------------------- CLI

@@ -1,7 +1,7 @@
 """The cost model of docs/cost-model.md, computed with the watcher's own decision core.
 
 ``python -m tools.bench.cost_model [--min 5] [--max 300] [--durations 60,600,3600,86400]``
-replays one operation of each duration D through :func:`shared.decide.decide` (a provider
+replays one operation of each duration D through :func:`shared.core.decide.decide` (a provider
 that answers ``InProgress`` without any ``Retry-After`` until D has passed, then
 ``Succeeded``), following the delays it returns, and prints per operation: status reads, queue
 transactions, when the outcome is noticed, and what the reads cost of ARM's read budget.
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 ARM_READ_REFILL_PER_S = 25  # per subscription, per service principal, per region (token bucket, since 2024)
@@ -31,14 +31,14 @@ ARM_READ_BUCKET = 250
 
 def simulate(duration_s: float, min_delay: float = 5, max_delay: float = 300, timeout_s: int | None = None) -> dict[str, Any]:
     """Status reads, delays and detection lag for one operation of ``duration_s`` seconds."""
-    from shared.decide import Publish, Reenqueue, StatusRead, decide
-    from shared.request import RequestParser
-    from shared.settings import load_settings
+    from shared.core.decide import Publish, Reenqueue, StatusRead, decide
+    from shared.core.request_parser import RequestParser
+    from shared.core.settings import load_settings
 
     timeout_s = timeout_s or max(86400, int(duration_s) + 3600)
     settings = load_settings({"POLL_MIN_DELAY_SECONDS": str(min_delay), "POLL_MAX_DELAY_SECONDS": str(max_delay)},
                              require_storage=False)
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     text = json.dumps({"source": "apim", "subscriptionId": "00000000-0000-0000-0000-000000000000",
                        "location": "westus", "operationId": "op", "timeoutSeconds": timeout_s})
     request = RequestParser(settings).parse(text, start)

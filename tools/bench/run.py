@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ def run(config: BenchConfig = FULL, progress: Any = None, azurite: Any = None, c
             checkpoint(result)
     started = time.perf_counter()
     result: dict[str, Any] = {
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "config": dataclasses.asdict(config),
     }

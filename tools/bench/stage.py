@@ -51,7 +51,7 @@ class Stage:
         return self.sim["baseUrl"]
 
     def service(self) -> Any:
-        from shared.storage import queue_service_client, storage_connection_from_environ
+        from shared.edges.storage import queue_service_client, storage_connection_from_environ
 
         return queue_service_client(storage_connection_from_environ({"AzureWebJobsStorage": self.azurite.connection_string}))
 
@@ -149,7 +149,7 @@ class Stage:
         CPU seconds of Azurite and the simulator (and RSS samples of the worker) over time."""
         import psutil
 
-        log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # run_local's log lines
+        log = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the stage's stop()
         process = subprocess.Popen(
             [sys.executable, "-m", "tools.bench.worker", mode, "--polls", str(polls), "--max-seconds", str(max_seconds)],
             cwd=PROJECT_ROOT, env=python_env(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

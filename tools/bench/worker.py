@@ -72,10 +72,9 @@ def run_localhost(app_module: str, polls: int, limit: float) -> dict[str, Any]:
 
 
 def run_bare(polls: int, limit: float) -> dict[str, Any]:
+    from shared.edges.storage import queue_service_client, storage_connection_from_environ
     from tools.bench.queue_app import queue_work
     from tools.run_local import QueueOptions
-
-    from shared.storage import queue_service_client, storage_connection_from_environ
 
     options = QueueOptions.load(os.environ.get("BENCH_HOST_JSON") or PROJECT_ROOT / "host.json")
     service = queue_service_client(storage_connection_from_environ(os.environ))

@@ -47,8 +47,15 @@ host's queue side and per-message side), ``host`` (LocalHost), ``cli`` (run, mai
 
 from __future__ import annotations
 
+# The rest of the old single module's names, so ``tools.run_local.X`` keeps working for all of them.
+from tools.run_local.app import _FUNCTIONS as _FUNCTIONS
+from tools.run_local.app import _FUNCTIONS_LOCK as _FUNCTIONS_LOCK
 from tools.run_local.app import QueueFunction, find_queue_function, load_app
+from tools.run_local.app import _functions_of as _functions_of
+from tools.run_local.app import _make_context as _make_context
+from tools.run_local.cli import _NoAuthLevelNoise as _NoAuthLevelNoise
 from tools.run_local.cli import configure_logging, main, run
+from tools.run_local.common import DEFAULT_LEASE_SECONDS as DEFAULT_LEASE_SECONDS
 from tools.run_local.common import (
     DEFAULT_SETTINGS,
     EXIT_CONFIG,
@@ -57,30 +64,22 @@ from tools.run_local.common import (
     EXIT_OK,
     RunLocalError,
 )
-from tools.run_local.host import LocalHost
-from tools.run_local.options import QueueOptions, parse_timespan
-from tools.run_local.redaction import redact
-from tools.run_local.settings import read_local_settings, resolve_settings
-
-# The rest of the old single module's names, so ``tools.run_local.X`` keeps working for all of them.
-from tools.run_local.app import _FUNCTIONS as _FUNCTIONS
-from tools.run_local.app import _FUNCTIONS_LOCK as _FUNCTIONS_LOCK
-from tools.run_local.app import _functions_of as _functions_of
-from tools.run_local.app import _make_context as _make_context
-from tools.run_local.cli import _NoAuthLevelNoise as _NoAuthLevelNoise
-from tools.run_local.common import DEFAULT_LEASE_SECONDS as DEFAULT_LEASE_SECONDS
 from tools.run_local.common import MAX_MESSAGES_PER_REQUEST as MAX_MESSAGES_PER_REQUEST
 from tools.run_local.common import MIN_POLLING_INTERVAL as MIN_POLLING_INTERVAL
 from tools.run_local.common import PROJECT_ROOT as PROJECT_ROOT
 from tools.run_local.common import STARTUP_RETRY_SECONDS as STARTUP_RETRY_SECONDS
 from tools.run_local.common import log as log
+from tools.run_local.host import LocalHost
 from tools.run_local.options import _TIMESPAN as _TIMESPAN
+from tools.run_local.options import QueueOptions, parse_timespan
 from tools.run_local.redaction import _SECRETS as _SECRETS
 from tools.run_local.redaction import _brief as _brief
 from tools.run_local.redaction import _format_exception as _format_exception
+from tools.run_local.redaction import redact
 from tools.run_local.settings import _export as _export
 from tools.run_local.settings import _resolve_percent as _resolve_percent
 from tools.run_local.settings import _restore as _restore
+from tools.run_local.settings import read_local_settings, resolve_settings
 from tools.run_local.storage import HostStats as HostStats
 from tools.run_local.storage import _Lease as _Lease
 

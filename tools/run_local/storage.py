@@ -57,8 +57,8 @@ class _QueueStorage:
         """Build the clients and create missing queues; False if stopped meanwhile."""
         from azure.core.exceptions import ResourceExistsError
 
-        from shared.errors import SettingsError
-        from shared.storage import queue_service_client, storage_connection_from_environ
+        from shared.core.errors import SettingsError
+        from shared.edges.storage import queue_service_client, storage_connection_from_environ
 
         try:
             connection = storage_connection_from_environ(self.settings, self.function.connection)
@@ -97,7 +97,7 @@ class _QueueStorage:
                 if self._closed:
                     return
                 self._cond.wait(tick)
-                due = [l for l in self._leases.values() if l.leased_until - time.monotonic() < self.lease_seconds / 2]
+                due = [held for held in self._leases.values() if held.leased_until - time.monotonic() < self.lease_seconds / 2]
             for lease in due:
                 with lease.lock:
                     if lease.done:

@@ -98,9 +98,8 @@ def _validate_step(step: Any, where: str) -> dict:
             raise ScriptError(f"{where}.fault must be one of {', '.join(SCRIPT_FAULTS)}")
         if "seconds" in out and (out["fault"] != "slow" or not _is_number(out["seconds"]) or out["seconds"] < 0):
             raise ScriptError(f"{where}.seconds is only for a slow fault and must be a number >= 0")
-    elif kind == "redirect":
-        if not isinstance(out["redirect"], str) or not out["redirect"]:
-            raise ScriptError(f"{where}.redirect must be a non-empty URL string")
+    elif kind == "redirect" and (not isinstance(out["redirect"], str) or not out["redirect"]):
+        raise ScriptError(f"{where}.redirect must be a non-empty URL string")
     return out
 
 

@@ -6,17 +6,32 @@ import json
 import socket
 import threading
 from collections import Counter, deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 from . import shapes
-from .httpd import JSON_TYPE, Resp as _Resp, Server, Server6, json_response as _json
+from .httpd import JSON_TYPE, Server, Server6
+from .httpd import Resp as _Resp
+from .httpd import json_response as _json
 from .script import (
-    Operation, ScriptError, is_terminal, pick_fault, validate_faults, validate_operation,
+    Operation,
+    ScriptError,
+    is_terminal,
+    pick_fault,
+    validate_faults,
+    validate_operation,
 )
 from .tokens import (
-    ARM_AUDIENCE, ARM_LEGACY_AUDIENCE, DEVCENTER_AUDIENCE, EVENTGRID_AUDIENCE, SYSTEM_ASSIGNED_CLIENT_ID,
-    TokenError, TokenIssuer, is_own_loopback_audience, normalise_audience,
+    ARM_AUDIENCE,
+    ARM_LEGACY_AUDIENCE,
+    DEVCENTER_AUDIENCE,
+    EVENTGRID_AUDIENCE,
+    SYSTEM_ASSIGNED_CLIENT_ID,
+    TokenError,
+    TokenIssuer,
+    is_own_loopback_audience,
+    normalise_audience,
 )
 
 MSI_API_VERSION = "2019-08-01"
@@ -55,7 +70,7 @@ class Simulator:
         self._conns: set[socket.socket] = set()
 
     # ----------------------------------------------------------------- lifecycle
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         with self._cond:
             if self._server is not None:
                 raise RuntimeError("simulator already started")
@@ -87,7 +102,7 @@ class Simulator:
         with self._cond:
             self._server = self._thread = None
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

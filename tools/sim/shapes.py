@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 DEFAULT_ERROR_CODES = {
     400: "BadRequest", 401: "InvalidAuthenticationToken", 403: "AuthorizationFailed", 404: "NotFound",
@@ -27,7 +27,7 @@ class StatusRoute:
 
 
 def rfc3339_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def default_running_status(route: StatusRoute) -> str:

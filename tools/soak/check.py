@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.results import EVENT_ID_NAMESPACE
+from shared.core.result import EVENT_ID_NAMESPACE
 
 from .plan import PlannedOp
 

@@ -177,7 +177,8 @@ class Worker:
         """run_local's closing ``stopped: {...}`` counters (none after a SIGKILL)."""
         try:
             match = None
-            for match in _STOPPED.finditer(log.read_text(encoding="utf-8", errors="replace")):
+            for match in _STOPPED.finditer(  # noqa: B007 - the last match is the one wanted
+                log.read_text(encoding="utf-8", errors="replace")):
                 pass
             return ast.literal_eval(match.group(1)) if match else None
         except (OSError, ValueError, SyntaxError):

@@ -7,7 +7,7 @@ import platform
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .plan import KIND_WEIGHTS, PlannedOp
@@ -59,7 +59,7 @@ def build_report(
             "settings": settings,
         },
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "finishedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finishedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -38,7 +38,7 @@ from .report import build_report
 
 __all__ = ["SoakConfig", "run_soak"]
 
-#: shared.transport.HttpClientTransport's read timeout, which shared.runtime uses; the slow fault must outlast it.
+#: shared.edges.http.HttpxTransport's read timeout, which shared.runtime uses; the slow fault must outlast it.
 CLIENT_TIMEOUT_SECONDS = 10.0
 OPERATIONS_QUEUE, RESULTS_QUEUE = "soak-operations", "soak-results"
 
@@ -166,7 +166,7 @@ class _Run:
     def __init__(self, config: SoakConfig, plan: list, azurite: Azurite, workers: list[Worker]) -> None:
         from azure.core.exceptions import ResourceExistsError
 
-        from shared.storage import queue_service_client, storage_connection_from_environ
+        from shared.edges.storage import queue_service_client, storage_connection_from_environ
 
         self.config, self.plan, self.azurite, self.workers = config, plan, azurite, workers
         service = queue_service_client(storage_connection_from_environ({"AzureWebJobsStorage": azurite.connection_string}))
@@ -219,9 +219,9 @@ class _Run:
                     _say(config, f"{now - self.started:5.0f}s enqueued {len(self.enqueued)}/{len(self.plan)}, "
                                  f"finished {len(self.done)}, results {len(self.results.texts)}, "
                                  f"poison {len(self.poison.texts)}")
-                if len(self.done) == len(self.plan) and not self.pending and self._chaos_over(restart_worker_at):
-                    if self._queue_count() == 0:
-                        break
+                if (len(self.done) == len(self.plan) and not self.pending and self._chaos_over(restart_worker_at)
+                        and self._queue_count() == 0):
+                    break
                 if now >= deadline:
                     self.timed_out = True
                     _say(config, f"giving up after {config.deadline_seconds():.0f}s")

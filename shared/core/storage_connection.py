@@ -1,4 +1,6 @@
-"""Queue storage connection: one place that turns ``AzureWebJobsStorage`` into clients.
+"""Queue storage connection settings: where ``AzureWebJobsStorage`` points and how to authenticate (pure).
+
+The clients are built from a :class:`StorageConnection` by :mod:`shared.edges.storage`.
 
 The Functions host accepts two forms of the ``AzureWebJobsStorage`` connection and
 so do we:
@@ -12,14 +14,10 @@ so do we:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
-from .errors import SettingsError
+from shared.core.errors import SettingsError
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from azure.storage.queue import QueueServiceClient
-
-__all__ = ["StorageConnection", "storage_connection_from_environ", "queue_service_client"]
+__all__ = ["StorageConnection", "storage_connection_from_environ", "CONNECTION_SETTING"]
 
 CONNECTION_SETTING = "AzureWebJobsStorage"
 
@@ -80,28 +78,3 @@ def _is_loopback_uri(uri: str) -> bool:
 
     host = (urlsplit(uri).hostname or "").lower()
     return host in ("localhost", "::1") or host.startswith("127.")
-
-
-def queue_service_client(connection: StorageConnection, credential: Any | None = None) -> QueueServiceClient:
-    """Build the one QueueServiceClient of a process.
-
-    Messages are raw UTF-8 text (no base64): that is what host.json's
-    ``messageEncoding: none`` tells the trigger to read, and the SDK's default.
-    ``credential`` is used for identity-based connections; when it is ``None`` a
-    managed identity / DefaultAzureCredential is built here.
-    """
-    from azure.storage.queue import ExponentialRetry, QueueServiceClient
-
-    # The SDK's default back-off starts at 15 s; an invocation stalled that long holds its message
-    # past the host's lease. Short retries here; the host's redelivery covers a longer outage.
-    retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
-    if connection.connection_string:
-        return QueueServiceClient.from_connection_string(connection.connection_string, retry_policy=retry)
-    if credential is None:
-        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-        if connection.use_managed_identity:
-            credential = ManagedIdentityCredential(client_id=connection.client_id)
-        else:
-            credential = DefaultAzureCredential(managed_identity_client_id=connection.client_id)
-    return QueueServiceClient(account_url=connection.queue_service_uri, credential=credential, retry_policy=retry)

@@ -10,7 +10,7 @@ The wire format::
     [{"specversion": "1.0", "id": eventId, "source": EVENT_SOURCE, "type": "LroWatcher.Operation.<outcome>",
       "subject": <path of statusUrl>, "time": completedAt, "datacontenttype": "application/json", "data": result}]
 
-One POST through the process's transport (:mod:`shared.transport`), never following a redirect, to
+One POST through the process's transport (:mod:`shared.edges.http`), never following a redirect, to
 the endpoint checked by the same rules as status URLs (:func:`topic_url`), so
 the key or token goes to that host only. azure-eventgrid's publisher is not
 used: azure-core's pipeline refuses bearer tokens over plain http (no loopback
@@ -21,7 +21,7 @@ would no longer equal ``completedAt``) and fills a missing id with a random
 uuid4; the tests parse our wire body with it instead.
 
 Any failure (no response, timeout, 3xx, 4xx, 5xx) raises
-:class:`~shared.errors.PublishError`, whose message never holds the key or the
+:class:`~shared.core.errors.PublishError`, whose message never holds the key or the
 token; the request message is retried, the status read again, and the same
 outcome published again with the same ``id``. In Entra mode a 401 drops the
 cached token and tries once more with a fresh one.
@@ -35,14 +35,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .errors import InvalidRequest, PublishError, SettingsError
-from .sinks import encode_json, fit_result, log_trimmed
-from .transport import HttpResponse, HttpTransport, TransportError, TransportTimeout
-from .urls import HostAllowlist, checked_url
+from shared.core.errors import InvalidRequest, PublishError, SettingsError
+from shared.core.trimming import encode_json, fit_result
+from shared.core.urls import HostAllowlist, checked_url
+from shared.edges.http import HttpResponse, HttpTransport, TransportError, TransportTimeout
+from shared.edges.sinks import log_trimmed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .settings import Settings
-    from .tokens import TokenCache
+    from shared.core.settings import Settings
+    from shared.edges.tokens import TokenCache
 
 __all__ = [
     "EventGridSink",

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import InvalidRequest
+from shared.core.errors import InvalidRequest
 
 __all__ = ["HostAllowlist", "is_loopback_host", "checked_url", "default_port"]
 

@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import jsonio
-from .provider_errors import error_from_response_body, normalise_error
-from .results import build_result
-from .retry_after import delay_hint
-from .settings import Settings
-from .state import PollState, WatchedRequest, rfc3339
+from shared.core import jsonio
+from shared.core.poll_state import PollState, WatchedRequest, rfc3339
+from shared.core.provider_errors import error_from_response_body, normalise_error
+from shared.core.result import build_result
+from shared.core.retry_after import delay_hint
+from shared.core.settings import Settings
 
 __all__ = ["StatusRead", "Reenqueue", "Publish", "decide", "TERMINAL_OUTCOMES", "NOT_FOUND_GRACE_SECONDS"]
 

@@ -1,6 +1,6 @@
 """A pydantic model of the result object (contract §3), for ``schemas/result.schema.json`` and the tools.
 
-The watcher builds results as plain dicts (:func:`shared.results.build_result`)
+The watcher builds results as plain dicts (:func:`shared.core.result.build_result`)
 and never imports this module: it exists so the published JSON Schema, the
 tools that read results and the tests all check results against one
 definition. Fields that are always present may be ``null``; the two
@@ -9,21 +9,21 @@ definition. Fields that are always present may be ``null``; the two
 * ``error``'s keys: the provider's keys it did not send are left out
   (``{code, message, target, details, innererror, additionalInfo}``, plus the
   watcher's ``httpStatus``);
-* ``trimmed``: added by :func:`shared.sinks.fit_result` only when a result had
+* ``trimmed``: added by :func:`shared.edges.sinks.fit_result` only when a result had
   to be trimmed to fit a sink.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import ConfigDict, Field, TypeAdapter, with_config
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
-from .results import OUTCOMES
-from .sinks import TRIM_STEPS
-from .sources import SOURCE_NAMES
+from shared.core.result import OUTCOMES
+from shared.core.sources import SOURCE_NAMES
+from shared.core.trimming import TRIM_STEPS
 
 __all__ = ["ErrorDetail", "ResultError", "Result", "RESULT_ADAPTER", "UUID_PATTERN"]
 

@@ -1,8 +1,8 @@
-"""Where outcomes go: the results queue and/or Event Grid (``RESULT_SINK``), and how a result is made to fit.
+"""How a result is made to fit a sink (pure). The sinks themselves are :mod:`shared.edges.sinks`.
 
 Each sink has a size limit: a Storage queue message 64 KiB
-(:data:`~shared.queues.MAX_QUEUE_MESSAGE_BYTES`), an Event Grid event 1 MB
-(:data:`~shared.eventgrid.MAX_BATCH_BYTES`). A result that does not fit is
+(:data:`MAX_QUEUE_MESSAGE_BYTES`), an Event Grid event 1 MB
+(:data:`shared.edges.eventgrid.MAX_BATCH_BYTES`). A result that does not fit is
 never dropped: :func:`fit_result` trims a copy, one step at a time, in this
 order, until it fits, and lists the steps it took in an added ``trimmed`` field:
 
@@ -19,27 +19,23 @@ A result that fits is published exactly as decided, without a ``trimmed`` field.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from . import jsonio
-from .errors import PublishError
-from .queues import MAX_QUEUE_MESSAGE_BYTES, QueueGateway
+from shared.core import jsonio
+from shared.core.errors import PublishError
 
 __all__ = [
-    "Sink",
-    "QueueSink",
-    "Publisher",
+    "MAX_QUEUE_MESSAGE_BYTES",
     "result_text",
     "encode_json",
     "fit_result",
-    "log_trimmed",
     "TRIM_STEPS",
     "TRIMMED_STRING_CHARS",
 ]
 
-log = logging.getLogger("lro_watcher")
+#: A Storage queue message is at most 64 KiB; keep a margin for the service's XML envelope.
+MAX_QUEUE_MESSAGE_BYTES = 64_000
 
 TRIM_STEPS = ("operation", "context", "error.details", "strings")
 #: Step ``strings`` cuts longer strings to this many characters (the last one an ellipsis).
@@ -132,44 +128,3 @@ def fit_result(
         f"result {result.get('eventId')} is {len(body)} bytes even after trimming ({', '.join(taken) or 'nothing to trim'}); "
         f"the limit is {max_bytes}"
     )
-
-
-class Sink(Protocol):
-    name: str
-
-    def publish(self, result: Mapping[str, Any]) -> None: ...
-
-
-def log_trimmed(sink: str, result: Mapping[str, Any], max_bytes: int) -> None:
-    """A warning naming the eventId and the steps, when :func:`fit_result` had to trim."""
-    if "trimmed" in result:
-        log.warning(
-            "result %s trimmed for %s to fit %s bytes: %s",
-            result.get("eventId"), sink, max_bytes, ", ".join(result["trimmed"]),
-        )
-
-
-class QueueSink:
-    """The ``operation-results`` queue: one raw UTF-8 JSON message per result."""
-
-    name = "queue"
-
-    def __init__(self, queues: QueueGateway, max_bytes: int = MAX_QUEUE_MESSAGE_BYTES) -> None:
-        self._queues = queues
-        self._max_bytes = max_bytes
-
-    def publish(self, result: Mapping[str, Any]) -> None:
-        fitted, body = fit_result(result, encode_json, self._max_bytes)
-        log_trimmed(self.name, fitted, self._max_bytes)
-        self._queues.publish_result(body.decode("utf-8"))
-
-
-class Publisher:
-    """Publishes one result to every configured sink; a failure propagates so the request is retried."""
-
-    def __init__(self, sinks: Sequence[Sink]) -> None:
-        self.sinks = tuple(sinks)
-
-    def publish(self, result: Mapping[str, Any]) -> None:
-        for sink in self.sinks:
-            sink.publish(result)

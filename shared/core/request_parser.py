@@ -10,19 +10,19 @@ import base64
 import binascii
 import difflib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from . import jsonio
-from .errors import InvalidRequest
-from .models import COMMON_FIELDS, REQUEST_ADAPTER
-from .settings import Settings
-from .sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, Source
-from .state import PollState, WatchedRequest
-from .urls import HostAllowlist, checked_url
+from shared.core import jsonio
+from shared.core.errors import InvalidRequest
+from shared.core.poll_state import PollState, WatchedRequest
+from shared.core.request_model import COMMON_FIELDS, REQUEST_ADAPTER
+from shared.core.settings import Settings
+from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, Source
+from shared.core.urls import HostAllowlist, checked_url
 
 __all__ = ["RequestParser", "MAX_REQUEST_BYTES", "decode_message_text"]
 
@@ -169,7 +169,7 @@ def _with_api_version(url: str, api_version: str | None, field: str) -> str:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _shown(value: Any) -> str:

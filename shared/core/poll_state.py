@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import jsonio
-from .sources import Source
+from shared.core import jsonio
+from shared.core.sources import Source
 
 __all__ = ["PollState", "WatchedRequest", "rfc3339"]
 
 
 def rfc3339(moment: datetime) -> str:
     """``2026-11-22T02:44:33.123Z`` (UTC, millisecond precision)."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
 
-from .sources import SOURCES, FieldRule, Source
+from shared.core.sources import SOURCES, FieldRule, Source
 
 __all__ = ["PollModel", "REQUEST_MODELS", "REQUEST_ADAPTER", "COMMON_FIELDS", "MAX_TIMEOUT_SECONDS"]
 
@@ -85,5 +85,6 @@ def _model_for(source: Source) -> type[BaseModel]:
 
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {name: _model_for(source) for name, source in SOURCES.items()}
-RequestUnion = Annotated[Union[tuple(REQUEST_MODELS.values())], Field(discriminator="source")]  # noqa: UP007
-REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(RequestUnion)
+# The union is built at run time from the table, so no static type can name it (hence Any for mypy).
+_REQUEST_UNION: Any = Annotated[Union[tuple(REQUEST_MODELS.values())], Field(discriminator="source")]  # noqa: UP007
+REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(_REQUEST_UNION)

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .errors import SettingsError
-from .storage import StorageConnection, storage_connection_from_environ
-from .urls import HostAllowlist, is_loopback_host
+from shared.core.errors import SettingsError
+from shared.core.storage_connection import StorageConnection, storage_connection_from_environ
+from shared.core.urls import HostAllowlist, is_loopback_host
 
 __all__ = ["Settings", "load_settings", "RESULT_SINKS", "MAX_VISIBILITY_SECONDS"]
 

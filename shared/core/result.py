@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from .state import PollState, WatchedRequest, rfc3339
+from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 
 __all__ = ["OUTCOMES", "event_id", "build_result"]
 

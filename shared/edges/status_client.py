@@ -1,8 +1,8 @@
 """GET a status URL with a bearer token -> :class:`StatusRead`. The only code that reads status over the network.
 
-The transport (:mod:`shared.transport`, one per process) never follows a
+The transport (:mod:`shared.edges.http`, one per process) never follows a
 redirect: a 3xx is returned as is, and the core refuses it. The URL was checked
-against the token rules when the request was parsed (:mod:`shared.urls`); this
+against the token rules when the request was parsed (:mod:`shared.core.urls`); this
 module sends exactly that string.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 
-from .decide import StatusRead
-from .tokens import TokenCache
-from .transport import MAX_BODY_BYTES, HttpTransport, TransportError, TransportTimeout
+from shared.core.decide import StatusRead
+from shared.edges.http import MAX_BODY_BYTES, HttpTransport, TransportError, TransportTimeout
+from shared.edges.tokens import TokenCache
 
 __all__ = ["StatusClient", "KEPT_HEADERS"]
 

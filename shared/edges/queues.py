@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .settings import Settings
+from shared.core.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from azure.storage.queue import QueueServiceClient
 
-__all__ = ["QueueGateway", "MAX_QUEUE_MESSAGE_BYTES", "NEVER_EXPIRES"]
+__all__ = ["QueueGateway", "NEVER_EXPIRES"]
 
-#: A Storage queue message is at most 64 KiB; keep a margin for the service's XML envelope.
-MAX_QUEUE_MESSAGE_BYTES = 64_000
 NEVER_EXPIRES = -1
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 __all__ = ["delay_hint", "parse_retry_after"]
@@ -34,7 +34,7 @@ def parse_retry_after(value: str, now: datetime) -> float | None:
         if moment is None:
             return None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         try:
             seconds = (moment - now).total_seconds()
         except OverflowError:
