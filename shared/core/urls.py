@@ -19,11 +19,16 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from shared.core.errors import InvalidRequest
 
-__all__ = ["HostAllowlist", "is_loopback_host", "checked_url", "default_port"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from publicsuffixlist import PublicSuffixList
+
+__all__ = ["HostAllowlist", "is_loopback_host", "checked_url", "default_port", "is_public_suffix"]
 
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 _ENCODED_TRICKS = ("%2f", "%5c", "%2e", "%00")
@@ -40,6 +45,31 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+#: Domains already checked against the Public Suffix List (tests/shared/test_urls.py), so the
+#: default allowlist costs no list parse at cold start.
+_VETTED_DOMAINS = frozenset({"devcenter.azure.com"})
+
+
+@lru_cache(maxsize=1)
+def _public_suffix_list() -> PublicSuffixList:
+    # publicsuffixlist ships the list as a data file and reads it here (no network); parsing
+    # it takes tens of milliseconds, so only an allowlist outside _VETTED_DOMAINS pays for it.
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def is_public_suffix(domain: str) -> bool:
+    """True if anyone may register names directly under ``domain`` (``com``, ``co.uk``, ``azurewebsites.net``).
+
+    The Public Suffix List (ICANN and private sections) decides; a name the list does
+    not know as a registrable domain, such as a bare unknown TLD, counts as public.
+    """
+    if domain in _VETTED_DOMAINS:
+        return False
+    return _public_suffix_list().is_public(domain)
 
 
 def default_port(scheme: str) -> int:
@@ -73,6 +103,12 @@ class HostAllowlist:
 
     @classmethod
     def parse(cls, text: str) -> HostAllowlist:
+        """Entries separated by commas; ``ValueError`` (the caller names the setting) for a bad one.
+
+        Refused as too broad: ``*``, a bare public suffix (``com``) and a wildcard directly
+        over one (``*.com``, ``*.co.uk``, ``*.azurewebsites.net``), since anyone can own a
+        host there. Loopback hosts (emulators) are always accepted.
+        """
         entries = []
         for raw in text.split(","):
             item = raw.strip().lower()
@@ -80,8 +116,11 @@ class HostAllowlist:
                 continue
             wildcard = item.startswith("*.")
             host, _, port_text = (item[2:] if wildcard else item).partition(":")
+            if item == "*" or item.startswith("*:"):
+                raise ValueError(f"entry {raw.strip()!r} would send tokens to every host: name your own domain (e.g. *.devcenter.azure.com)")
             if not host or not set(host) <= _HOST_CHARS or ".." in host or host.endswith("."):
                 raise ValueError(f"entry {raw.strip()!r} is not host[:port] or *.domain[:port]")
+            _refuse_public_suffix(raw.strip(), host, wildcard)
             port = None
             if port_text:
                 if not port_text.isdigit() or not 0 < int(port_text) < 65536:
@@ -99,6 +138,26 @@ class HostAllowlist:
 
     def allows(self, host: str, port: int) -> bool:
         return any(entry.matches(host, port) for entry in self.entries)
+
+
+def _refuse_public_suffix(entry: str, host: str, wildcard: bool) -> None:
+    if is_loopback_host(host) or _is_ip_literal(host):
+        return
+    if not is_public_suffix(host):
+        return
+    if wildcard:
+        why = f"matches every host under the public suffix {host!r}, where anyone can register a name"
+    else:
+        why = f"is the public suffix {host!r}, not a host of yours"
+    raise ValueError(f"entry {entry!r} {why}: name your own domain (e.g. *.devcenter.azure.com)")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _refused(field: str, why: str) -> InvalidRequest:

@@ -45,6 +45,8 @@ def test_arm_scope_follows_arm_endpoint() -> None:
         ({**CONN, "ARM_SCOPE": "https://management.azure.com/"}, "ARM_SCOPE"),
         ({**CONN, "DEVCENTER_SCOPE": "devcenter"}, "DEVCENTER_SCOPE"),
         ({**CONN, "STATUS_HOST_ALLOWLIST": "bad host"}, "STATUS_HOST_ALLOWLIST"),
+        ({**CONN, "STATUS_HOST_ALLOWLIST": "*.com"}, "STATUS_HOST_ALLOWLIST"),
+        ({**CONN, "STATUS_HOST_ALLOWLIST": "*"}, "STATUS_HOST_ALLOWLIST"),
         ({**CONN, "POLL_MIN_DELAY_SECONDS": "soon"}, "POLL_MIN_DELAY_SECONDS"),
         ({**CONN, "POLL_MIN_DELAY_SECONDS": "-1"}, "POLL_MIN_DELAY_SECONDS"),
         ({**CONN, "POLL_MAX_DELAY_SECONDS": "1"}, "POLL_MAX_DELAY_SECONDS"),

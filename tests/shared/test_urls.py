@@ -122,3 +122,41 @@ def test_url_shaped_text_never_escapes_the_allowlist(scheme: str, rest: str) -> 
     import httpx
 
     assert httpx.URL(url).host.endswith(".devcenter.azure.com")
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("*", "every host"),
+        ("*:443", "every host"),
+        ("*.com", "every host under the public suffix 'com'"),
+        ("*.co.uk", "every host under the public suffix 'co.uk'"),
+        ("*.azurewebsites.net", "every host under the public suffix 'azurewebsites.net'"),  # the PSL's private section
+        ("com", "is the public suffix 'com'"),
+        ("contoso.example.com, *.co.uk:8443", "'*.co.uk:8443'"),
+    ],
+)
+def test_allowlists_refuse_a_public_suffix_or_a_wildcard_directly_over_one(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match="name your own domain") as caught:
+        HostAllowlist.parse(text)
+    assert why in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["*.devcenter.azure.com", "contoso-dc.westus.devcenter.azure.com", "*.contoso.com", "*.contoso.co.uk",
+     "localhost:10001", "127.0.0.1:8080", "*.localhost:9000"],
+)
+def test_allowlists_accept_own_domains_and_loopback(text: str) -> None:
+    assert HostAllowlist.parse(text).entries
+
+
+def test_the_vetted_default_domain_is_not_a_public_suffix_by_the_list_itself() -> None:
+    from publicsuffixlist import PublicSuffixList
+
+    from shared.core import urls
+
+    psl = PublicSuffixList()
+    assert urls._VETTED_DOMAINS, "the shortcut must name what it skips"
+    for domain in urls._VETTED_DOMAINS:
+        assert not psl.is_public(domain)
