@@ -13,11 +13,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["loads", "dumps"]
+__all__ = ["loads", "dumps", "NotJsonConstant"]
+
+
+class NotJsonConstant(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's json reads them, JSON does not have them."""
+
+    def __init__(self, constant: str) -> None:
+        super().__init__(f"{constant} is not JSON")
+        self.constant = constant
 
 
 def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise NotJsonConstant(name)
 
 
 def loads(text: str | bytes) -> Any:

@@ -6,8 +6,6 @@ here does IO: an invalid request is rejected before any request leaves the proce
 
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
 import json
 from datetime import UTC, datetime, timedelta
@@ -16,8 +14,8 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
-from shared.core import jsonio
 from shared.core.errors import InvalidRequest
+from shared.core.message_text import MAX_REQUEST_BYTES, decode_message_text
 from shared.core.poll_state import PollState, WatchedRequest
 from shared.core.request_model import COMMON_FIELDS, REQUEST_ADAPTER
 from shared.core.settings import Settings
@@ -26,8 +24,6 @@ from shared.core.urls import HostAllowlist, checked_url
 
 __all__ = ["RequestParser", "MAX_REQUEST_BYTES", "decode_message_text"]
 
-#: Storage queue messages are at most 64 KiB; 1 KiB is kept for the watcher's ``poll`` bookkeeping.
-MAX_REQUEST_BYTES = 63 * 1024
 _KNOWN_FIELDS = {"source", *SOURCE_FIELDS, *COMMON_FIELDS}
 _COMMON_SAYS = {
     "source": f"be one of {', '.join(SOURCE_NAMES)}",
@@ -37,31 +33,6 @@ _COMMON_SAYS = {
     "timeoutSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
 }
 _TYPE_WORDS = {"string_type": "a string", "int_type": "a whole number", "dict_type": "a JSON object", "model_type": "a JSON object"}
-
-
-def decode_message_text(raw: str | bytes) -> dict[str, Any]:
-    """The JSON object in a queue message (raw or base64); InvalidRequest otherwise."""
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidRequest("message", "The message is not UTF-8 text.") from None
-    if len(raw.encode("utf-8")) > MAX_REQUEST_BYTES:
-        raise InvalidRequest("message", f"The message is larger than {MAX_REQUEST_BYTES} bytes.")
-    try:
-        value = jsonio.loads(raw)
-    except ValueError:
-        value = _json_from_base64(raw)
-    if not isinstance(value, dict):
-        raise InvalidRequest("message", "The message must be a JSON object.")
-    return value
-
-
-def _json_from_base64(raw: str) -> Any:
-    try:
-        return jsonio.loads(base64.b64decode(raw.strip(), validate=True).decode("utf-8"))
-    except (binascii.Error, ValueError):
-        raise InvalidRequest("message", "The message is neither JSON nor base64-encoded JSON.") from None
 
 
 class RequestParser:

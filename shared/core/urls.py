@@ -34,6 +34,8 @@ _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 _ENCODED_TRICKS = ("%2f", "%5c", "%2e", "%00")
 #: Any character outside printable ASCII (0x21-0x7E), or a backslash: one regex scan, not a loop per character.
 _NOT_PRINTABLE_OR_BACKSLASH = re.compile(r"[^\x21-\x5b\x5d-\x7e]")
+#: ``Azure-AsyncOperation: https://...`` (curl -D), ``< Location: ...`` (curl -v), ``'Operation-Location': '...'`` (a log).
+_HEADER_LINE = re.compile(r"^[<\s]*(['\"]?)(?P<name>[A-Za-z][A-Za-z0-9-]*)\1\s*:\s*['\"]?https?://", re.IGNORECASE)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -160,6 +162,15 @@ def _is_ip_literal(host: str) -> bool:
     return True
 
 
+def _pasted_header_line(field: str, name: str) -> InvalidRequest:
+    where = (
+        f"put only the URL in {field} and the header name in statusHeader"
+        if field == "statusUrl"
+        else f"put only the URL in {field}"
+    )
+    return InvalidRequest(field, f"Field '{field}' looks like a pasted header line ('{name}: https://...'); {where}.")
+
+
 def _refused(field: str, why: str) -> InvalidRequest:
     return InvalidRequest(field, f"Field '{field}' {why}.")
 
@@ -174,6 +185,9 @@ def checked_url(
     """Return the canonical form of ``url`` if a token may go there, else raise InvalidRequest(field)."""
     if not isinstance(url, str) or not url:
         raise _refused(field, "must be a non-empty absolute URL")
+    header = _HEADER_LINE.match(url)
+    if header is not None and header.group("name").lower() not in ("http", "https"):
+        raise _pasted_header_line(field, header.group("name"))
     if _NOT_PRINTABLE_OR_BACKSLASH.search(url) is not None:
         raise _refused(field, "must be printable ASCII without spaces or backslashes")
     try:

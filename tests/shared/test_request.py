@@ -78,7 +78,7 @@ class TestEncodings:
 
     def test_oversized_messages_are_rejected(self) -> None:
         err = rejected(apim(context={"blob": "x" * MAX_REQUEST_BYTES}))
-        assert err.field == "message" and str(MAX_REQUEST_BYTES) in err.reason
+        assert err.field == "context" and f"{MAX_REQUEST_BYTES:,} bytes" in err.reason
 
 
 class TestRejections:
