@@ -111,10 +111,11 @@ def queue_service(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         env = {key: value for key, value in env.items() if not key.startswith(CONNECTION_SETTING)}
         env[f"{CONNECTION_SETTING}__queueServiceUri"] = args.account_url
     try:
-        connection = storage_connection_from_environ(env)
+        return queue_service_client(storage_connection_from_environ(env))
     except SettingsError as error:
-        raise CliError(f"{error} (or pass --connection-string or --account-url)", EXIT_USAGE) from None
-    return queue_service_client(connection)
+        where = "--connection-string" if args.connection_string else "--account-url" if args.account_url else None
+        hint = f" (given with {where})" if where else " (or pass --connection-string or --account-url)"
+        raise CliError(f"{error}{hint}", EXIT_USAGE) from None
 
 
 def queue_client(args: argparse.Namespace, environ: Mapping[str, str], queue: str) -> Any:
@@ -149,7 +150,9 @@ def run_tool(body: Callable[[], int], err: IO[str] | None = None) -> int:
         # Only a body that talked to Storage can raise an AzureError: its module is loaded by then.
         azure = sys.modules.get("azure.core.exceptions")
         if azure is None or not isinstance(error, azure.AzureError):
-            raise
+            # Not an input error (those are CliErrors): a bug. Still one line, never a traceback.
+            print(f"error: unexpected {_brief(error)} (a bug in the tool: please report it)", file=err)
+            return EXIT_FAILED
         hint = ""
         if isinstance(error, azure.ResourceNotFoundError):
             hint = " (does the queue exist? the Bicep creates the queues in Azure, run_local does locally)"

@@ -86,6 +86,21 @@ def status_url_from(value: str) -> str:
     return match.group("value").strip().strip("'\"").strip()
 
 
+def _require_utf8(field: str, value: str, *, from_json: bool = False) -> None:
+    """A value the shell passed as bytes that are not UTF-8 (or JSON holding a lone surrogate) cannot be sent."""
+    from shared.core.errors import InvalidRequest
+
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        char = value[error.start]
+        if not from_json and 0xDC80 <= ord(char) <= 0xDCFF:  # how Python hands over argv bytes that are not UTF-8
+            what = f"the argument holds byte 0x{ord(char) - 0xDC00:02x}, which is not UTF-8"
+        else:
+            what = f"it holds a lone surrogate U+{ord(char):04X}, which no UTF-8 text can carry"
+        raise InvalidRequest(field, f"Field '{field}' is not valid text ({what}, at character {error.start}).") from None
+
+
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
     """The request object the flags describe (not validated yet)."""
     from shared.core.errors import InvalidRequest
@@ -98,6 +113,8 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is None:
             continue
+        if isinstance(value, str):
+            _require_utf8(field, value)
         if field == "statusUrl":
             value = status_url_from(value)
         elif field == "context":
@@ -105,6 +122,7 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
                 value = json.loads(value)
             except ValueError as error:
                 raise InvalidRequest("context", f"Field 'context' must be a JSON object; --context is not JSON ({error}).") from None
+            _require_utf8(field, json.dumps(value, ensure_ascii=False), from_json=True)
         request[field] = value
     return request
 

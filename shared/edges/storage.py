@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shared.core.errors import SettingsError
 from shared.core.storage_connection import CONNECTION_SETTING, StorageConnection, storage_connection_from_environ
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -26,7 +27,14 @@ def queue_service_client(connection: StorageConnection, credential: Any | None =
     # past the host's lease. Short retries here; the host's redelivery covers a longer outage.
     retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3)
     if connection.connection_string:
-        return QueueServiceClient.from_connection_string(connection.connection_string, retry_policy=retry)
+        try:
+            return QueueServiceClient.from_connection_string(connection.connection_string, retry_policy=retry)
+        except ValueError as error:  # the SDK's "Connection string is either blank or malformed."
+            raise SettingsError(
+                CONNECTION_SETTING,
+                f"is not a storage connection string ({error}); expected 'UseDevelopmentStorage=true' or "
+                "'DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;...'",
+            ) from None
     assert connection.queue_service_uri is not None  # storage_connection_from_environ sets one of the two
     if credential is None:
         from azure.identity import DefaultAzureCredential, ManagedIdentityCredential

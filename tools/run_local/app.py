@@ -33,7 +33,12 @@ def load_app(module_name: str = "function_app", project_dir: str | os.PathLike[s
     except ModuleNotFoundError as error:
         if error.name and module_name.startswith(error.name):
             raise RunLocalError(f"app module {module_name!r} not found") from None
-        raise
+        raise RunLocalError(f"app module {module_name!r} could not be imported: {error}") from None
+    except Exception as error:  # noqa: BLE001 - e.g. a SettingsError naming the setting: one line, no traceback
+        from tools.run_local.redaction import redact
+
+        shown = str(error) if type(error).__name__ == "SettingsError" else f"{type(error).__name__}: {error}"
+        raise RunLocalError(f"{module_name} did not start: {redact(shown)}") from None
     apps = [value for value in vars(module).values() if isinstance(value, FunctionRegister)]
     apps = list({id(app): app for app in apps}.values())
     if len(apps) != 1:

@@ -62,9 +62,9 @@ class _QueueStorage:
 
         try:
             connection = storage_connection_from_environ(self.settings, self.function.connection)
+            self._service = queue_service_client(connection)
         except SettingsError as error:
             raise RunLocalError(str(error)) from None
-        self._service = queue_service_client(connection)
         self._queue = self._service.get_queue_client(self.queue_name)
         self._poison = self._service.get_queue_client(self.poison_queue_name)
         give_up = time.monotonic() + STARTUP_RETRY_SECONDS
