@@ -20,4 +20,4 @@ app = func.FunctionApp()
 )
 def poll_operation(msg: func.QueueMessage) -> None:
     """Poll one long-running operation; re-enqueue it, publish its outcome, or poison it."""
-    runtime.get_watcher().handle(msg.get_body(), msg.dequeue_count)
+    runtime.get_watcher().handle(msg.get_body(), msg.dequeue_count, message_id=msg.id)

@@ -1,0 +1,115 @@
+"""Every log line about a message names the operation: in its text and as structured fields (``extra=``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from shared.core.decide import StatusRead
+from shared.watcher import LOG_FIELDS, Watcher
+
+from .helpers import T0, apim, settings
+
+
+class _Status:
+    def __init__(self, status: str) -> None:
+        self.status = status
+
+    def read(self, url: str, scope: str) -> StatusRead:
+        return StatusRead(200, {"content-type": "application/json"}, json.dumps({"status": self.status}).encode())
+
+
+class _Queues:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.sent: list[str] = []
+
+    def reenqueue(self, text: str, delay_seconds: int, time_to_live_seconds: int) -> None:
+        if self.fail:
+            raise ConnectionError("queue down")
+        self.sent.append(text)
+
+    def poison(self, text: str) -> None:
+        self.sent.append(text)
+
+
+class _Publisher:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+
+    def publish(self, result: Mapping[str, Any]) -> None:
+        if self.fail:
+            raise RuntimeError("Event Grid answered 503")
+
+
+def watcher(status: str = "Succeeded", *, queues: _Queues | None = None, publisher: _Publisher | None = None) -> Watcher:
+    return Watcher(settings(), _Status(status), queues or _Queues(), publisher or _Publisher(), clock=lambda: T0)  # type: ignore[arg-type]
+
+
+def records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "lro_watcher"]
+
+
+def fields_of(record: logging.LogRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in LOG_FIELDS}
+
+
+def test_a_published_outcome_names_operation_correlation_message_dequeue_and_event(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "lro_watcher")
+    watcher().handle(json.dumps(apim(correlationId="release-42")), 3, message_id="msg-1")
+    (record,) = records(caplog)
+    fields = fields_of(record)
+    assert fields["eventId"] and len(fields["eventId"]) == 36
+    assert fields == {"source": "apim", "operationId": "op-1", "correlationId": "release-42", "messageId": "msg-1",
+                      "dequeueCount": 3, "eventId": fields["eventId"]}
+    text = record.getMessage()
+    assert "-> Succeeded" in text
+    assert (f"[source=apim operationId=op-1 correlationId=release-42 messageId=msg-1 dequeueCount=3 "
+            f"eventId={fields['eventId']}]") in text
+
+
+def test_a_reenqueue_line_names_the_operation_without_an_event(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "lro_watcher")
+    watcher("InProgress").handle(json.dumps(apim()), 1, message_id="msg-2")
+    (record,) = records(caplog)
+    assert fields_of(record) == {"source": "apim", "operationId": "op-1", "correlationId": None, "messageId": "msg-2",
+                                 "dequeueCount": 1, "eventId": None}
+    assert "again in" in record.getMessage() and "correlationId=- messageId=msg-2 dequeueCount=1 eventId=-]" in record.getMessage()
+
+
+def test_a_failed_publish_names_the_operation_and_the_event_then_raises(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(RuntimeError):
+        watcher(publisher=_Publisher(fail=True)).handle(json.dumps(apim(correlationId="c-9")), 2, message_id="msg-3")
+    (record,) = records(caplog)
+    assert record.levelno == logging.ERROR
+    assert "publish failed" in record.getMessage() and "Event Grid answered 503" in record.getMessage()
+    assert fields_of(record)["operationId"] == "op-1" and fields_of(record)["correlationId"] == "c-9"
+    assert fields_of(record)["eventId"] and "operationId=op-1" in record.getMessage()
+
+
+def test_a_failed_reenqueue_names_the_operation(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(ConnectionError):
+        watcher("InProgress", queues=_Queues(fail=True)).handle(json.dumps(apim()), 1, message_id="msg-4")
+    (record,) = records(caplog)
+    assert "re-enqueue failed" in record.getMessage() and fields_of(record)["messageId"] == "msg-4"
+
+
+def test_a_rejection_carries_the_message_id_and_what_could_be_read(caplog: pytest.LogCaptureFixture) -> None:
+    watcher().handle(json.dumps(apim(correlationId="rel-1", operationID="typo")), 1, message_id="msg-5")
+    (record,) = records(caplog)
+    assert record.levelno == logging.WARNING and "operationID" in record.getMessage()
+    assert fields_of(record) == {"source": "apim", "operationId": "op-1", "correlationId": "rel-1", "messageId": "msg-5",
+                                 "dequeueCount": 1, "eventId": None}
+
+
+def test_unreadable_rejections_and_hostile_correlation_ids_stay_on_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "lro_watcher")
+    watcher().handle(b"\xff", 1, message_id="msg-6")
+    watcher().handle(json.dumps(apim(correlationId="a\nFAKE LINE")), 1, message_id="msg-7")
+    first, second = records(caplog)
+    assert fields_of(first)["source"] is None and "source=- operationId=-" in first.getMessage()
+    assert "\n" not in second.getMessage() and "correlationId=a\\nFAKE LINE" in second.getMessage()
