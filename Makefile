@@ -49,7 +49,7 @@ bench: setup
 
 # Soak (tools/soak): the property tests with at least 10,000 examples each, then OPS operations
 # through two run_local workers under injected faults, a worker SIGKILL and an Azurite restart.
-# Report on stdout and in soak/latest.json; fails if anything is lost or ends wrong. ~10 minutes.
+# Report on stdout and in soak/$(OPS).json (soak/2000.json, soak/10000.json); fails if anything is lost or ends wrong. ~10 minutes.
 OPS ?= 2000
 .PHONY: soak
 soak: setup

@@ -266,7 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--replay", action="store_true",
                         help="move the entries that are valid now back to the operations queue")
     parser.add_argument("--id", action="append", dest="ids", metavar="MESSAGE_ID",
-                        help="only this entry (repeatable)")
+                        help="only this entry (repeatable); a unique prefix of the id will do, e.g. 9632c9e1")
     parser.add_argument("--reset-deadline", action="store_true",
                         help="replay without the 'poll' bookkeeping: the deadline and failure count start afresh")
     parser.add_argument("--discard", action="store_true",
@@ -292,7 +292,37 @@ class _Session:
         self.service = queue_service(args, env)
         self.poison = self.service.get_queue_client(self.settings.poison_queue)
         self.now = datetime.now(UTC)
-        self.wanted = set(args.ids or ())
+        self.wanted = self._resolve(args.ids) if args.ids else set()
+
+    def _resolve(self, prefixes: Sequence[str]) -> set[str]:
+        """Each --id (a whole message id or a unique prefix, '…' allowed) -> the one full id it names; else exit 2."""
+        ids = self._all_ids()
+        wanted: set[str] = set()
+        for given in prefixes:
+            prefix = given.strip().rstrip("…").rstrip(".").strip().lower()
+            matches = sorted(i for i in ids if i.lower().startswith(prefix)) if prefix else []
+            queue = self.settings.poison_queue
+            if not matches:
+                raise CliError(f"--id {given}: no entry on {queue} has an id starting with {prefix!r}", EXIT_USAGE)
+            if len(matches) > 1:
+                shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
+                raise CliError(f"--id {given}: {len(matches)} entries on {queue} have ids starting with {prefix!r} "
+                               f"({shown}); give more of the id", EXIT_USAGE)
+            wanted.add(matches[0])
+        return wanted
+
+    def _all_ids(self) -> set[str]:
+        """Every entry's id: one peek when the queue holds fewer than 32, else a leased read released at once."""
+        peeked = self.poison.peek_messages(max_messages=PEEK_LIMIT)
+        if len(peeked) < PEEK_LIMIT:
+            return {m.id for m in peeked}
+        received: list[Any] = []
+        try:
+            for page in lease_pages(self.poison, self.args.lease_seconds, self.args.max):
+                received.extend(page)
+        finally:
+            release(self.poison, received, sys.stderr)
+        return {m.id for m in received}
 
     def chosen(self, messages: Sequence[Any]) -> list[Any]:
         return [m for m in messages if not self.wanted or m.id in self.wanted]

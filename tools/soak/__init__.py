@@ -9,7 +9,7 @@ Retry-After, 500, 503, answers slower than the status client's timeout, connecti
 resets, malformed JSON, a 200 without ``status``, a 404 on the first reads). Mid-run
 one worker is SIGKILLed and started again, and Azurite is restarted on the same port.
 
-The report (printed, and written to ``soak/latest.json``) counts per operation:
+The report (printed, and written to ``soak/{ops}.json``, e.g. ``soak/2000.json``) counts per operation:
 ``lost`` (no result and no poison entry), ``wrong`` (not what the script says),
 ``duplicates`` (copies of one eventId: allowed, consumers drop them), ``poisoned``;
 plus outcomes, polls per operation, faults injected and wall time. The exit code is 1

@@ -12,6 +12,11 @@ from .report import summary
 from .run import SoakConfig, run_soak
 
 
+def default_report(ops: int) -> Path:
+    """One file per size, so a 2,000-operation run never overwrites the 10,000-operation figures."""
+    return PROJECT_ROOT / "soak" / f"{ops}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = SoakConfig()
     parser = argparse.ArgumentParser(prog="python -m tools.soak", description="Fault-injection soak of lro-watcher.")
@@ -22,10 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=defaults.window, help="most operations unfinished at once")
     parser.add_argument("--max-seconds", type=float, help="give up after this long (default 180 + 0.2 s per operation)")
     parser.add_argument("--workdir", type=Path, default=defaults.workdir, help="Azurite's files and the logs")
-    parser.add_argument("--report", type=Path, default=PROJECT_ROOT / "soak" / "latest.json")
+    parser.add_argument("--report", type=Path, help="where to write the report (default: soak/OPS.json, e.g. soak/2000.json)")
     args = parser.parse_args(argv)
     if args.ops < 1 or args.workers < 1:
         parser.error("--ops and --workers must be at least 1")
+    if args.report is None:
+        args.report = default_report(args.ops)
     config = SoakConfig(ops=args.ops, workers=args.workers, seed=args.seed, fault_rate=args.fault_rate,
                         window=args.window, max_seconds=args.max_seconds, workdir=args.workdir.resolve())
     report = run_soak(config)
