@@ -34,7 +34,9 @@ from typing import IO, Any
 
 from tools._cli import (
     EXIT_OK,
+    EXIT_USAGE,
     PEEK_LIMIT,
+    CliError,
     Columns,
     add_storage_arguments,
     approximate_count,
@@ -105,8 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tools.results",
         description="Print the outcomes on the results queue; peeks (takes nothing) unless --consume.",
-        epilog=f"Exit codes: 0 done, 1 the queue could not be read, 2 bad settings, "
-        f"{EXIT_MAX_SECONDS} --max not reached within --max-seconds.",
+        epilog=f"Exit codes: 0 done, 1 the queue could not be read, 2 bad flags or settings, "
+        f"{EXIT_MAX_SECONDS} --max not reached within --max-seconds (or, with --correlation-id, no outcome within --timeout); "
+        "with --correlation-id the outcome's code: 0 Succeeded, 10 Failed, 11 Canceled, 12 TimedOut, 13 PollingFailed.",
     )
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new outcomes until Ctrl-C")
     parser.add_argument("--consume", action="store_true", help="delete each message after printing it")
@@ -114,6 +117,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max", type=int, metavar="N", help="stop after N outcomes")
     parser.add_argument("--interval", type=float, default=1.0, metavar="S", help="with --follow: seconds between reads")
     parser.add_argument("--max-seconds", type=float, metavar="S", help="with --follow: stop after S seconds")
+    mine = parser.add_argument_group(
+        "one pipeline's outcome",
+        "exit codes: 0 Succeeded, 10 Failed, 11 Canceled, 12 TimedOut, 13 PollingFailed, 3 none within --timeout",
+    )
+    mine.add_argument("--correlation-id", metavar="ID", help="only the outcome whose correlationId is ID")
+    mine.add_argument("--wait", action="store_true", help="with --correlation-id: wait until that outcome arrives")
+    mine.add_argument("--timeout", type=float, metavar="S", help="with --wait: give up after S seconds (exit 3)")
+    mine.add_argument("--lease-seconds", type=int, default=5, metavar="S",
+                      help="when more than 32 results wait: how long a scanned result stays hidden (default 5)")
     add_storage_arguments(parser, "--results-queue", "RESULTS_QUEUE")
     return parser
 
@@ -157,8 +169,25 @@ def _run(queue: Any, args: argparse.Namespace, out: IO[str], err: IO[str]) -> in
 
 
 def _tail(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    _check_flags(args)
     settings = tool_settings(args, env)
-    return _run(queue_client(args, env, settings.results_queue), args, out, sys.stderr)
+    queue = queue_client(args, env, settings.results_queue)
+    if args.correlation_id is not None:
+        from tools.results_wait import wait_for
+
+        return wait_for(queue, args, _Printer(args.json, out).show)
+    return _run(queue, args, out, sys.stderr)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    if (args.wait or args.timeout is not None) and args.correlation_id is None:
+        raise CliError("--wait and --timeout need --correlation-id ID (the outcome to wait for)", EXIT_USAGE)
+    if args.correlation_id is not None and (args.follow or args.max is not None or args.max_seconds is not None):
+        raise CliError("--correlation-id goes with --wait [--timeout S], not with --follow, --max or --max-seconds", EXIT_USAGE)
+    if args.timeout is not None and args.timeout <= 0:
+        raise CliError(f"--timeout must be more than 0 seconds, got {args.timeout:g}", EXIT_USAGE)
+    if args.lease_seconds < 1:
+        raise CliError(f"--lease-seconds must be at least 1, got {args.lease_seconds}", EXIT_USAGE)
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None, out: IO[str] | None = None) -> int:

@@ -51,7 +51,7 @@ def test_a_large_message_that_is_not_json_blames_the_message() -> None:
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_have_their_own_reason(constant: str) -> None:
-    text = '{"source":"apim","context":{"a":%s}}' % constant
+    text = '{"source":"apim","context":{"a":' + constant + '}}'
     assert f"contains {constant}, which JSON does not allow" in rejected(text).reason
     assert f"base64 of JSON that contains {constant}" in rejected(b64(text)).reason
 

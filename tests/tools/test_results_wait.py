@@ -1,0 +1,106 @@
+"""tools.results --correlation-id ID --wait: one pipeline's outcome only, its exit code, others never taken."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import pytest
+
+from tests.support import QueueSet
+from tools import results
+from tools.results_wait import wait_for
+
+from .test_results import a_result, json_lines, run
+
+
+def outcome(correlation_id: str, name: str = "Succeeded", **request: Any) -> dict[str, Any]:
+    result = a_result(correlationId=correlation_id, **request)
+    result["outcome"] = name
+    return result
+
+
+def test_waits_for_its_own_outcome_and_takes_nothing(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    for cid in ("other-1", "mine", "other-2"):
+        queues.send_json(outcome(cid, operationId=cid), queue=queues.results)
+    code, out, err = run(capsys, dict(queues), "--correlation-id", "mine", "--wait", "--timeout", "30", "--json")
+    assert (code, err) == (0, "")
+    (line,) = json_lines(out)
+    assert line["result"]["correlationId"] == "mine" and line["result"]["operationId"] == "mine"
+    assert len(queues.peek(queues.results)) == 3, "without --consume nothing is taken"
+
+
+def test_consume_takes_only_its_own_outcome_and_the_others_stay_visible(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    for cid in ("other-1", "mine", "other-2"):
+        queues.send_json(outcome(cid), queue=queues.results)
+    code, _, _ = run(capsys, dict(queues), "--correlation-id", "mine", "--wait", "--consume", "--json")
+    assert code == 0
+    left = [json.loads(text)["correlationId"] for text in queues.peek(queues.results)]
+    assert sorted(left) == ["other-1", "other-2"], "the others are visible again at once, not after a lease"
+
+
+@pytest.mark.parametrize(("name", "code"), [("Succeeded", 0), ("Failed", 10), ("Canceled", 11), ("TimedOut", 12), ("PollingFailed", 13)])
+def test_the_exit_code_is_the_outcomes(capsys: pytest.CaptureFixture[str], queues: QueueSet, name: str, code: int) -> None:
+    queues.send_json(outcome("c", name), queue=queues.results)
+    assert run(capsys, dict(queues), "--correlation-id", "c", "--wait")[0] == code
+
+
+def test_finds_its_outcome_behind_more_than_a_peek_and_releases_the_rest(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    queues.create()
+    for n in range(40):
+        queues.send_json(outcome(f"other-{n}"), queue=queues.results)
+    queues.send_json(outcome("mine", "Failed"), queue=queues.results)
+    code, out, err = run(capsys, dict(queues), "--correlation-id", "mine", "--wait", "--consume", "--json", "--timeout", "60")
+    assert code == 10 and json_lines(out)[0]["result"]["correlationId"] == "mine"
+    assert "scanning by receiving" in err
+    assert len(queues.take_all(queues.results)) == 40, "every other result is visible again at once, none deleted"
+
+
+class _ArrivesLater:
+    """The results queue, where the outcome arrives between the first and the second pass."""
+
+    def __init__(self, queues: QueueSet) -> None:
+        self.client = queues.client(queues.results)
+        self.queues = queues
+        self.peeks = 0
+
+    def peek_messages(self, **kwargs: Any) -> Any:
+        self.peeks += 1
+        if self.peeks == 2:
+            self.queues.send_json(outcome("late", "Canceled"), queue=self.queues.results)
+        return self.client.peek_messages(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_waits_across_passes_until_the_outcome_arrives(queues: QueueSet) -> None:
+    queues.create()
+    queues.send_json(outcome("someone-else"), queue=queues.results)
+    queue = _ArrivesLater(queues)
+    args = argparse.Namespace(correlation_id="late", wait=True, timeout=60.0, interval=0.01, consume=False, lease_seconds=5)
+    shown: list[Any] = []
+    assert wait_for(queue, args, shown.append) == 11
+    assert queue.peeks == 2 and len(shown) == 1
+
+
+def test_no_outcome_within_the_timeout_exits_3(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    queues.send_json(outcome("someone-else"), queue=queues.results)
+    code, out, _ = run(capsys, dict(queues), "--correlation-id", "mine", "--wait", "--timeout", "0.2", "--interval", "0.05", "--json")
+    assert (code, out) == (3, "")
+    assert len(queues.peek(queues.results)) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--wait"], "--wait and --timeout need --correlation-id"),
+        (["--correlation-id", "c", "--follow"], "not with --follow"),
+        (["--correlation-id", "c", "--wait", "--timeout", "0"], "--timeout must be more than 0"),
+    ],
+)
+def test_bad_flag_combinations_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], says: str) -> None:
+    code = results.main(argv, environ={})
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and says in err and err.count("\n") == 1
