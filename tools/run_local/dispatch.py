@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from tools.run_local.app import _make_context
+from tools.run_local.binding import queue_message_argument
 from tools.run_local.common import log
 from tools.run_local.redaction import _brief, _format_exception, redact
 from tools.run_local.storage import _Lease
@@ -84,8 +85,6 @@ class _Dispatch:
             self._storage_call("delete", message.id, lambda: self._queue.delete_message(message.id, lease.pop_receipt))
 
     def _invoke(self, message: Any) -> bool:
-        from azure.functions.queue import QueueMessage
-
         function = self.function
         invocation_id = str(uuid.uuid4())
         try:
@@ -94,16 +93,7 @@ class _Dispatch:
             log.error("Executed 'Functions.%s' (Failed, Id=%s): message %s: %s",
                       function.name, invocation_id, message.id, error)
             return False
-        queue_message = QueueMessage(
-            id=message.id,
-            body=body,
-            dequeue_count=message.dequeue_count,
-            expiration_time=message.expires_on,
-            insertion_time=message.inserted_on,
-            time_next_visible=message.next_visible_on,
-            pop_receipt=message.pop_receipt,
-        )
-        kwargs: dict[str, Any] = {function.arg_name: queue_message}
+        kwargs: dict[str, Any] = {function.arg_name: queue_message_argument(message, body)}
         if function.context_arg:
             kwargs[function.context_arg] = _make_context(function, invocation_id)
         log.debug("Executing 'Functions.%s' (message %s, dequeue count %d, Id=%s)",
@@ -125,12 +115,13 @@ class _Dispatch:
                   function.name, invocation_id, (time.monotonic() - started) * 1000)
         return True
 
-    def _decode(self, content: str | bytes | None) -> bytes:
+    def _decode(self, content: str | bytes | None) -> bytes | str:
+        """The body as the host passes it: the text itself (messageEncoding none), or the base64-decoded bytes."""
         if content is None:
             return b""
-        raw = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         if self.options.message_encoding == "none":
-            return raw
+            return content
+        raw = content.encode("utf-8") if isinstance(content, str) else bytes(content)
         try:
             return base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
