@@ -41,6 +41,12 @@ test: lint
 demo: setup
 	$(VENV_PYTHON) -m tools.demo
 
+# The local stack (README "Running locally"): Azurite queue + blob and the simulator until Ctrl-C,
+# local.settings.json written for run_local and func start.
+.PHONY: stack
+stack: setup
+	$(VENV_PYTHON) -m tools.stack --write-local-settings
+
 # Benchmarks P1-P4 (tools/bench): a table on stdout, the figures in bench/latest.json. About
 # 13 minutes. azure-mgmt-core (ARMPolling, P2's reference) comes with requirements-dev.txt.
 .PHONY: bench

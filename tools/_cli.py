@@ -69,18 +69,32 @@ def add_storage_arguments(parser: argparse.ArgumentParser, queue_flag: str, queu
     group.add_argument(queue_flag, metavar="NAME", dest="queue_name", help=f"the queue (default: {queue_setting} or its default)")
     group.add_argument(
         "--local-settings", metavar="PATH",
-        help="also read the Values of this local.settings.json (environment variables win), as run_local does",
+        help="also read the Values of this local.settings.json (environment variables win), as run_local does "
+        "(default: ./local.settings.json when it exists)",
     )
+    group.add_argument("--no-local-settings", action="store_true", help="read no local.settings.json, only the environment")
     parser.set_defaults(queue_setting=queue_setting)
+
+
+def _local_settings_path(args: argparse.Namespace) -> str | None:
+    """--local-settings, else ./local.settings.json as run_local and func start read it (command line only)."""
+    if getattr(args, "no_local_settings", False):
+        return None
+    if getattr(args, "local_settings", None):
+        return str(args.local_settings)
+    if getattr(args, "default_local_settings", False) and os.path.exists("local.settings.json"):
+        return "local.settings.json"
+    return None
 
 
 def _environ(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
     env = dict(environ)
-    if getattr(args, "local_settings", None):
+    path = _local_settings_path(args)
+    if path:
         from tools.run_local import RunLocalError, read_local_settings
 
         try:
-            env = {**read_local_settings(args.local_settings), **env}
+            env = {**read_local_settings(path), **env}
         except RunLocalError as error:
             raise CliError(str(error), EXIT_USAGE) from None
     if getattr(args, "queue_name", None):
@@ -132,6 +146,9 @@ def tool_main(
 ) -> int:
     """A tool's ``main``: parse ``argv``, then ``body(args, environ, out)`` under :func:`run_tool`."""
     args = parser.parse_args(argv)
+    # Run as a command (no environ given), a tool reads ./local.settings.json like run_local; called
+    # in-process with an explicit environ, it sees exactly that environ (and --local-settings).
+    args.default_local_settings = environ is None
     env = os.environ if environ is None else environ
     return run_tool(lambda: body(args, env, out or sys.stdout))
 

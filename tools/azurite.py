@@ -1,4 +1,4 @@
-"""Start and stop Azurite's queue service on a free loopback port.
+"""Start and stop an Azurite service (queue by default, or blob) on a free loopback port.
 
 Used by the tests, ``make demo``, the soak and the benchmarks::
 
@@ -10,10 +10,13 @@ Used by the tests, ``make demo``, the soak and the benchmarks::
         azurite.restart()                           # same port, messages kept
 
 Readiness is read from Azurite's own output ("... successfully listens on
-http://127.0.0.1:PORT"), never guessed with a sleep. Azurite runs in its own
-process group, and ``stop()`` ends that group: SIGTERM first (Azurite then saves
-its database, which ``--location`` persistence needs), SIGKILL if it does not
-close in time.
+http://127.0.0.1:PORT"), never guessed with a sleep. Azurite is started as
+``node <the package's script>`` (the ``bin`` entry of ``node_modules/azurite/package.json``),
+not through the POSIX shim in ``node_modules/.bin``, so it starts the same way on
+Windows. It runs in its own process group (a new session on POSIX,
+``CREATE_NEW_PROCESS_GROUP`` on Windows), and ``stop()`` ends it: SIGTERM (Windows:
+CTRL_BREAK) first, so Azurite saves its database, which ``--location`` persistence
+needs; SIGKILL (Windows: TerminateProcess) if it does not close in time.
 
 ``python -m tools.azurite`` starts one, prints a JSON line with the connection
 string and serves until SIGTERM / Ctrl-C.
@@ -27,6 +30,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,35 +53,52 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_NAME = "devstoreaccount1"
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
-_LISTENING = re.compile(r"Azurite Queue service successfully listens on https?://[^\s:]+:(\d+)")
-_CLOSED = "Azurite Queue service successfully closed"
+SERVICES = ("queue", "blob")
 _ADDRESS_IN_USE = "EADDRINUSE"
+_WINDOWS = os.name == "nt"
+
+
+def _listening(service: str) -> re.Pattern[str]:
+    return re.compile(rf"Azurite {service.capitalize()} service successfully listens on https?://[^\s:]+:(\d+)")
+
+
+def azurite_script(service: str = "queue") -> Path:
+    """The JavaScript entry point of ``azurite-{service}``, read from the package's ``bin`` map."""
+    package = PROJECT_ROOT / "node_modules" / "azurite"
+    try:
+        bins = json.loads((package / "package.json").read_text(encoding="utf-8"))["bin"]
+        return (package / bins[f"azurite-{service}"]).resolve()
+    except (OSError, ValueError, KeyError, TypeError):
+        raise AzuriteError(f"Azurite is not installed in {PROJECT_ROOT / 'node_modules'}: run `npm ci` (or `make setup`)") from None
 
 
 class AzuriteError(RuntimeError):
     """Azurite could not be started (the message carries its last output lines)."""
 
 
-def connection_string_for(port: int, host: str = "127.0.0.1") -> str:
-    """The explicit devstoreaccount1 connection string for a queue endpoint on ``host:port``."""
+def connection_string_for(port: int, host: str = "127.0.0.1", *, blob_port: int | None = None) -> str:
+    """The explicit devstoreaccount1 connection string for a queue endpoint on ``host:port`` (and a blob one)."""
+    blob = f"BlobEndpoint=http://{host}:{blob_port}/{ACCOUNT_NAME};" if blob_port is not None else ""
     return (
         "DefaultEndpointsProtocol=http;"
         f"AccountName={ACCOUNT_NAME};"
         f"AccountKey={ACCOUNT_KEY};"
+        f"{blob}"
         f"QueueEndpoint=http://{host}:{port}/{ACCOUNT_NAME};"
     )
 
 
 class Azurite:
-    """One ``azurite-queue`` process.
+    """One ``azurite-queue`` (or ``azurite-blob``) process.
 
     :param location: a directory for persistent storage (``--location``); ``None``
         (the default) keeps everything in memory (``--inMemoryPersistence``).
     :param port: the port to listen on; 0 (default) lets the OS choose a free one.
         ``restart()`` always reuses the port of the first start.
     :param host: the listening address, loopback by default.
-    :param executable: the ``azurite-queue`` script; default ``node_modules/.bin/azurite-queue``
-        of the project (``npm ci`` / ``make setup`` installs it).
+    :param executable: a command to run instead of ``node <the package's azurite-{service} script>``
+        (``npm ci`` / ``make setup`` installs the package).
+    :param service: ``queue`` (default) or ``blob``.
     :param startup_timeout: seconds to wait for Azurite to report that it listens.
     :param debug_log: a file for Azurite's debug log (``--debug``), for investigations.
     """
@@ -91,10 +112,14 @@ class Azurite:
         executable: str | os.PathLike[str] | None = None,
         startup_timeout: float = 30.0,
         debug_log: str | os.PathLike[str] | None = None,
+        service: str = "queue",
     ) -> None:
+        if service not in SERVICES:
+            raise AzuriteError(f"service must be one of {', '.join(SERVICES)}, got {service!r}")
+        self.service = service
         self.location = Path(location).resolve() if location is not None else None
         self.host = host
-        self.executable = Path(executable) if executable else PROJECT_ROOT / "node_modules" / ".bin" / "azurite-queue"
+        self.executable = Path(executable) if executable else None
         self.startup_timeout = startup_timeout
         self.debug_log = Path(debug_log).resolve() if debug_log is not None else None
         self._requested_port = port
@@ -193,10 +218,17 @@ class Azurite:
     # -- internals -------------------------------------------------------------------------------
 
     def _command(self, port: int) -> list[str]:
+        if self.executable is not None:
+            head = [str(self.executable)]
+        else:
+            node = shutil.which("node")
+            if node is None:
+                raise AzuriteError("Azurite needs Node.js: `node` is not on PATH (install Node.js 18 or later)")
+            head = [node, str(azurite_script(self.service))]
         command = [
-            str(self.executable),
-            "--queueHost", self.host,
-            "--queuePort", str(port),
+            *head,
+            f"--{self.service}Host", self.host,
+            f"--{self.service}Port", str(port),
             "--skipApiVersionCheck",
             "--loose",
             "--disableTelemetry",
@@ -211,10 +243,9 @@ class Azurite:
         return command
 
     def _spawn(self, port: int, deadline: float) -> int:
-        if not self.executable.exists():
-            raise AzuriteError(
-                f"{self.executable} not found: install Azurite with `make setup` (npm ci) in {PROJECT_ROOT}"
-            )
+        if self.executable is not None and not self.executable.exists():
+            raise AzuriteError(f"{self.executable} not found")
+        command = self._command(port)
         if self.location is not None:
             self.location.mkdir(parents=True, exist_ok=True)
             cwd = str(self.location)
@@ -227,7 +258,7 @@ class Azurite:
         self._tail.clear()
         self._lines = queue.Queue()
         process = subprocess.Popen(
-            self._command(port),
+            command,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -236,7 +267,7 @@ class Azurite:
             encoding="utf-8",
             errors="replace",
             bufsize=1,
-            start_new_session=True,  # own process group: stop() ends everything it started
+            **_own_process_group(),  # stop() ends everything it started
         )
         self._process = process
         self._reader = threading.Thread(
@@ -277,7 +308,7 @@ class Azurite:
                 if _ADDRESS_IN_USE in self.output_tail() and self._port is not None:
                     raise _AddressInUse()
                 raise AzuriteError(f"Azurite exited with code {process.returncode}:\n{self.output_tail()}")
-            match = _LISTENING.search(line)
+            match = _listening(self.service).search(line)
             if match:
                 return int(match.group(1))
 
@@ -286,24 +317,37 @@ class _AddressInUse(Exception):
     pass
 
 
+def _own_process_group() -> dict[str, object]:
+    if _WINDOWS:
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
+    return {"start_new_session": True}
+
+
+def _signal_group(process: subprocess.Popen[str], force: bool) -> None:
+    try:
+        if _WINDOWS:
+            if force:
+                process.kill()
+            else:
+                process.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+        else:
+            os.killpg(process.pid, signal.SIGKILL if force else signal.SIGTERM)
+    except (ProcessLookupError, OSError):
+        pass
+
+
 def _end_process_group(process: subprocess.Popen[str], timeout: float) -> None:
     # Signals go to the group only while its leader is alive and not yet reaped, so the
     # group id is still ours (Azurite starts no children of its own).
     if process.poll() is not None:
         return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    _signal_group(process, force=False)
     try:
         process.wait(timeout=timeout)
         return
     except subprocess.TimeoutExpired:
         pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    _signal_group(process, force=True)
     process.wait(timeout=10)
 
 
