@@ -33,8 +33,7 @@ def decode_message_text(raw: str | bytes) -> dict[str, Any]:
     if raw.startswith(_BOM):
         raise InvalidRequest(
             "message",
-            "The message starts with a UTF-8 byte-order mark (BOM, U+FEFF); write the JSON without one "
-            "(PowerShell: -Encoding utf8NoBOM).",
+            "The message starts with a UTF-8 byte-order mark (BOM, U+FEFF); write the JSON without one.",
         )
     size = len(raw.encode("utf-8", "surrogatepass"))
     if size > MAX_REQUEST_BYTES:
