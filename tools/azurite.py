@@ -319,7 +319,7 @@ class _AddressInUse(Exception):
 
 def _own_process_group() -> dict[str, object]:
     if _WINDOWS:
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}  # type: ignore[attr-defined]
+        return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
     return {"start_new_session": True}
 
 

@@ -1,0 +1,73 @@
+"""No traceback for any input or setting: each retried as the issue wrote it, as a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tools._cli import run_tool
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ARM_URL = ("https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Web"
+           "/locations/westus/operationResults/op-3?api-version=2023-12-01")
+
+
+def run(argv: list[str | bytes], tmp_path: Path, **env: str) -> tuple[int, str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AzureWebJobs", "STATUS_", "POLL_", "ARM_"))}
+    done = subprocess.run([sys.executable, "-m", *argv], cwd=tmp_path, env={**clean, **env, "PYTHONPATH": str(PROJECT_ROOT)},
+                          capture_output=True, timeout=120)
+    return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+
+
+def one_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--correlation-id", b"bad\xffbytes"], "Field 'correlationId' is not valid text (the argument holds byte 0xff"),
+        (["--context", '{"a":"\\udcff"}'], "Field 'context' is not valid text (it holds a lone surrogate U+DCFF"),
+        (["--context", '{"blob": "' + "x" * 50_000 + '"}', "--base64"], "it is base64, which adds a third"),
+    ],
+    ids=["non-utf8-argument", "lone-surrogate", "base64-too-large"],
+)
+def test_enqueue_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str | bytes], says: str) -> None:
+    code, out, err = run(["tools.enqueue", "--status-url", ARM_URL, *argv, "--dry-run"], tmp_path)
+    assert (code, out) == (2, "")
+    assert says in one_line(err)
+
+
+def test_a_public_suffix_allowlist_is_refused_naming_the_setting(tmp_path: Path) -> None:
+    code, _, err = run(["tools.enqueue", "--status-url", ARM_URL, "--dry-run"], tmp_path, STATUS_HOST_ALLOWLIST="*.com")
+    assert code == 2 and one_line(err).startswith("error: setting STATUS_HOST_ALLOWLIST: entry '*.com' matches every host")
+
+
+@pytest.mark.parametrize("tool", ["tools.results", "tools.poison"])
+def test_a_malformed_storage_connection_names_the_setting(tmp_path: Path, tool: str) -> None:
+    code, _, err = run([tool], tmp_path, AzureWebJobsStorage="garbage")
+    assert code == 2 and "setting AzureWebJobsStorage: is not a storage connection string" in one_line(err)
+
+
+def test_run_local_start_up_errors_are_one_line(tmp_path: Path) -> None:
+    (tmp_path / "host.json").write_text((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"), encoding="utf-8")
+    code, _, err = run(["tools.run_local", "--drain"], tmp_path, AzureWebJobsStorage="UseDevelopmentStorage=true",
+                       POLL_MAX_FAILURES="0")
+    assert code == 2 and "function_app did not start: setting POLL_MAX_FAILURES: must be between 1 and 10000" in one_line(err)
+    code, _, err = run(["tools.run_local", "--drain"], tmp_path, AzureWebJobsStorage="garbage")
+    assert code == 2 and "setting AzureWebJobsStorage: is not a storage connection string" in one_line(err)
+
+
+def test_an_unexpected_error_in_a_tool_is_still_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    def broken() -> int:
+        raise TypeError("something the tool did not expect")
+
+    assert run_tool(broken) == 1
+    assert one_line(capsys.readouterr().err) == "error: unexpected TypeError: something the tool did not expect (a bug in the tool: please report it)"
