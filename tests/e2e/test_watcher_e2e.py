@@ -132,10 +132,11 @@ def test_every_source_outcome_and_invalid_kind_end_to_end(queues: QueueSet, tmp_
     assert "x" not in polled
 
     # the dequeue count never climbed for a healthy operation: every outcome was decided on its first delivery
-    decided = re.findall(r"-> (\w+) \(eventId [^,]+, \d+ polls, dequeue (\d+)\)", run.stderr)
+    decided = re.findall(r"-> (\w+) \(\d+ polls\) \[source=\S+ operationId=\S+ .* dequeueCount=(\d+) eventId=[0-9a-f-]{36}\]",
+                         run.stderr)
     assert len(decided) == len(expected) and {count for _, count in decided} == {"1"}
     # one log line per poll
-    assert len(re.findall(r"poll apim apim-ok: ", run.stderr)) == 5
+    assert len(re.findall(r"poll: .* \[source=apim operationId=apim-ok ", run.stderr)) == 5
     # tokens per audience
     audiences = {r["route"]: r["audience"] for r in requests if r["route"] in ("apim", "devcenter", "arm", "operationalinsights")}
     assert audiences["devcenter"] == "https://devcenter.azure.com"
