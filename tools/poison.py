@@ -391,6 +391,9 @@ class _Session:
 def _operate(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
     if args.discard and (args.replay or not args.ids):
         raise CliError("--discard needs --id MESSAGE_ID (one or more) and goes without --replay", EXIT_USAGE)
+    for flag, value in (("--max", args.max), ("--lease-seconds", args.lease_seconds)):
+        if value < 1:
+            raise CliError(f"{flag} must be at least 1, got {value}", EXIT_USAGE)
     session = _Session(args, env, out)
     if args.dry_run:
         return session.list()

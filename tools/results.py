@@ -188,6 +188,10 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise CliError(f"--timeout must be more than 0 seconds, got {args.timeout:g}", EXIT_USAGE)
     if args.lease_seconds < 1:
         raise CliError(f"--lease-seconds must be at least 1, got {args.lease_seconds}", EXIT_USAGE)
+    if not args.interval > 0:
+        raise CliError(f"--interval must be more than 0 seconds, got {args.interval:g}", EXIT_USAGE)
+    if args.max is not None and args.max < 1:
+        raise CliError(f"--max must be at least 1, got {args.max}", EXIT_USAGE)
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None, out: IO[str] | None = None) -> int:

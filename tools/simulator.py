@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slow-seconds", type=float, default=3.0)
     parser.add_argument("--max-requests", type=int, default=None, help="keep only the newest N request records")
     args = parser.parse_args(argv)
+    if not 0 <= args.port < 65536:
+        parser.error(f"--port must be 0 to 65535, got {args.port}")
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

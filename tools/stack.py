@@ -159,6 +159,15 @@ def _announce(out: IO[str], settings: Mapping[str, str], parts: dict[str, Any], 
     print("\n".join(lines), file=out, flush=True)
 
 
+def _one_line(error: BaseException, args: argparse.Namespace) -> str:
+    text = str(error)
+    if "EADDRINUSE" in text:
+        port = next((p for p in (args.queue_port, args.blob_port) if f":{p}" in text), None)
+        which = f"port {port} is" if port is not None else "a port is"
+        return f"{which} in use (another Azurite?); stop it, or pass --queue-port 0 --blob-port 0 for free ports"
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _up(args: argparse.Namespace, out: IO[str]) -> int:
     from tools.simulator import Simulator
 
@@ -186,7 +195,7 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
                 return EXIT_FAILED
         return EXIT_OK
     except (AzuriteError, OSError) as error:
-        print(f"error: the stack could not start: {error}", file=sys.stderr)
+        print(f"error: the stack could not start: {_one_line(error, args)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         for part in reversed(started):

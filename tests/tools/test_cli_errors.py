@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,31 @@ def test_an_unexpected_error_in_a_tool_is_still_one_line(capsys: pytest.CaptureF
 
     assert run_tool(broken) == 1
     assert one_line(capsys.readouterr().err) == "error: unexpected TypeError: something the tool did not expect (a bug in the tool: please report it)"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["tools.poison", "--max", "-1"], "--max must be at least 1, got -1"),
+        (["tools.results", "--interval", "-1"], "--interval must be more than 0 seconds"),
+        (["tools.results", "--wait"], "--wait and --timeout need --correlation-id"),
+    ],
+)
+def test_bad_numbers_and_combinations_are_one_line(tmp_path: Path, argv: list[str | bytes], says: str) -> None:
+    code, _, err = run(argv, tmp_path, AzureWebJobsStorage="UseDevelopmentStorage=true")
+    assert code == 2 and says in one_line(err)
+
+
+@pytest.mark.parametrize(("tool", "says"), [
+    ("tools.simulator", "cannot listen on 127.0.0.1:{port}"),
+    ("tools.stack", "the stack could not start: port {port} is in use (another Azurite?)"),
+])
+def test_a_port_in_use_is_one_line(tmp_path: Path, tool: str, says: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        extra = ["--blob-port", "0", "--location", str(tmp_path / ".azurite")] if tool == "tools.stack" else []
+        flag = "--queue-port" if tool == "tools.stack" else "--port"
+        code, _, err = run([tool, flag, str(port), *extra], tmp_path)
+    assert code in (1, 2) and says.format(port=port) in one_line(err)

@@ -39,8 +39,9 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple, sim: Any) -> None:
         self.sim = sim   # the Simulator: _register/_unregister/_new_record/_serve/_control/_finish_record/_stopping
-        super().__init__(address, _Handler)
+        # Made before binding: a failed bind calls server_close(), which closes them.
         self._wake_r, self._wake_w = socket.socketpair()
+        super().__init__(address, _Handler)
         self._closing = False
 
     def serve(self) -> None:
