@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tools._cli import run_tool
+from tools.azurite import Azurite
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARM_URL = ("https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Web"
@@ -100,3 +101,19 @@ def test_a_port_in_use_is_one_line(tmp_path: Path, tool: str, says: str) -> None
         flag = "--queue-port" if tool == "tools.stack" else "--port"
         code, _, err = run([tool, flag, str(port), *extra], tmp_path)
     assert code in (1, 2) and says.format(port=port) in one_line(err)
+
+
+class _StrictAzurite(Azurite):
+    """Azurite as the old README started it: without --skipApiVersionCheck."""
+
+    def _command(self, port: int) -> list[str]:
+        return [part for part in super()._command(port) if part != "--skipApiVersionCheck"]
+
+
+def test_run_local_against_an_azurite_that_checks_api_versions_says_what_to_do(tmp_path: Path) -> None:
+    (tmp_path / "host.json").write_text((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"), encoding="utf-8")
+    with _StrictAzurite() as strict:
+        code, _, err = run(["tools.run_local", "--drain", "--max-seconds", "60"], tmp_path,
+                           AzureWebJobsStorage=strict.connection_string)
+    assert code == 2 and "start it with --skipApiVersionCheck (python -m tools.stack does)" in err
+    assert "Traceback" not in err and "retrying" not in err

@@ -80,6 +80,11 @@ class _QueueStorage:
                 except ResourceExistsError:
                     break
                 except Exception as error:  # noqa: BLE001 - storage not up yet: retry for a while
+                    if "is not supported by Azurite" in str(error):  # retrying cannot help: say what does
+                        raise RunLocalError(
+                            "Azurite refuses the Storage SDK's API version: start it with --skipApiVersionCheck "
+                            "(python -m tools.stack does)"
+                        ) from None
                     if time.monotonic() + delay > give_up:
                         raise RuntimeError(f"cannot create queue {name}: {_brief(error)}") from None
                     log.warning("creating queue %s failed (%s); retrying", name, _brief(error))
