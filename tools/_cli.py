@@ -1,12 +1,12 @@
 """What the producer and operator tools (enqueue, poison, results) share.
 
 * settings: the function's own :func:`shared.core.settings.load_settings`, read from the
-  environment (plus ``--local-settings`` and queue-name flags), so a tool validates and
-  names queues exactly as the deployed function does;
+  environment (plus ``./local.settings.json`` when run as a command, or ``--local-settings``,
+  and queue-name flags), so a tool validates and names queues exactly as the deployed function does;
 * storage: ``--connection-string`` / ``--account-url`` (DefaultAzureCredential) or the
   function's ``AzureWebJobsStorage`` settings, turned into clients by :mod:`shared.edges.storage`;
-* output: aligned tables and one-line errors; exit codes 0 (done), 1 (storage failed),
-  2 (bad input or settings: nothing was sent).
+* output: aligned tables and one-line errors, never a traceback; exit codes 0 (done),
+  1 (storage failed, or a bug), 2 (bad input or settings: nothing was sent).
 
 Azure SDK modules are imported on first use, so ``--help`` and ``--dry-run`` stay quick.
 """

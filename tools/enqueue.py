@@ -9,7 +9,7 @@
     python -m tools.enqueue ... --correlation-id release-42 --context '{"stage": "prod"}' --timeout 3600 --dry-run
 
 The request is checked by :class:`shared.core.request_parser.RequestParser` with the function's own
-settings read from the environment (``ARM_ENDPOINT``, ``STATUS_HOST_ALLOWLIST``, ...), so
+settings read from the environment and ``./local.settings.json`` (``ARM_ENDPOINT``, ``STATUS_HOST_ALLOWLIST``, ...), so
 what this tool accepts the watcher accepts. An invalid request exits 2 with the sentence
 naming the field, and nothing is sent. ``--status-url`` takes the header value or the
 whole ``Azure-AsyncOperation: https://...`` line (as ``curl -D`` writes it); ``--source``
