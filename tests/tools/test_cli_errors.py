@@ -117,3 +117,16 @@ def test_run_local_against_an_azurite_that_checks_api_versions_says_what_to_do(t
                            AzureWebJobsStorage=strict.connection_string)
     assert code == 2 and "start it with --skipApiVersionCheck (python -m tools.stack does)" in err
     assert "Traceback" not in err and "retrying" not in err
+
+
+def test_tools_read_the_local_settings_file_as_run_local_does(tmp_path: Path) -> None:
+    (tmp_path / "local.settings.json").write_text('{"IsEncrypted": false, "Values": {"AzureWebJobsStorage": "garbage"}}',
+                                                  encoding="utf-8")
+    code, _, err = run(["tools.results"], tmp_path)
+    assert code == 2 and "setting AzureWebJobsStorage: is not a storage connection string" in one_line(err)
+    code, _, err = run(["tools.results", "--no-local-settings"], tmp_path)
+    assert code == 2 and "set AzureWebJobsStorage to a storage connection string" in one_line(err)
+    code, _, err = run(["tools.results", "--connection-string", "UseDevelopmentStorage=true"], tmp_path)
+    assert "AzureWebJobsStorage" not in err, "the flag wins over the file"
+    code, _, err = run(["tools.results"], tmp_path, AzureWebJobsStorage="UseDevelopmentStorage=true")
+    assert "AzureWebJobsStorage" not in err, "the environment wins over the file"
