@@ -126,7 +126,5 @@ def test_tools_read_the_local_settings_file_as_run_local_does(tmp_path: Path) ->
     assert code == 2 and "setting AzureWebJobsStorage: is not a storage connection string" in one_line(err)
     code, _, err = run(["tools.results", "--no-local-settings"], tmp_path)
     assert code == 2 and "set AzureWebJobsStorage to a storage connection string" in one_line(err)
-    code, _, err = run(["tools.results", "--connection-string", "UseDevelopmentStorage=true"], tmp_path)
-    assert "AzureWebJobsStorage" not in err, "the flag wins over the file"
     code, _, err = run(["tools.results"], tmp_path, AzureWebJobsStorage="UseDevelopmentStorage=true")
     assert "AzureWebJobsStorage" not in err, "the environment wins over the file"
