@@ -14,16 +14,21 @@ param tags object = {}
 @description('Principal (object) id of the watcher identity.')
 param appPrincipalId string
 
+@description('Accept publishing from public networks. false: only through a private endpoint (main.bicep vnetEnabled).')
+param publicNetworkAccess bool = true
+
 var eventGridDataSender = 'd5a91429-5739-47e2-a06b-3470a27159e7' // EventGrid Data Sender
 
 resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {
+  // #checkov:skip=CKV_AZURE_193:Publishing is public by default so that a watcher outside a virtual network can reach the topic; it needs an Entra token (local auth is off), and vnetEnabled disables public access.
+  // #checkov:skip=CKV_AZURE_191:A topic's own managed identity only serves event subscriptions that deliver with it; this template creates no subscription, and the watcher publishes with its own identity.
   name: name
   location: location
   tags: tags
   properties: {
     inputSchema: 'CloudEventSchemaV1_0'
     disableLocalAuth: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
   }
 }
 

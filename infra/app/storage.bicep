@@ -11,6 +11,18 @@ param location string
 @description('Tags applied to the storage account.')
 param tags object = {}
 
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+@description('Redundancy (SKU) of the storage account.')
+param skuName string = 'Standard_ZRS'
+
+@description('Accept traffic from public networks. false: only through private endpoints (main.bicep vnetEnabled).')
+param publicNetworkAccess bool = true
+
 @description('Name of the request queue (OPERATIONS_QUEUE); the poison queue is <name>-poison.')
 param operationsQueueName string
 
@@ -45,12 +57,15 @@ var operationsSenderIds = union(producerPrincipalIds, operatorPrincipalIds)
 var operatorIds = union(operatorPrincipalIds, [])
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  // #checkov:skip=CKV_AZURE_35:Public network access is the default because Flex Consumption without VNet integration reaches storage over its public endpoint; vnetEnabled sets defaultAction Deny.
+  // #checkov:skip=CKV_AZURE_59:Public network access is the default because Flex Consumption without VNet integration reaches storage over its public endpoint; vnetEnabled disables it, and shared keys are off either way.
+  // #checkov:skip=CKV_AZURE_206:The queues hold short-lived work that producers can resubmit, so zone redundancy (the Standard_ZRS default) is enough; Standard_GRS and Standard_GZRS stay available through storageSkuName.
   name: name
   location: location
   tags: tags
   kind: 'StorageV2'
   sku: {
-    name: 'Standard_LRS'
+    name: skuName
   }
   properties: {
     allowSharedKeyAccess: false
@@ -60,10 +75,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     supportsHttpsTrafficOnly: true
     allowCrossTenantReplication: false
     dnsEndpointType: 'Standard'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'
     networkAcls: {
-      defaultAction: 'Allow'
-      bypass: 'AzureServices'
+      defaultAction: publicNetworkAccess ? 'Allow' : 'Deny'
+      bypass: publicNetworkAccess ? 'AzureServices' : 'None'
     }
   }
 }

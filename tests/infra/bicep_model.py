@@ -17,6 +17,7 @@ import tree_sitter_bicep
 
 __all__ = [
     "UNKNOWN",
+    "Failure",
     "BicepFile",
     "Declaration",
     "RoleAssignment",
@@ -39,6 +40,13 @@ class _Unknown:
 
 
 UNKNOWN: Any = _Unknown()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What ``fail('message')`` evaluates to: the deployment would stop with ``message``."""
+
+    message: str
 
 
 def text(node: tree_sitter.Node | None) -> str:
@@ -93,8 +101,8 @@ def evaluate(node: tree_sitter.Node | None, env: dict[str, Any]) -> Any:
                 parts.append(text(child) if child.type == "string_content" else _unescape(text(child)))
             elif child.type == "interpolation":
                 value = evaluate(child.named_children[0], env)
-                if value is UNKNOWN:
-                    return UNKNOWN
+                if value is UNKNOWN or isinstance(value, Failure):
+                    return value
                 parts.append(_to_string(value))
         return "".join(parts)
     if kind == "number":
@@ -108,15 +116,71 @@ def evaluate(node: tree_sitter.Node | None, env: dict[str, Any]) -> Any:
     if kind == "ternary_expression":
         condition, when_true, when_false = node.named_children
         chosen = evaluate(condition, env)
+        if isinstance(chosen, Failure):
+            return chosen
         return UNKNOWN if not isinstance(chosen, bool) else evaluate(when_true if chosen else when_false, env)
     if kind == "array":
         return [evaluate(child, env) for child in node.named_children if child.type != "comment"]
     if kind == "object":
         return {key: evaluate(value, env) for key, value in object_items(node)}
-    if kind == "call_expression" and text(node.named_children[0]) == "string":
-        args = _arguments(node)
-        value = evaluate(args[0], env) if len(args) == 1 else UNKNOWN
-        return UNKNOWN if value is UNKNOWN else _to_string(value)
+    if kind == "call_expression":
+        return _call(text(node.named_children[0]), [evaluate(a, env) for a in _arguments(node)])
+    if kind == "unary_expression" and text(node.children[0]) == "!":
+        value = evaluate(node.named_children[0], env)
+        return value if isinstance(value, Failure) else (not value if isinstance(value, bool) else UNKNOWN)
+    if kind == "binary_expression":
+        return _binary(node, env)
+    if kind == "member_expression" and len(node.children) == 3 and text(node.children[1]) == ".":
+        value = evaluate(node.children[0], env)
+        return value.get(text(node.children[2]), UNKNOWN) if isinstance(value, dict) else UNKNOWN
+    return UNKNOWN
+
+
+def _call(name: str, args: list[Any]) -> Any:
+    """The few functions the templates' settings and guards use; anything else is UNKNOWN."""
+    if name == "fail" and len(args) == 1 and isinstance(args[0], str):
+        return Failure(args[0])
+    if any(isinstance(a, Failure) for a in args):
+        return next(a for a in args if isinstance(a, Failure))
+    if any(a is UNKNOWN for a in args):
+        return UNKNOWN
+    if name == "string" and len(args) == 1:
+        return _to_string(args[0])
+    if name == "empty" and len(args) == 1 and isinstance(args[0], (str, list, dict)):
+        return len(args[0]) == 0
+    if name == "startsWith" and len(args) == 2 and all(isinstance(a, str) for a in args):
+        return args[0].lower().startswith(args[1].lower())  # ARM compares case-insensitively
+    return UNKNOWN
+
+
+_COMPARE = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+def _binary(node: tree_sitter.Node, env: dict[str, Any]) -> Any:
+    left_node, operator, right_node = node.children[0], text(node.children[1]), node.children[2]
+    left = evaluate(left_node, env)
+    if isinstance(left, Failure):
+        return left
+    if operator in ("&&", "||"):  # short-circuit, as ARM does (fail() on the other side never runs)
+        if isinstance(left, bool) and left == (operator == "||"):
+            return left
+        right = evaluate(right_node, env)
+        if isinstance(right, Failure) or not isinstance(left, bool):
+            return right if isinstance(right, Failure) else UNKNOWN
+        return right if isinstance(right, bool) else UNKNOWN
+    right = evaluate(right_node, env)
+    if isinstance(right, Failure):
+        return right
+    if left is UNKNOWN or right is UNKNOWN:
+        return UNKNOWN
+    if operator in _COMPARE:
+        comparable = type(left) is type(right) or all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right))
+        return _COMPARE[operator](left, right) if comparable else UNKNOWN
+    if operator == "+" and all(isinstance(v, int) and not isinstance(v, bool) for v in (left, right)):
+        return left + right
     return UNKNOWN
 
 
@@ -224,9 +288,12 @@ class BicepFile:
     def module(self, path: str) -> Declaration:
         return next(d for d in self.modules if d.type_text == path)
 
-    def env(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Values of parameters (defaults, unless overridden) and of the variables they determine."""
-        env: dict[str, Any] = dict(overrides or {})
+    def env(self, overrides: dict[str, Any] | None = None, known: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Values of parameters (defaults, unless overridden) and of the variables they determine.
+
+        ``known`` holds other symbols' values (a module's ``{"outputs": {...}}``).
+        """
+        env: dict[str, Any] = {**(known or {}), **(overrides or {})}
         for _ in range(3):  # defaults may refer to other parameters, variables to variables
             for name, decl in self.params.items():
                 if name not in (overrides or {}):

@@ -7,13 +7,14 @@ one property broken has some (tests/infra/test_bicep.py).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bicep_model import BicepFile, Declaration, evaluate, object_get, object_items, problems, text
+from bicep_model import UNKNOWN, BicepFile, Declaration, Failure, evaluate, object_get, object_items, problems, text
 
 __all__ = [
     "CHECKS",
@@ -24,10 +25,13 @@ __all__ = [
     "check_flex_function", "check_app_settings", "check_event_grid", "check_monitoring",
     "check_role_assignments", "check_role_wiring", "check_no_secrets", "check_descriptions",
     "check_naming", "check_params_used", "check_api_versions",
+    "check_guards", "check_setting_ranges", "check_existing_topic", "check_hardening", "check_private_network",
+    "check_worker_concurrency", "check_checkov_skips",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
+HOST_JSON = "../host.json"  # Infra.sources key of the project's host.json
 
 # README "Settings" (the public contract): the settings the watcher reads, with their defaults.
 # None = no default. ARM_SCOPE's default is written in terms of ARM_ENDPOINT.
@@ -45,6 +49,23 @@ CONTRACT_SETTINGS: dict[str, str | None] = {
     "POLL_MAX_DELAY_SECONDS": "300",
     "POLL_DEFAULT_TIMEOUT_SECONDS": "86400",
     "POLL_MAX_FAILURES": "10",
+    # Settings of the dialects and schedule issues (contract section 5; ARM_READS_RESERVE from the
+    # schedule issue): infra sets them already, whether or not this branch's code reads them yet.
+    "DATAPLANE_HOSTS": "*.devcenter.azure.com=https://devcenter.azure.com/.default",
+    "PUBLISH_PROGRESS": "false",
+    "ARM_READS_RESERVE": "100",
+}
+
+# Every numeric app setting, the main.bicep parameter behind it, and the range the app accepts
+# (shared/settings.py; the Python worker for PYTHON_THREADPOOL_THREAD_COUNT, whose minimum is 1 and
+# which has no useful maximum: 1000 bounds typos). The parameter's @minValue/@maxValue must match.
+NUMERIC_SETTINGS: dict[str, tuple[str, int, int]] = {
+    "POLL_MIN_DELAY_SECONDS": ("pollMinDelaySeconds", 0, 604_800),
+    "POLL_MAX_DELAY_SECONDS": ("pollMaxDelaySeconds", 0, 604_800),
+    "POLL_DEFAULT_TIMEOUT_SECONDS": ("pollDefaultTimeoutSeconds", 1, 2_592_000),
+    "POLL_MAX_FAILURES": ("pollMaxFailures", 1, 10_000),
+    "ARM_READS_RESERVE": ("armReadsReserve", 0, 12_000),
+    "PYTHON_THREADPOOL_THREAD_COUNT": ("pythonThreadpoolThreadCount", 1, 1000),
 }
 QUEUES = {"operations", "operation-results", "operations-poison"}
 
@@ -101,6 +122,8 @@ EXPECTED_ROLES = [
     Role("app/storage.bicep", "19e7f393-937e-4f77-808e-94535e297925", "Storage Queue Data Reader", QUEUE,
          loop_over=frozenset({"operatorPrincipalIds"}), single_queue="operation-results"),
     Role("app/eventgrid.bicep", "d5a91429-5739-47e2-a06b-3470a27159e7", "EventGrid Data Sender", "Microsoft.EventGrid/topics", "appPrincipalId"),
+    # An existing topic given by resource id (main.bicep eventGridTopicId).
+    Role("app/eventgrid-sender.bicep", "d5a91429-5739-47e2-a06b-3470a27159e7", "EventGrid Data Sender", "Microsoft.EventGrid/topics", "principalId"),
     Role("app/monitoring.bicep", "3913510d-42f4-4e42-8a64-420c390055eb", "Monitoring Metrics Publisher", "Microsoft.Insights/components", "appPrincipalId"),
     Role("app/subscription-reader.bicep", "acdd72a7-3385-48ef-bd42-f606fba81ae7", "Reader", "", "principalId"),
     Role("app/devcenter-project-reader.bicep", "eb960402-bf75-4cc3-8d68-35b34f960f72", "Deployment Environments Reader",
@@ -123,6 +146,18 @@ API_VERSIONS = {
     "Microsoft.EventGrid/topics": "2022-06-15",
     "Microsoft.Authorization/roleAssignments": "2022-04-01",
     "Microsoft.DevCenter/projects": "2024-02-01",
+    "Microsoft.Web/sites/basicPublishingCredentialsPolicies": "2024-04-01",
+    "Microsoft.Network/virtualNetworks": "2024-05-01",
+    "Microsoft.Network/privateEndpoints": "2024-05-01",
+    "Microsoft.Network/privateEndpoints/privateDnsZoneGroups": "2024-05-01",
+    "Microsoft.Network/privateDnsZones": "2024-06-01",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks": "2024-06-01",
+}
+
+# Modules main.bicep deploys outside its resource group, and the scope each must have.
+OUTSIDE_RG_MODULES = {
+    "app/guards.bicep": "",  # the deployment's own (subscription) scope, before the resource group
+    "app/eventgrid-sender.bicep": "resourceGroup(split(eventGridTopicId, '/')[2], split(eventGridTopicId, '/')[4])",
 }
 
 REQUIRED_OUTPUTS = {
@@ -140,17 +175,24 @@ class Infra:
 
     def __init__(self, sources: dict[str, str]) -> None:
         self.sources = sources
-        self.files = {rel: BicepFile(src, Path(rel)) for rel, src in sources.items()}
+        self.files = {rel: BicepFile(src, Path(rel)) for rel, src in sources.items() if rel.endswith(".bicep")}
+        self._main_envs: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def load(cls) -> Infra:
         paths = sorted(INFRA.rglob("*.bicep"))
-        return cls({p.relative_to(INFRA).as_posix(): p.read_text(encoding="utf-8") for p in paths})
+        sources = {p.relative_to(INFRA).as_posix(): p.read_text(encoding="utf-8") for p in paths}
+        sources[HOST_JSON] = (ROOT / "host.json").read_text(encoding="utf-8")
+        return cls(sources)
 
     def broken(self, rel: str, old: str, new: str) -> Infra:
         """A copy with one edit; the edit must apply, or the mutation test would prove nothing."""
         assert old in self.sources[rel], f"{old!r} not in {rel}"
         return Infra({**self.sources, rel: self.sources[rel].replace(old, new)})
+
+    @property
+    def host_json(self) -> dict[str, Any]:
+        return json.loads(self.sources[HOST_JSON])
 
     @property
     def main(self) -> BicepFile:
@@ -166,10 +208,30 @@ class Infra:
 
     def env(self, rel: str, **main_overrides: Any) -> dict[str, Any]:
         """Parameter values infra/<rel> gets when main.bicep runs with its defaults (plus overrides)."""
-        main_env = self.main.env(main_overrides)
+        main_env = self.main_env(main_overrides)
         if rel == "main.bicep":
             return main_env
         return self.files[rel].env(self.main.module_env(self.call(rel), main_env))
+
+    def main_env(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """main.bicep's values, module outputs (``guards.outputs.resultSink``) included."""
+        key = repr(sorted(overrides.items()))
+        if key not in self._main_envs:
+            self._main_envs[key] = self._main_env(overrides)
+        return dict(self._main_envs[key])
+
+    def _main_env(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        env = self.main.env(overrides)
+        for _ in range(2):  # outputs may feed other modules' parameters
+            known = {}
+            for module in self.main.modules:
+                file = self.files.get(module.type_text)
+                if file is None or module.loop_source is not None:
+                    continue
+                inner = file.env(self.main.module_env(module, env))
+                known[module.symbol] = {"outputs": {name: evaluate(out.value, inner) for name, out in file.outputs.items()}}
+            env = self.main.env(overrides, known)
+        return env
 
     def settings(self) -> dict[str, tuple[str, Any]]:
         """App settings of the function app: name -> (file that sets it, value node)."""
@@ -202,13 +264,16 @@ def _identifiers(node: Any) -> set[str]:
 
 
 def _expanded_identifiers(file: BicepFile, node: Any) -> set[str]:
-    """Names an expression refers to, following variables to what they refer to."""
+    """Names an expression refers to, following variables (and modules' parameters) to what they refer to."""
     names, seen = _identifiers(node), set()
+    modules = {m.symbol: m for m in file.modules}
     while names - seen:
         name = (names - seen).pop()
         seen.add(name)
         if name in file.variables:
             names |= _identifiers(file.variables[name].value)
+        elif name in modules:
+            names |= _identifiers(object_get(modules[name].value, "params"))
     return seen
 
 
@@ -252,8 +317,9 @@ def check_layout(infra: Infra) -> list[str]:
     for module in main.modules:
         if module.type_text not in infra.files or not module.type_text.startswith("app/"):
             found.append(f"main.bicep deploys {module.type_text}, which is not a file under infra/app/")
-        if not module.loop_source and text(object_get(module.value, "scope")) != "rg":
-            found.append(f"module {module.symbol} is not deployed into the resource group")
+        scope, want = text(object_get(module.value, "scope")), OUTSIDE_RG_MODULES.get(module.type_text, "rg")
+        if not module.loop_source and scope != want:
+            found.append(f"module {module.symbol} has scope {scope or '(deployment)'}, want {want or '(deployment)'}")
     return found
 
 
@@ -449,6 +515,7 @@ def check_role_wiring(infra: Infra) -> list[str]:
         "app/storage.bicep": "appPrincipalId",
         "app/monitoring.bicep": "appPrincipalId",
         "app/eventgrid.bicep": "appPrincipalId",
+        "app/eventgrid-sender.bicep": "principalId",
         "app/subscription-reader.bicep": "principalId",
         "app/devcenter-project-reader.bicep": "principalId",
     }
@@ -502,7 +569,8 @@ def check_descriptions(infra: Infra) -> list[str]:
 
 _LOWER_CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
 _UPPER_SNAKE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
-NAME_SUFFIX_ALLOWED = {"environmentName", "resourceGroupName"}  # azd's convention; resourceGroup() is a function
+# azd's convention; resourceGroup() is a function; storageSkuName is issue 14's name (the SKU property is `name`).
+NAME_SUFFIX_ALLOWED = {"environmentName", "resourceGroupName", "storageSkuName"}
 
 
 def check_naming(infra: Infra) -> list[str]:
@@ -537,8 +605,221 @@ def check_api_versions(infra: Infra) -> list[str]:
     return found
 
 
+# ---------------------------------------------------------------------------------------- issue 14
+
+
+def _setting_value(infra: Infra, key: str, **overrides: Any) -> Any:
+    """The value app setting ``key`` gets when main.bicep runs with these parameter values."""
+    rel, node = infra.settings().get(key, ("", None))
+    return evaluate(node, infra.env("main.bicep", **overrides)) if rel == "main.bicep" else UNKNOWN
+
+
+# Bad parameter combinations (the setting whose value must be a fail(), the words its message must
+# hold) and good ones next to them (the setting must then have that value).
+GUARD_CASES: list[tuple[dict[str, Any], str, Any]] = [
+    ({"resultSink": "eventgrid"}, "RESULT_SINK", ("resultSink", "deployEventGridTopic", "eventGridTopicId", "eventGridTopicEndpoint")),
+    ({"resultSink": "both"}, "RESULT_SINK", ("resultSink", "deployEventGridTopic")),
+    ({"resultSink": "eventgrid", "deployEventGridTopic": True}, "RESULT_SINK", "eventgrid"),
+    ({"resultSink": "both", "eventGridTopicId": "/subscriptions/s/resourceGroups/g/providers/Microsoft.EventGrid/topics/t"}, "RESULT_SINK", "both"),
+    ({"resultSink": "eventgrid", "eventGridTopicEndpoint": "https://t.westeurope-1.eventgrid.azure.net/api/events"}, "RESULT_SINK", "eventgrid"),
+    ({"eventGridTopicEndpoint": "http://t.example/api/events"}, "EVENTGRID_TOPIC_ENDPOINT", ("eventGridTopicEndpoint", "https")),
+    ({"pollMinDelaySeconds": 301}, "POLL_MAX_DELAY_SECONDS", ("pollMinDelaySeconds", "pollMaxDelaySeconds", "301", "300")),
+    ({"pollMinDelaySeconds": 300}, "POLL_MAX_DELAY_SECONDS", "300"),
+    ({"pollMinDelaySeconds": 0, "pollMaxDelaySeconds": 0}, "POLL_MAX_DELAY_SECONDS", "0"),
+]
+
+
+def check_guards(infra: Infra) -> list[str]:
+    """Each bad combination fails the deployment with a message naming its parameters; good ones pass."""
+    found = []
+    for overrides, key, want in GUARD_CASES:
+        got = _setting_value(infra, key, **overrides)
+        if isinstance(want, tuple):
+            if not isinstance(got, Failure):
+                found.append(f"{overrides}: {key} is {got!r}, want the deployment to fail")
+            elif missing := [w for w in want if w not in got.message]:
+                found.append(f"{overrides}: the failure {got.message!r} does not name {missing}")
+        elif got != want:
+            found.append(f"{overrides}: {key} is {got!r}, want {want!r}")
+    guards = infra.files.get("app/guards.bicep")
+    if guards is None or guards.resources:
+        found.append("app/guards.bicep must exist and declare no resource (checkov skips that file)")
+    # Nothing is created before the guards pass: the resource group waits for them.
+    rg = next(iter(infra.main.resources_of_type("Microsoft.Resources/resourceGroups")), None)
+    if rg is None or "guards" not in text(object_get(rg.value, "dependsOn")):
+        found.append("the resource group does not depend on the guards module")
+    return found
+
+
+def _decorator_int(decl: Declaration | None, name: str) -> Any:
+    args = decl.decorators.get(name, []) if decl else []
+    return evaluate(args[0], {}) if len(args) == 1 else None
+
+
+def check_setting_ranges(infra: Infra) -> list[str]:
+    """Each numeric setting comes from a parameter whose @minValue/@maxValue is the range the app accepts."""
+    main, settings, found = infra.main, infra.settings(), []
+    for key, (param, low, high) in NUMERIC_SETTINGS.items():
+        decl = main.params.get(param)
+        rel, node = settings.get(key, ("", None))
+        if decl is None or decl.type_text != "int":
+            found.append(f"{key}: main.bicep has no int parameter {param}")
+            continue
+        if rel != "main.bicep" or param not in _expanded_identifiers(main, node):
+            found.append(f"{key} is not set from parameter {param}")
+        got = (_decorator_int(decl, "minValue"), _decorator_int(decl, "maxValue"))
+        if got != (low, high):
+            found.append(f"{param} allows {got[0]}..{got[1]}, want {low}..{high} (what the app accepts)")
+    return found
+
+
+def check_existing_topic(infra: Infra) -> list[str]:
+    """An existing topic given by resource id gets the sender role and feeds EVENTGRID_TOPIC_ENDPOINT."""
+    main, found = infra.main, []
+    decl = main.params.get("eventGridTopicId")
+    if decl is None or decl.type_text != "string" or evaluate(decl.value, {}) != "":
+        found.append("main.bicep has no string parameter eventGridTopicId defaulting to ''")
+    call = next((m for m in main.modules if m.type_text == "app/eventgrid-sender.bicep"), None)
+    if call is None:
+        return found + ["main.bicep does not deploy app/eventgrid-sender.bicep"]
+    if text(call.condition) != "(!deployEventGridTopic && !empty(eventGridTopicId))":
+        found.append(f"the existing-topic role is deployed if {text(call.condition)}, want (!deployEventGridTopic && !empty(eventGridTopicId))")
+    if infra.passed("app/eventgrid-sender.bicep", "topicName") != "last(split(eventGridTopicId, '/'))":
+        found.append("eventgrid-sender.bicep is not given the topic's name from eventGridTopicId")
+    sender = infra.files["app/eventgrid-sender.bicep"]
+    topics = sender.resources_of_type("Microsoft.EventGrid/topics")
+    if len(topics) != 1 or not topics[0].existing or text(object_get(topics[0].value, "name")) != "topicName":
+        found.append("eventgrid-sender.bicep does not refer to the existing topic by name")
+    endpoint = sender.outputs.get("endpoint")
+    if endpoint is None or text(endpoint.value) != "topic.properties.endpoint":
+        found.append("eventgrid-sender.bicep does not output the topic's endpoint")
+    wired = main.variables.get("topicEndpoint")
+    if wired is None or f"{call.symbol}.outputs.endpoint" not in text(wired.value):
+        found.append("EVENTGRID_TOPIC_ENDPOINT is not read from the existing topic")
+    return found
+
+
+def check_hardening(infra: Infra) -> list[str]:
+    app, found = infra.files["app/function.bicep"], []
+    env = infra.env("app/function.bicep")
+    site = app.resources_of_type("Microsoft.Web/sites")[0]
+    policies = {evaluate(object_get(p.value, "name"), env): p for p in app.resources_of_type("Microsoft.Web/sites/basicPublishingCredentialsPolicies")}
+    for method in ("ftp", "scm"):
+        policy = policies.get(method)
+        if policy is None or text(object_get(policy.value, "parent")) != site.symbol:
+            found.append(f"no basicPublishingCredentialsPolicies '{method}' on the function app")
+        elif evaluate(object_get(policy.value, "properties", "allow"), env) is not False:
+            found.append(f"basic-auth publishing over {method} is allowed")
+    config = object_get(site.value, "properties", "siteConfig")
+    wanted = {"ftpsState": "Disabled", "minTlsVersion": "1.2", "http20Enabled": True}
+    found += [f"siteConfig.{k} is {evaluate(object_get(config, k), env)!r}, want {v!r}" for k, v in wanted.items() if evaluate(object_get(config, k), env) != v]
+    # Storage redundancy: a parameter, Standard_ZRS by default, LRS still possible.
+    sku = infra.main.params.get("storageSkuName")
+    allowed = evaluate(sku.decorators.get("allowed", [None])[0], {}) if sku else None
+    if sku is None or evaluate(sku.value, {}) != "Standard_ZRS" or not isinstance(allowed, list) or not {"Standard_LRS", "Standard_ZRS"} <= set(allowed):
+        found.append("main.bicep needs storageSkuName, allowing Standard_LRS and Standard_ZRS, default Standard_ZRS")
+    accounts = infra.files["app/storage.bicep"].resources_of_type(STORAGE_ACCOUNT)
+    for value in ("Standard_LRS", "Standard_ZRS"):
+        got = evaluate(object_get(accounts[0].value, "sku", "name"), infra.env("app/storage.bicep", storageSkuName=value))
+        if got != value:
+            found.append(f"storageSkuName {value} gives the storage account sku {got!r}")
+    return found
+
+
+def _privately(infra: Infra, rel: str, resource_type: str, path: tuple[str, ...], vnet: bool) -> Any:
+    resources = infra.files[rel].resources_of_type(resource_type)
+    env = infra.env(rel, vnetEnabled=vnet, deployEventGridTopic=True)
+    return evaluate(object_get(resources[0].value, *path), env) if resources else None
+
+
+PRIVATE_ENDPOINTS = {  # module symbol in main.bicep -> (group id, DNS zone, condition)
+    "blobPrivateEndpoint": ("blob", "privatelink.blob.${environment().suffixes.storage}", "(vnetEnabled)"),
+    "queuePrivateEndpoint": ("queue", "privatelink.queue.${environment().suffixes.storage}", "(vnetEnabled)"),
+    "topicPrivateEndpoint": ("topic", "privatelink.eventgrid.azure.net", "(vnetEnabled && deployEventGridTopic)"),
+}
+
+
+def check_private_network(infra: Infra) -> list[str]:
+    """vnetEnabled: VNet integration through a delegated subnet, private endpoints, public access off."""
+    main, found = infra.main, []
+    decl = main.params.get("vnetEnabled")
+    if decl is None or decl.type_text != "bool" or evaluate(decl.value, {}) is not False:
+        found.append("main.bicep needs a bool parameter vnetEnabled defaulting to false")
+    vnet_call = next((m for m in main.modules if m.type_text == "app/vnet.bicep"), None)
+    if vnet_call is None or text(vnet_call.condition) != "(vnetEnabled)":
+        found.append("app/vnet.bicep is not deployed if (vnetEnabled)")
+    networks = infra.files["app/vnet.bicep"].resources_of_type("Microsoft.Network/virtualNetworks")
+    subnets = evaluate(object_get(networks[0].value, "properties", "subnets"), {}) if networks else []
+    delegated = [s for s in subnets if isinstance(s, dict) and any(
+        isinstance(d, dict) and d.get("properties", {}).get("serviceName") == "Microsoft.App/environments"
+        for d in (s.get("properties", {}).get("delegations") or []))]
+    if len(delegated) != 1:
+        found.append("the virtual network needs one subnet delegated to Microsoft.App/environments (Flex Consumption)")
+    if infra.passed("app/function.bicep", "virtualNetworkSubnetId") != "vnetEnabled ? vnet.outputs.appSubnetId : ''":
+        found.append("the function app is not integrated with the delegated subnet when vnetEnabled")
+    site = infra.files["app/function.bicep"].resources_of_type("Microsoft.Web/sites")[0]
+    if "virtualNetworkSubnetId" not in text(object_get(site.value, "properties", "virtualNetworkSubnetId")):
+        found.append("function.bicep does not set properties.virtualNetworkSubnetId")
+    for symbol, (group, zone, condition) in PRIVATE_ENDPOINTS.items():
+        call = next((m for m in main.modules if m.symbol == symbol), None)
+        args = object_get(call.value, "params") if call else None
+        if call is None or call.type_text != "app/private-endpoint.bicep" or text(call.condition) != condition:
+            found.append(f"{symbol}: app/private-endpoint.bicep is not deployed if {condition}")
+        elif evaluate(object_get(args, "groupId"), {}) != group or text(object_get(args, "privateDnsZoneName")) != f"'{zone}'":
+            found.append(f"{symbol}: want group id {group!r} and private DNS zone {zone!r}")
+    endpoint = infra.files["app/private-endpoint.bicep"]
+    kinds = {r.resource_type for r in endpoint.resources}
+    for needed in ("Microsoft.Network/privateEndpoints", "Microsoft.Network/privateDnsZones",
+                   "Microsoft.Network/privateDnsZones/virtualNetworkLinks", "Microsoft.Network/privateEndpoints/privateDnsZoneGroups"):
+        if needed not in kinds:
+            found.append(f"private-endpoint.bicep has no {needed}")
+    # Public access: on by default, off with vnetEnabled, on the storage account and the topic.
+    public = {
+        ("app/storage.bicep", STORAGE_ACCOUNT, ("properties", "publicNetworkAccess")): ("Enabled", "Disabled"),
+        ("app/storage.bicep", STORAGE_ACCOUNT, ("properties", "networkAcls", "defaultAction")): ("Allow", "Deny"),
+        ("app/eventgrid.bicep", "Microsoft.EventGrid/topics", ("properties", "publicNetworkAccess")): ("Enabled", "Disabled"),
+    }
+    for (rel, resource_type, path), wants in public.items():
+        got = tuple(_privately(infra, rel, resource_type, path, vnet) for vnet in (False, True))
+        if got != wants:
+            found.append(f"{rel} {'.'.join(path)} is {got} without/with vnetEnabled, want {wants}")
+    return found
+
+
+def check_worker_concurrency(infra: Infra) -> list[str]:
+    """PYTHON_THREADPOOL_THREAD_COUNT defaults to the host's queue concurrency from host.json."""
+    queues = infra.host_json.get("extensions", {}).get("queues", {})
+    batch = queues.get("batchSize", 16)
+    concurrency = batch + queues.get("newBatchThreshold", batch // 2)
+    got = _setting_value(infra, "PYTHON_THREADPOOL_THREAD_COUNT")
+    if got != str(concurrency):
+        return [f"PYTHON_THREADPOOL_THREAD_COUNT is {got!r}, want host.json's batchSize + newBatchThreshold = {concurrency}"]
+    return []
+
+
+_SKIP = re.compile(r"checkov:skip=([^:\s]*)(?::(.*))?")
+_SKIP_FORM = re.compile(r"^\s*// #checkov:skip=CKV2?_[A-Z]+_\d+:[A-Z][^\n]{19,}\.$")
+
+
+def check_checkov_skips(infra: Infra) -> list[str]:
+    """Every checkov skip is `// #checkov:skip=CKV_...:One sentence.` inside the resource it excuses."""
+    found = []
+    for rel, file in infra.files.items():
+        bodies = [(r.node.start_point[0], r.node.end_point[0]) for r in file.resources]
+        for number, line in enumerate(file.source.splitlines()):
+            if not _SKIP.search(line):
+                continue
+            if not _SKIP_FORM.match(line):
+                found.append(f"{rel}:{number + 1}: want '// #checkov:skip=CKV_<ID>:<one sentence>.', got {line.strip()!r}")
+            if not any(start < number < end for start, end in bodies):
+                found.append(f"{rel}:{number + 1}: a checkov skip outside any resource body excuses nothing")
+    return found
+
+
 CHECKS: list[Callable[[Infra], list[str]]] = [
     check_parses, check_layout, check_keyless_storage, check_queues_and_container, check_flex_function,
     check_app_settings, check_event_grid, check_monitoring, check_role_assignments, check_role_wiring,
     check_no_secrets, check_descriptions, check_naming, check_params_used, check_api_versions,
+    check_guards, check_setting_ranges, check_existing_topic, check_hardening, check_private_network,
+    check_worker_concurrency, check_checkov_skips,
 ]

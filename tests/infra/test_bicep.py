@@ -22,8 +22,16 @@ from infra_checks import (  # noqa: E402
     INFRA,
     ROOT,
     Infra,
+    HOST_JSON,
     check_api_versions,
     check_app_settings,
+    check_checkov_skips,
+    check_existing_topic,
+    check_guards,
+    check_hardening,
+    check_private_network,
+    check_setting_ranges,
+    check_worker_concurrency,
     check_descriptions,
     check_event_grid,
     check_flex_function,
@@ -46,7 +54,8 @@ def infra() -> Infra:
 
 
 def test_every_bicep_file_is_found(infra: Infra) -> None:
-    modules = {"storage", "function", "identity", "monitoring", "eventgrid", "subscription-reader", "devcenter-project-reader"}
+    modules = {"storage", "function", "identity", "monitoring", "eventgrid", "subscription-reader", "devcenter-project-reader",
+               "guards", "eventgrid-sender", "vnet", "private-endpoint"}
     assert {"main.bicep"} | {f"app/{m}.bicep" for m in modules} <= set(infra.files)
 
 
@@ -62,6 +71,7 @@ def broken(case_id: str, check: Callable[[Infra], list[str]], rel: str, old: str
 
 MAIN, STORAGE, FUNCTION = "main.bicep", "app/storage.bicep", "app/function.bicep"
 EVENTGRID, MONITORING = "app/eventgrid.bicep", "app/monitoring.bicep"
+GUARDS, SENDER, VNET, ENDPOINT = "app/guards.bicep", "app/eventgrid-sender.bicep", "app/vnet.bicep", "app/private-endpoint.bicep"
 
 BROKEN = [
     broken("syntax-missing-value", check_parses, STORAGE, "  kind: 'StorageV2'\n", "  kind: \n"),
@@ -102,8 +112,7 @@ BROKEN = [
     broken("eventgrid-schema", check_event_grid, EVENTGRID, "inputSchema: 'CloudEventSchemaV1_0'", "inputSchema: 'EventGridSchema'"),
     broken("eventgrid-keys-on", check_event_grid, EVENTGRID, "disableLocalAuth: true", "disableLocalAuth: false"),
     broken("eventgrid-not-wired", check_event_grid, MAIN,
-           "var topicEndpoint = deployEventGridTopic ? eventGrid.outputs.endpoint : eventGridTopicEndpoint",
-           "var topicEndpoint = eventGridTopicEndpoint"),
+           "var topicEndpoint = deployEventGridTopic ? eventGrid.outputs.endpoint :", "var topicEndpoint = deployEventGridTopic ? '' :"),
     broken("appinsights-keys-on", check_monitoring, MONITORING, "DisableLocalAuth: true", "DisableLocalAuth: false"),
     broken("wrong-role-guid", check_role_assignments, STORAGE,
            "var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'",
@@ -155,6 +164,88 @@ BROKEN = [
     broken("pascal-symbol", check_naming, STORAGE, "resource appBlobOwner ", "resource AppBlobOwner "),
     broken("unused-param", check_params_used, MONITORING, "retentionInDays: retentionInDays", "retentionInDays: 30"),
     broken("bad-api-version", check_api_versions, FUNCTION, "'Microsoft.Web/sites@2024-04-01'", "'Microsoft.Web/sites@2024-04-31'"),
+    broken("bad-network-api-version", check_api_versions, ENDPOINT,
+           "'Microsoft.Network/privateDnsZones@2024-06-01'", "'Microsoft.Network/privateDnsZones@2024-05-01'"),
+    # Guards (issue 14): each one removed, weakened or made silent in turn.
+    broken("eventgrid-sink-without-topic", check_guards, GUARDS,
+           "resultSink == 'queue' || topicGiven ? resultSink", "true ? resultSink"),
+    broken("topic-endpoint-only-counts", check_guards, GUARDS,
+           "var topicGiven = deployEventGridTopic || !empty(eventGridTopicId) || !empty(eventGridTopicEndpoint)",
+           "var topicGiven = !empty(eventGridTopicEndpoint)"),
+    broken("sink-guard-message-vague", check_guards, GUARDS,
+           "fail('resultSink \\'${resultSink}\\' publishes to Event Grid but names no topic: set deployEventGridTopic to true,",
+           "fail('no topic: set the flag to true,"),
+    broken("min-above-max-allowed", check_guards, GUARDS,
+           "pollMinDelaySeconds <= pollMaxDelaySeconds ? pollMaxDelaySeconds", "true ? pollMaxDelaySeconds"),
+    broken("min-equal-max-refused", check_guards, GUARDS,
+           "pollMinDelaySeconds <= pollMaxDelaySeconds ?", "pollMinDelaySeconds < pollMaxDelaySeconds ?"),
+    broken("http-endpoint-allowed", check_guards, GUARDS, "startsWith(eventGridTopicEndpoint, 'https://')", "true"),
+    broken("setting-bypasses-guard", check_guards, MAIN,
+           "RESULT_SINK: guards.outputs.resultSink", "RESULT_SINK: resultSink"),
+    broken("guards-after-resources", check_guards, MAIN, "  dependsOn: [\n    guards\n  ]\n", ""),
+    broken("guards-deploy-a-resource", check_guards, GUARDS, "var topicGiven",
+           "resource marker 'Microsoft.Resources/tags@2024-03-01' = {\n  name: 'default'\n}\n\nvar topicGiven"),
+    broken("delay-above-seven-days", check_setting_ranges, MAIN,
+           "@maxValue(604800)\n@description('POLL_MAX_DELAY_SECONDS", "@maxValue(2592000)\n@description('POLL_MAX_DELAY_SECONDS"),
+    broken("min-delay-unbounded", check_setting_ranges, MAIN,
+           "@minValue(0)\n@maxValue(604800)\n@description('POLL_MIN_DELAY_SECONDS", "@minValue(0)\n@description('POLL_MIN_DELAY_SECONDS"),
+    broken("failures-unbounded", check_setting_ranges, MAIN, "@maxValue(10000)\n", ""),
+    broken("reads-reserve-range", check_setting_ranges, MAIN, "@maxValue(12000)", "@maxValue(20000)"),
+    broken("threadpool-zero", check_setting_ranges, MAIN,
+           "@minValue(1)\n@maxValue(1000)\n@description('PYTHON_THREADPOOL", "@minValue(0)\n@maxValue(1000)\n@description('PYTHON_THREADPOOL"),
+    broken("reserve-not-from-parameter", check_setting_ranges, MAIN,
+           "ARM_READS_RESERVE: string(armReadsReserve)", "ARM_READS_RESERVE: '100'"),
+    broken("new-setting-missing", check_app_settings, MAIN, "  DATAPLANE_HOSTS: dataplaneHosts\n", ""),
+    broken("progress-default-on", check_app_settings, MAIN, "param publishProgress bool = false", "param publishProgress bool = true"),
+    # An existing topic by resource id (issue 14 item 2).
+    broken("existing-topic-ignored", check_existing_topic, MAIN,
+           "(!empty(eventGridTopicId) ? existingTopicSender.outputs.endpoint : guards.outputs.eventGridTopicEndpoint)",
+           "guards.outputs.eventGridTopicEndpoint"),
+    broken("existing-topic-always", check_existing_topic, MAIN,
+           "if (!deployEventGridTopic && !empty(eventGridTopicId))", "if (!empty(eventGridTopicId))"),
+    broken("existing-topic-created", check_existing_topic, SENDER,
+           "resource topic 'Microsoft.EventGrid/topics@2022-06-15' existing = {", "resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {"),
+    broken("existing-topic-role-on-rg", check_role_assignments, SENDER, "  scope: topic\n", ""),
+    broken("existing-topic-role-to-deployer", check_role_wiring, MAIN,
+           "topicName: last(split(eventGridTopicId, '/'))\n    principalId: identity.outputs.principalId",
+           "topicName: last(split(eventGridTopicId, '/'))\n    principalId: principalId"),
+    broken("existing-topic-in-own-rg", check_layout, MAIN,
+           "scope: resourceGroup(split(eventGridTopicId, '/')[2], split(eventGridTopicId, '/')[4])", "scope: rg"),
+    # Hardening.
+    broken("ftp-basic-auth", check_hardening, FUNCTION, "name: 'ftp'\n  properties: {\n    allow: false", "name: 'ftp'\n  properties: {\n    allow: true"),
+    broken("scm-policy-missing", check_hardening, FUNCTION, "name: 'scm'", "name: 'ftp'"),
+    broken("ftps-allowed", check_hardening, FUNCTION, "ftpsState: 'Disabled'", "ftpsState: 'FtpsOnly'"),
+    broken("tls-1-0-site", check_hardening, FUNCTION, "minTlsVersion: '1.2'", "minTlsVersion: '1.0'"),
+    broken("lrs-default", check_hardening, MAIN, "param storageSkuName string = 'Standard_ZRS'", "param storageSkuName string = 'Standard_LRS'"),
+    broken("sku-not-passed", check_hardening, MAIN, "skuName: storageSkuName", "skuName: 'Standard_ZRS'"),
+    # Private networking.
+    broken("vnet-always", check_private_network, MAIN, "module vnet 'app/vnet.bicep' = if (vnetEnabled) {", "module vnet 'app/vnet.bicep' = {"),
+    broken("wrong-delegation", check_private_network, VNET, "serviceName: 'Microsoft.App/environments'", "serviceName: 'Microsoft.Web/serverFarms'"),
+    broken("app-not-integrated", check_private_network, FUNCTION,
+           "virtualNetworkSubnetId: !empty(virtualNetworkSubnetId) ? virtualNetworkSubnetId : null\n", ""),
+    broken("no-queue-endpoint", check_private_network, MAIN, "    groupId: 'queue'\n", "    groupId: 'blob'\n"),
+    broken("no-dns-zone-group", check_private_network, ENDPOINT,
+           "'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01'", "'Microsoft.Network/privateEndpoints/ipConfigurations@2024-05-01'"),
+    broken("storage-public-with-vnet", check_private_network, STORAGE,
+           "publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'", "publicNetworkAccess: 'Enabled'"),
+    broken("storage-allow-with-vnet", check_private_network, STORAGE,
+           "defaultAction: publicNetworkAccess ? 'Allow' : 'Deny'", "defaultAction: 'Allow'"),
+    broken("topic-public-with-vnet", check_private_network, EVENTGRID,
+           "publicNetworkAccess: publicNetworkAccess ? 'Enabled' : 'Disabled'", "publicNetworkAccess: 'Enabled'"),
+    broken("storage-private-by-default", check_private_network, MAIN, "publicNetworkAccess: !vnetEnabled\n    operationsQueueName",
+           "publicNetworkAccess: false\n    operationsQueueName"),
+    # Worker concurrency: the thread pool and host.json agree.
+    broken("threadpool-default-off", check_worker_concurrency, MAIN,
+           "param pythonThreadpoolThreadCount int = 24", "param pythonThreadpoolThreadCount int = 16"),
+    broken("host-json-batch-changed", check_worker_concurrency, HOST_JSON, '"batchSize": 16', '"batchSize": 32'),
+    broken("threadpool-setting-missing", check_worker_concurrency, MAIN,
+           "  PYTHON_THREADPOOL_THREAD_COUNT: string(pythonThreadpoolThreadCount)\n", ""),
+    # checkov skips carry a reason, inside the resource they excuse.
+    broken("skip-without-reason", check_checkov_skips, FUNCTION,
+           "// #checkov:skip=CKV_AZURE_17:Client certificates guard HTTP functions, and this app has none: it is triggered by a queue.",
+           "// #checkov:skip=CKV_AZURE_17"),
+    broken("skip-outside-resource", check_checkov_skips, FUNCTION,
+           "@description('Name of the Flex Consumption plan.')", "// #checkov:skip=CKV_AZURE_1:A reason that is long enough to pass.\n@description('Name of the Flex Consumption plan.')"),
 ]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling import in any pytest import mode
 
-from bicep_model import UNKNOWN, BicepFile, evaluate, object_get, problems  # noqa: E402
+from bicep_model import UNKNOWN, BicepFile, Failure, evaluate, object_get, problems  # noqa: E402
 
 SNIPPET = """\
 targetScope = 'subscription'
@@ -73,7 +73,7 @@ def test_env_evaluates_defaults_interpolation_and_string() -> None:
     file = BicepFile(SNIPPET)
     env = file.env()
     assert env["armScope"] == "https://management.azure.com/.default"
-    assert env["settings"] == {"POLL": "5", "quoted-key": UNKNOWN}  # comparisons are not evaluated
+    assert env["settings"] == {"POLL": "5", "quoted-key": "b"}
     assert file.env({"armEndpoint": "http://127.0.0.1:1"})["armScope"] == "http://127.0.0.1:1/.default"
     assert file.module_env(file.modules[0], env) == {"scope": "https://management.azure.com/.default"}
 
@@ -106,3 +106,41 @@ def test_object_get_follows_nested_keys() -> None:
     value = file.variables["o"].value
     assert evaluate(object_get(value, "a", "b"), {}) == "deep"
     assert object_get(value, "a", "missing") is None
+
+
+GUARDED = """\
+param low int = 5
+param high int = 300
+param sink string = 'queue'
+param topic string = ''
+var checked = low <= high ? high : fail('low (${low}) must not be greater than high (${high}).')
+var sinkChecked = sink == 'queue' || !empty(topic) ? sink : fail('sink needs a topic')
+var https = empty(topic) || startsWith(topic, 'https://') ? topic : fail('topic must be https')
+var sum = low + 3
+var mod = child.outputs.value
+var unknownCompare = resourceGroup().location == 'x'
+"""
+
+
+def test_fail_evaluates_to_a_failure_carrying_its_message() -> None:
+    file = BicepFile(GUARDED)
+    assert file.env()["checked"] == 300
+    assert file.env({"low": 400})["checked"] == Failure("low (400) must not be greater than high (300).")
+    assert file.env({"low": 300})["checked"] == 300  # equal is fine
+
+
+def test_logical_operators_short_circuit_like_arm() -> None:
+    file = BicepFile(GUARDED)
+    assert file.env()["sinkChecked"] == "queue"
+    assert file.env({"sink": "eventgrid"})["sinkChecked"] == Failure("sink needs a topic")
+    assert file.env({"sink": "eventgrid", "topic": "https://t"})["sinkChecked"] == "eventgrid"
+    assert file.env({"topic": "http://t"})["https"] == Failure("topic must be https")
+    assert file.env({"topic": "HTTPS://t"})["https"] == "HTTPS://t"
+
+
+def test_arithmetic_members_and_unknowns() -> None:
+    file = BicepFile(GUARDED)
+    assert file.env()["sum"] == 8
+    assert file.env()["mod"] is UNKNOWN
+    assert file.env(known={"child": {"outputs": {"value": "v"}}})["mod"] == "v"
+    assert file.env()["unknownCompare"] is UNKNOWN

@@ -136,6 +136,7 @@ class Stage:
             "IDENTITY_ENDPOINT": self.sim["identityEndpoint"],
             "IDENTITY_HEADER": self.sim["identityHeader"],
             "RESULT_SINK": "queue",
+            "PYTHON_THREADPOOL_THREAD_COUNT": "24",  # as deployed (infra/main.bicep), so run_local runs 24 at once
         }
         if polls_per_op is not None:
             env["BENCH_POLLS_PER_OP"] = str(polls_per_op)

@@ -13,15 +13,27 @@ import math
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tools.run_local.app import _make_context
 from tools.run_local.binding import queue_message_argument
 from tools.run_local.common import log
 from tools.run_local.redaction import _brief, _format_exception, redact
+from tools.run_local.settings import worker_thread_count
 from tools.run_local.storage import _Lease
 
 __all__: list[str] = []
+
+
+def _leading_frames(error: BaseException) -> int:
+    """How many frames of run_local and concurrent.futures lead the traceback (they say nothing)."""
+    count, tb = 0, error.__traceback__
+    while tb is not None and tb.tb_next is not None and any(
+        part in tb.tb_frame.f_code.co_filename for part in ("run_local", "concurrent")
+    ):
+        count, tb = count + 1, tb.tb_next
+    return count
 
 
 class _Dispatch:
@@ -103,12 +115,12 @@ class _Dispatch:
             if function.is_async:
                 asyncio.run_coroutine_threadsafe(function.user_function(**kwargs), self._event_loop()).result()
             else:
-                function.user_function(**kwargs)
+                self._worker_pool().submit(function.user_function, **kwargs).result()
         except BaseException as error:  # noqa: BLE001 - the host catches everything the function raises
             log.error(
                 "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms): message %s, dequeue count %d: %s",
                 function.name, invocation_id, (time.monotonic() - started) * 1000, message.id,
-                message.dequeue_count, redact(_format_exception(error, skip_frames=1)),
+                message.dequeue_count, redact(_format_exception(error, skip_frames=_leading_frames(error))),
             )
             return False
         log.debug("Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
@@ -137,7 +149,20 @@ class _Dispatch:
                 self._loop, self._loop_thread = loop, thread
             return self._loop
 
+    def _worker_pool(self) -> ThreadPoolExecutor:
+        # The Python worker runs sync functions on one pool of PYTHON_THREADPOOL_THREAD_COUNT threads,
+        # however many invocations the host hands it at once (batchSize + newBatchThreshold).
+        with self._cond:
+            if self._sync_pool is None:
+                count = worker_thread_count(self.settings)
+                log.info("sync functions run on %s worker thread(s) (PYTHON_THREADPOOL_THREAD_COUNT)", count or "the default")
+                self._sync_pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="worker")
+            return self._sync_pool
+
     def _stop_loop(self) -> None:
+        if self._sync_pool is not None:  # in-flight invocations are done or abandoned by now
+            self._sync_pool.shutdown(wait=False, cancel_futures=True)
+            self._sync_pool = None
         loop, thread = self._loop, self._loop_thread
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)

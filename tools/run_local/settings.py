@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from tools.run_local.common import DEFAULT_SETTINGS, RunLocalError, read_json_object
+from tools.run_local.common import DEFAULT_SETTINGS, RunLocalError, log, read_json_object
 
-__all__ = ["read_local_settings", "resolve_settings"]
+__all__ = ["read_local_settings", "resolve_settings", "worker_thread_count"]
 
 
 def read_local_settings(path: str | os.PathLike[str]) -> dict[str, str]:
@@ -79,3 +79,22 @@ def _restore(saved: Mapping[str, str | None]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def worker_thread_count(settings: Mapping[str, str]) -> int | None:
+    """Threads for sync functions, as the Python worker reads PYTHON_THREADPOOL_THREAD_COUNT.
+
+    An integer of at least 1; unset or invalid (with a warning, as the worker) means ``None``:
+    Python's ThreadPoolExecutor default, min(32, CPUs + 4), which is also the worker's.
+    """
+    value = settings.get("PYTHON_THREADPOOL_THREAD_COUNT")
+    if value is None or value == "":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        log.warning("PYTHON_THREADPOOL_THREAD_COUNT must be an integer of at least 1, got %r; using the default", value)
+        return None
+    return count
