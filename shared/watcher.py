@@ -12,11 +12,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from shared.core import jsonio
 from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
 from shared.core.poll_state import rfc3339
+from shared.core.progress import ProgressUpdate
 from shared.core.request_parser import RequestParser
 from shared.core.settings import Settings
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
@@ -33,6 +35,12 @@ TTL_MARGIN_SECONDS = 7 * 24 * 3600
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class ProgressSink(Protocol):
+    """Where progress events go (the Event Grid sink): :meth:`EventGridSink.publish_progress`."""
+
+    def publish_progress(self, event_id: str, data: dict) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class Watcher:
         queues: QueueGateway,
         publisher: Publisher,
         clock: Callable[[], datetime] = utc_now,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.settings = settings
         self._parser = RequestParser(settings)
@@ -61,6 +70,7 @@ class Watcher:
         self._queues = queues
         self._publisher = publisher
         self._clock = clock
+        self._progress = progress  # set only with PUBLISH_PROGRESS=true
 
     def handle(self, raw: str | bytes, dequeue_count: int = 1) -> Handled:
         now = self._clock()
@@ -79,6 +89,8 @@ class Watcher:
                 request.source.name, request.operation_id, decision.status, read.http_status,
                 decision.delay_seconds, decision.why,
             )
+            if decision.progress is not None:
+                self._publish_progress(decision.progress)
             return Handled("reenqueued", delay_seconds=decision.delay_seconds)
         assert isinstance(decision, Publish)
         self._publisher.publish(decision.result)
@@ -88,6 +100,15 @@ class Watcher:
             decision.outcome, decision.result["eventId"], decision.result["polls"], dequeue_count,
         )
         return Handled("published", outcome=decision.outcome)
+
+    def _publish_progress(self, update: ProgressUpdate) -> None:
+        """Best effort, after the re-enqueue: a failed progress event is logged and never fails the poll."""
+        if self._progress is None:
+            return
+        try:
+            self._progress.publish_progress(update.event_id, update.data)
+        except Exception as err:  # noqa: BLE001 - any failure: the poll already succeeded
+            log.warning("progress event %s for %s not published: %s", update.event_id, update.data.get("operationId"), err)
 
     def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime) -> None:
         original = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")

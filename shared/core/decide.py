@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.core import jsonio
-from shared.core import schedule
+from shared.core import jsonio, schedule
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate, progress_data
 from shared.core.provider_errors import error_from_response_body, normalise_error

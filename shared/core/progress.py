@@ -9,8 +9,8 @@ only, best effort (``shared.watcher``); the results queue keeps one message per 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit

@@ -61,7 +61,7 @@ MAX_GROWTH = 2.0
 #: With only the producer's expectedSeconds: aim at this fraction of it (it is an estimate), then poll
 #: every HINT_OVERDUE_SECONDS, stretched by HINT_OVERDUE_GROWTH of the time past the hint.
 HINT_EARLY = 0.8
-HINT_OVERDUE_SECONDS = 15.0
+HINT_OVERDUE_SECONDS = 20.0
 HINT_OVERDUE_GROWTH = 0.0
 #: Within this many seconds of the predicted end, wait until just past it.
 LAND_WINDOW_SECONDS = 40.0
