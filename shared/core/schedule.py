@@ -181,9 +181,9 @@ def _towards(end: datetime, now: datetime, elapsed: float) -> float:
     remaining = (end - now).total_seconds()
     if remaining > LAND_WINDOW_SECONDS:
         return min(APPROACH * remaining, MAX_GROWTH * max(elapsed, 1.0))
-    if remaining >= 0:
+    if remaining > 0:
         return remaining + LAND_MARGIN_SECONDS
-    return OVERDUE_SECONDS + OVERDUE_GROWTH * -remaining
+    return OVERDUE_SECONDS + OVERDUE_GROWTH * -remaining  # includes 100 % and still running
 
 
 def _towards_hint(end: datetime, now: datetime, elapsed: float) -> float:
