@@ -76,9 +76,9 @@ def test_p6_budget_replay_smoke() -> None:
     from tools.bench import p6
 
     result = p6.measure(operations=60, seed=1)
-    for run in (result["budget_on"], result["budget_off"]):
-        assert run["outcomes"] == {"Succeeded": 60}  # every operation ends with one outcome
-        assert run["reads"] >= 60 and run["throttled_429"] >= 0 and run["mean_lag_s"] >= 0
+    for replay in (result["budget_on"], result["budget_off"]):
+        assert replay["outcomes"] == {"Succeeded": 60}  # every operation ends with one outcome
+        assert replay["reads"] >= 60 and replay["throttled_429"] >= 0 and replay["mean_lag_s"] >= 0
     assert result["budget_off"]["arm_reads_reserve"] == 0 and result["budget_on"]["arm_reads_reserve"] == 100
 
 
