@@ -51,6 +51,7 @@ def progress_data(
     if after.last_status == before.last_status and after.last_percent_complete == before.last_percent_complete:
         return None
     start = body.get("startTime") if isinstance(body, Mapping) else None
+    percent = body.get("percentComplete") if isinstance(body, Mapping) and progress.percent is not None else None
     return ProgressUpdate(progress_id(request, after.polls), {
         "source": request.source.name,
         "operationId": request.operation_id,
@@ -58,7 +59,7 @@ def progress_data(
         "correlationId": request.correlation_id,
         "context": request.context,
         "status": after.last_status,
-        "percentComplete": progress.percent,
+        "percentComplete": percent,  # as the provider sent it (progress.percent is the clamped float)
         "startTime": start if isinstance(start, str) else None,
         "polls": after.polls,
         "expectedEndAt": rfc3339(expected_end) if expected_end is not None else None,
