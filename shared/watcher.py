@@ -9,20 +9,22 @@ and the status is read again: the decision is the same, and so is the eventId.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from shared.core import jsonio
 from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
-from shared.core.poll_state import rfc3339
+from shared.core.poll_state import WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate
 from shared.core.request_parser import RequestParser
 from shared.core.settings import Settings
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
 from shared.edges.queues import QueueGateway
+from shared.edges.read_budget import ReadBudgets, budget_key
 from shared.edges.sinks import Publisher
 from shared.edges.status_client import StatusClient
 
@@ -47,7 +49,7 @@ class ProgressSink(Protocol):
 class Handled:
     """What happened to one message (for callers and tests)."""
 
-    action: str  # "reenqueued", "published" or "poisoned"
+    action: str  # "reenqueued", "published", "poisoned" or "deferred" (re-enqueued unread: ARM read budget)
     outcome: str | None = None
     delay_seconds: int | None = None
 
@@ -71,6 +73,7 @@ class Watcher:
         self._publisher = publisher
         self._clock = clock
         self._progress = progress  # set only with PUBLISH_PROGRESS=true
+        self._budgets = ReadBudgets(settings.arm_reads_reserve)
 
     def handle(self, raw: str | bytes, dequeue_count: int = 1) -> Handled:
         now = self._clock()
@@ -79,7 +82,11 @@ class Watcher:
         except InvalidRequest as err:
             self._poison(raw, err, now)
             return Handled("poisoned")
+        if self._deferred(request, now):
+            return Handled("deferred")
         read = self._status.read(request.status_url, request.scope)
+        if request.source.audience == "arm":
+            self._budgets.observe(budget_key(request.status_url), read.headers, self._clock())
         decision = decide(request, read, self._clock(), self.settings)
         if isinstance(decision, Reenqueue):
             ttl = int((request.deadline - now).total_seconds()) + decision.delay_seconds + TTL_MARGIN_SECONDS
@@ -100,6 +107,20 @@ class Watcher:
             decision.outcome, decision.result["eventId"], decision.result["polls"], dequeue_count,
         )
         return Handled("published", outcome=decision.outcome)
+
+    def _deferred(self, request: WatchedRequest, now: datetime) -> bool:
+        """ARM's read budget is low (ARM_READS_RESERVE): send the request again, unread, for a later slot."""
+        if request.source.audience != "arm":
+            return False
+        booked = request.poll.read_slot_at is not None and request.poll.read_slot_at <= now + timedelta(seconds=1)
+        slot = self._budgets.slot(budget_key(request.status_url), now, request.deadline, booked=booked)
+        if slot is None:
+            return False
+        delay = max(1, math.ceil((slot - now).total_seconds()))
+        ttl = int((request.deadline - now).total_seconds()) + delay + TTL_MARGIN_SECONDS
+        self._queues.reenqueue(request.message_text(replace(request.poll, read_slot_at=slot)), delay, ttl)
+        log.info("poll %s %s: ARM read budget low -> read in %ss", request.source.name, request.operation_id, delay)
+        return True
 
     def _publish_progress(self, update: ProgressUpdate) -> None:
         """Best effort, after the re-enqueue: a failed progress event is logged and never fails the poll."""

@@ -28,6 +28,7 @@ class PollState:
     last_status: str | None = None
     last_http_status: int | None = None
     last_percent_complete: float | None = None  # the last successful read's percentComplete (progress events)
+    read_slot_at: datetime | None = None  # put off for ARM's read budget: the slot this copy was given
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -39,6 +40,8 @@ class PollState:
         }
         if self.last_percent_complete is not None:
             out["lastPercentComplete"] = self.last_percent_complete
+        if self.read_slot_at is not None:
+            out["readSlotAt"] = rfc3339(self.read_slot_at)
         return out
 
     def after_read(
@@ -52,6 +55,7 @@ class PollState:
             last_status=status if status is not None else self.last_status,
             last_http_status=http_status,
             last_percent_complete=percent_complete if ok else self.last_percent_complete,
+            read_slot_at=None,
         )
 
 

@@ -34,6 +34,9 @@ class PollModel(BaseModel):
     lastPercentComplete: Annotated[
         float | None, Field(strict=False, ge=0, le=100, description="percentComplete of the last successful read, if any.")
     ] = None
+    readSlotAt: Annotated[
+        datetime | None, Field(strict=False, description="Put off for ARM's read budget: when this copy may read (RFC 3339).")
+    ] = None
 
 
 #: '/', '\\', '?', '#', a control character or DEL: one regex scan instead of a loop per character.

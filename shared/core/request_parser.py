@@ -89,6 +89,7 @@ class RequestParser:
                 last_status=poll_model.lastStatus,
                 last_http_status=poll_model.lastHttpStatus,
                 last_percent_complete=poll_model.lastPercentComplete,
+                read_slot_at=_utc(poll_model.readSlotAt) if poll_model.readSlotAt is not None else None,
             )
             if poll_model is not None
             else PollState(first_seen_at=now)
