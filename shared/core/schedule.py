@@ -62,10 +62,13 @@ APPROACH = 0.5
 #: ... but never more than this multiple of the time the operation has run so far (a young estimate is rough).
 MAX_GROWTH = 2.0
 #: With only the producer's expectedSeconds: aim at this fraction of it (it is an estimate), then poll
-#: every HINT_OVERDUE_SECONDS, stretched by HINT_OVERDUE_GROWTH of the time past the hint.
+#: every HINT_OVERDUE_SECONDS (or HINT_OVERDUE_SHARE of the hint, if longer), stretched by
+#: HINT_OVERDUE_GROWTH of the time past the hint.
 HINT_EARLY = 0.8
-HINT_OVERDUE_SECONDS = 20.0
+HINT_OVERDUE_SECONDS = 15.0
 HINT_OVERDUE_GROWTH = 0.0
+#: ... but at least this share of the expected duration.
+HINT_OVERDUE_SHARE = 0.01
 #: Within this many seconds of the predicted end, wait until just past it.
 LAND_WINDOW_SECONDS = 40.0
 #: How far past the predicted end the landing read goes.
@@ -198,7 +201,8 @@ def _towards_hint(end: datetime, now: datetime, elapsed: float) -> float:
         return min(APPROACH * early, MAX_GROWTH * max(elapsed, 1.0))
     if early >= 0:
         return early + LAND_MARGIN_SECONDS
-    return HINT_OVERDUE_SECONDS + HINT_OVERDUE_GROWTH * max(-remaining, 0.0)
+    interval = max(HINT_OVERDUE_SECONDS, HINT_OVERDUE_SHARE * (elapsed + remaining))  # a day-long hint: not every 20 s
+    return interval + HINT_OVERDUE_GROWTH * max(-remaining, 0.0)
 
 
 @dataclass(frozen=True)
