@@ -91,12 +91,15 @@ class TestRunningDelay:
         body = {"status": "Running", "startTime": "2026-11-22T11:00:00Z"}  # an hour before the first sighting
         assert wait(body, T0).delay_seconds == expected(3.2 * (3600 + 200) ** 0.3)
 
-    def test_hint_aims_at_its_early_side_then_polls_every_20_s(self) -> None:
+    def test_hint_aims_at_its_early_side_then_polls_every_15_s(self) -> None:
         assert wait({}, at(10), hint=1000).delay_seconds == expected(min(0.5 * (800 - 10), 2 * 10))
         assert wait({}, at(400), hint=1000).delay_seconds == expected(0.5 * (800 - 400))
         assert wait({}, at(790), hint=1000).delay_seconds == expected(800 - 790 + 1)
-        assert wait({}, at(900), hint=1000).delay_seconds == expected(20)
-        assert wait({}, at(1500), hint=1000).delay_seconds == expected(20)
+        assert wait({}, at(900), hint=1000).delay_seconds == expected(15)
+        assert wait({}, at(1500), hint=1000).delay_seconds == expected(15)
+
+    def test_a_long_hint_polls_every_1_percent_of_it_once_near(self) -> None:
+        assert wait({}, at(70_000), hint=86_400).delay_seconds == expected(864)  # then capped at 300
 
     def test_retry_after_is_a_floor_not_a_target(self) -> None:
         assert wait({"percentComplete": 97}, at(970), headers={"retry-after": "60"}).delay_seconds == expected(60, floor=60)
