@@ -6,28 +6,32 @@ schedule spends reads where an end is likely:
 
 * **Predicted end.** A body's ``percentComplete`` (0-100) and the time since its
   ``startTime`` (else since the watcher first saw the request) give a predicted end,
-  ``start + elapsed * 100 / percentComplete``; without progress, the producer's hint
-  ``expectedSeconds`` gives ``start + expectedSeconds``. Far from it the watcher waits
-  :data:`APPROACH` of the time left and predicts again; within :data:`LAND_WINDOW_SECONDS`
-  it waits until just past the predicted end; once the end is overdue it polls every
-  :data:`OVERDUE_SECONDS`, stretching with the time overdue (the prediction was wrong).
-* **No prediction.** A long-tailed fleet's operations are less likely to end in the next
-  second the longer they have run, so the wait grows with the square root of the time
-  running: ``UNTIMED_K * sqrt(elapsed + UNTIMED_OFFSET_SECONDS)`` (the interval that
-  minimises reads + lag when the end rate falls as ``1/elapsed``).
+  ``start + elapsed * 100 / percent`` (the percentage read half a step higher: providers
+  round down, and a multiple of 10 is taken as a coarse step of 10). Far from it the watcher
+  waits :data:`APPROACH` of the time left (at most :data:`MAX_GROWTH` times the time run so
+  far) and predicts again; within :data:`LAND_WINDOW_SECONDS` it waits until just past it;
+  once the end is overdue it polls every :data:`OVERDUE_SECONDS`, stretching with the time
+  overdue (the prediction was wrong).
+* **The producer's hint.** Without progress, ``expectedSeconds`` is the whole duration from
+  the start: the same approach towards :data:`HINT_EARLY` of it (a guess may be early), then
+  a read every :data:`HINT_OVERDUE_SECONDS` (or :data:`HINT_OVERDUE_SHARE` of the hint).
+* **No prediction.** In a long-tailed fleet an operation that has run long is less likely to
+  end in the next minute, so the wait grows slowly with the time running:
+  ``UNTIMED_K * (elapsed + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER`` (16 s at the start,
+  98 s after a day).
 * **Floors and ceilings.** ``Retry-After`` (any of the three hint headers) and
-  ``POLL_MIN_DELAY_SECONDS`` are floors, never targets; ``POLL_MAX_DELAY_SECONDS`` and
-  the deadline are ceilings. A jitter of up to :data:`JITTER` upward, a hash of the
-  operation's status URL and poll number, keeps operations enqueued together apart while
-  tests stay exact.
-* **ARM read budget.** When ``x-ms-ratelimit-remaining-subscription-reads`` is below
-  ``ARM_READS_RESERVE``, the wait is stretched in proportion to how far below it is,
-  leaving room for the pipelines' own ARM calls.
+  ``POLL_MIN_DELAY_SECONDS`` are floors, never targets; ``POLL_MAX_DELAY_SECONDS`` and the
+  deadline are ceilings. Up to :data:`JITTER` is added, a hash of the operation's status URL
+  and poll number, so operations enqueued together drift apart while tests stay exact.
+* **ARM read budget.** Below ``ARM_READS_RESERVE`` remaining reads
+  (``x-ms-ratelimit-remaining-subscription-reads``) the wait is stretched in proportion to
+  the shortfall (:func:`budget_stretch`); :mod:`shared.core.read_gate` decides for the
+  process's gate (``shared.edges.read_budget``) when a first read is put off, unread.
 * **Failed reads** back off ×2 per consecutive failure from ``POLL_MIN_DELAY_SECONDS``,
   with the provider's hint as a floor (a 429's ``Retry-After`` is kept).
 
-The constants were chosen with the fleet replay of ``make bench`` (P5, P6:
-``tools/bench/p5.py``, ``tools/bench/p6.py``).
+The constants were chosen with the fleet replays of ``make bench`` (P5, P6:
+``tools/bench/p5.py``, ``tools/bench/p6.py``, the fleet model in ``tools/bench/fleet.py``).
 """
 
 from __future__ import annotations
@@ -51,9 +55,6 @@ __all__ = [
     "jitter_factor",
     "budget_stretch",
     "ARM_READS_HEADER",
-    "BudgetEstimate",
-    "admit",
-    "observe_budget",
 ]
 
 ARM_READS_HEADER = "x-ms-ratelimit-remaining-subscription-reads"
@@ -62,12 +63,9 @@ APPROACH = 0.5
 #: ... but never more than this multiple of the time the operation has run so far (a young estimate is rough).
 MAX_GROWTH = 2.0
 #: With only the producer's expectedSeconds: aim at this fraction of it (it is an estimate), then poll
-#: every HINT_OVERDUE_SECONDS (or HINT_OVERDUE_SHARE of the hint, if longer), stretched by
-#: HINT_OVERDUE_GROWTH of the time past the hint.
+#: every HINT_OVERDUE_SECONDS, or HINT_OVERDUE_SHARE of the hint if that is longer.
 HINT_EARLY = 0.8
 HINT_OVERDUE_SECONDS = 15.0
-HINT_OVERDUE_GROWTH = 0.0
-#: ... but at least this share of the expected duration.
 HINT_OVERDUE_SHARE = 0.01
 #: Within this many seconds of the predicted end, wait until just past it.
 LAND_WINDOW_SECONDS = 40.0
@@ -87,7 +85,7 @@ COARSE_STEP = 10.0
 FAILURE_BACKOFF = 2.0
 #: Up to this fraction is added to every wait, deterministically per (operation, poll).
 JITTER = 0.05
-#: Below ARM_READS_RESERVE remaining reads, the wait grows by up to this factor (at 0 remaining).
+#: Below ARM_READS_RESERVE remaining reads the wait is multiplied by 1 + BUDGET_STRETCH * shortfall (x9 at 0 left).
 BUDGET_STRETCH = 8.0
 
 
@@ -194,15 +192,14 @@ def _towards(end: datetime, now: datetime, elapsed: float) -> float:
 
 def _towards_hint(end: datetime, now: datetime, elapsed: float) -> float:
     """The wait towards the end the producer expects: a guess, so approach its early side
-    (HINT_EARLY of it), then poll every HINT_OVERDUE_SECONDS, stretching once the hint has passed."""
+    (HINT_EARLY of it), then poll every HINT_OVERDUE_SECONDS (HINT_OVERDUE_SHARE of a long hint)."""
     remaining = (end - now).total_seconds()
     early = remaining - (1.0 - HINT_EARLY) * (elapsed + remaining)
     if early > LAND_WINDOW_SECONDS:
         return min(APPROACH * early, MAX_GROWTH * max(elapsed, 1.0))
     if early >= 0:
         return early + LAND_MARGIN_SECONDS
-    interval = max(HINT_OVERDUE_SECONDS, HINT_OVERDUE_SHARE * (elapsed + remaining))  # a day-long hint: not every 20 s
-    return interval + HINT_OVERDUE_GROWTH * max(-remaining, 0.0)
+    return max(HINT_OVERDUE_SECONDS, HINT_OVERDUE_SHARE * (elapsed + remaining))  # a day-long hint: not every 15 s
 
 
 @dataclass(frozen=True)
@@ -251,73 +248,3 @@ def failure_delay(*, headers: Mapping[str, str], now: datetime, failures: int, b
     """The wait after the ``failures``-th consecutive failed read: ×2 backoff, the provider's hint a floor."""
     raw = max(bounds.min_delay, 1.0) * FAILURE_BACKOFF ** min(max(failures - 1, 0), 64)
     return _clamp(raw, delay_hint(headers, now), now, bounds, key, polls, budget_stretch(headers, bounds.reserve))
-
-
-#: ARM refills a subscription's read bucket (per region and principal) at 25 reads/s; 250 at most.
-ARM_READ_REFILL_PER_S = 25.0
-ARM_READ_BUCKET = 250.0
-
-
-@dataclass(frozen=True)
-class BudgetEstimate:
-    """What one process believes is left of a subscription's ARM read bucket, and when.
-
-    ``next_slot`` is the latest time this process has promised a put-off read: slots are
-    handed out 1/25 s apart, ARM's refill rate, so the reads put off come back no faster
-    than the bucket refills.
-    """
-
-    level: float
-    at: datetime
-    next_slot: datetime | None = None
-
-
-def _refilled(estimate: BudgetEstimate, now: datetime) -> float:
-    seconds = max((now - estimate.at).total_seconds(), 0.0)
-    return min(ARM_READ_BUCKET, estimate.level + ARM_READ_REFILL_PER_S * seconds)
-
-
-def admit(
-    estimate: BudgetEstimate | None, now: datetime, reserve: int, deadline: datetime, *, booked: bool = False
-) -> tuple[datetime | None, BudgetEstimate | None]:
-    """Read now (None; the read is taken from the estimate) or the slot to read at instead.
-
-    A read is put off while it would leave fewer than ``reserve`` reads in the bucket, or while
-    earlier reads wait for their slots (no overtaking): to the slot after the last one given,
-    or, with no queue, to when the bucket has refilled to the reserve. ``booked``: the request
-    comes back for the slot it was given, so it reads. Nothing known, ``reserve`` 0 or the
-    deadline reached: read now.
-    """
-    if estimate is None or reserve <= 0:
-        return None, estimate
-    level = _refilled(estimate, now)
-    queued = estimate.next_slot is not None and estimate.next_slot > now
-    if (booked and level >= 1.0) or now >= deadline or (not queued and level - 1.0 >= reserve):
-        return None, BudgetEstimate(level - 1.0, now, estimate.next_slot)
-    step = timedelta(seconds=1.0 / ARM_READ_REFILL_PER_S)
-    if queued:
-        assert estimate.next_slot is not None
-        slot = estimate.next_slot + step
-    else:
-        slot = now + timedelta(seconds=(reserve + 1.0 - level) / ARM_READ_REFILL_PER_S)
-    return min(slot, deadline), BudgetEstimate(level, now, slot)
-
-
-def observe_budget(estimate: BudgetEstimate | None, headers: Mapping[str, str], now: datetime) -> BudgetEstimate | None:
-    """Fold ARM's ``x-ms-ratelimit-remaining-subscription-reads`` into the estimate: the lower of the two wins
-    (the answer counts every caller's reads; the estimate also counts reads this process has promised)."""
-    raw = headers.get(ARM_READS_HEADER)
-    try:
-        remaining = float(raw.strip()) if raw is not None else math.nan
-    except ValueError:
-        remaining = math.nan
-    if not math.isfinite(remaining):
-        return estimate
-    if estimate is None:
-        return BudgetEstimate(min(remaining, ARM_READ_BUCKET), now)
-    expected = _refilled(estimate, now)
-    next_slot = estimate.next_slot
-    if next_slot is not None and next_slot > now and remaining < expected:
-        # someone else (the pipelines, another instance) took reads: the queue moves back by as many slots
-        next_slot += timedelta(seconds=(expected - remaining) / ARM_READ_REFILL_PER_S)
-    return BudgetEstimate(min(expected, remaining), now, next_slot)

@@ -5,7 +5,7 @@ and says in every answer how many are left (``x-ms-ratelimit-remaining-subscript
 A re-enqueued request learns it from its own last read (:func:`shared.core.schedule.budget_stretch`);
 a request read for the first time cannot. This keeps the last answer per subscription, so a
 burst of new requests is spread out before the bucket runs dry instead of meeting 429s. The
-decisions are the core's (:func:`shared.core.schedule.admit`, :func:`~shared.core.schedule.observe_budget`);
+decisions are the core's (:func:`shared.core.read_gate.admit`, :func:`~shared.core.read_gate.observe_budget`);
 this only holds the estimates, under a lock (the host runs invocations on several threads).
 Each instance of the app keeps its own; the answers' counts keep them close to the truth.
 """
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from shared.core.schedule import BudgetEstimate, admit, observe_budget
+from shared.core.read_gate import BudgetEstimate, admit, observe_budget
 
 __all__ = ["ReadBudgets", "budget_key"]
 

@@ -7,7 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from shared.core.decide import StatusRead
-from shared.core.schedule import ARM_READS_HEADER, BudgetEstimate, admit, observe_budget
+from shared.core.read_gate import BudgetEstimate, admit, observe_budget
+from shared.core.schedule import ARM_READS_HEADER
 from shared.edges.read_budget import ReadBudgets, budget_key
 from shared.watcher import Watcher
 
