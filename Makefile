@@ -63,11 +63,16 @@ checkov: setup
 	$(CHECKOV_VENV)/bin/checkov --directory infra --framework bicep --skip-path infra/app/guards.bicep --compact --skip-download
 	$(VENV_PYTHON) -m pytest -q tests/infra/test_checkov.py
 
-# Benchmarks P1-P4 (tools/bench): a table on stdout, the figures in bench/latest.json. About
+# Benchmarks P1-P6 (tools/bench): a table on stdout, the figures in bench/latest.json. About
 # 13 minutes. azure-mgmt-core (ARMPolling, P2's reference) comes with requirements-dev.txt.
-.PHONY: bench
+# bench-schedule: P5 and P6 alone (the polling schedule's fleet replays, under a minute), merged
+# into bench/latest.json beside the other figures.
+.PHONY: bench bench-schedule
 bench: setup
 	$(VENV_PYTHON) -m tools.bench
+
+bench-schedule: setup
+	$(VENV_PYTHON) -m tools.bench --only p5,p6
 
 # Soak (tools/soak): the property tests with at least 10,000 examples each, then OPS operations
 # through two run_local workers under injected faults, a worker SIGKILL and an Azurite restart.

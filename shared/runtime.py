@@ -23,7 +23,7 @@ _watcher: Any = None
 def check_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Validate every setting now (start-up); raises SettingsError naming the bad one."""
     settings = load_settings(os.environ if environ is None else environ)
-    if settings.publishes_to_eventgrid:
+    if settings.needs_eventgrid:
         from shared.edges import eventgrid
 
         eventgrid.check_settings(settings)  # the topic endpoint obeys the status URLs' token rules
@@ -63,12 +63,15 @@ def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any =
     sinks: list[Any] = []
     if settings.publishes_to_queue:
         sinks.append(QueueSink(queues))
-    if settings.publishes_to_eventgrid:
+    eventgrid = None
+    if settings.needs_eventgrid:
         from shared.edges.eventgrid import EventGridSink
 
-        sinks.append(EventGridSink(settings, tokens, http))
+        eventgrid = EventGridSink(settings, tokens, http)
+    if settings.publishes_to_eventgrid:
+        sinks.append(eventgrid)
     status = StatusClient(tokens, http)
-    return Watcher(settings, status, queues, Publisher(sinks))
+    return Watcher(settings, status, queues, Publisher(sinks), progress=eventgrid if settings.publish_progress else None)
 
 
 def get_watcher() -> Any:

@@ -1,29 +1,33 @@
 """One queue message, start to end: parse, read the status, decide, act.
 
-Every message ends in exactly one of: re-enqueued for its next poll, an outcome
-published to the sinks, or a poison entry with a reason. If acting fails (a
-queue or sink is down) the exception propagates, the host retries the message,
-and the status is read again: the decision is the same, and so is the eventId.
+Every message ends in exactly one of: re-enqueued for its next poll (or, with ARM's read
+budget low, re-enqueued unread for a later slot), an outcome published to the sinks, or a
+poison entry with a reason. If acting fails (a queue or sink is down) the exception
+propagates, the host retries the message, and the status is read again: the decision is the
+same, and so is the eventId. Every log line names the operation (:mod:`shared.core.log_fields`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from shared.core import jsonio
 from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
-from shared.core.message_text import decode_message_text
+from shared.core.log_fields import LOG_FIELDS, fields_text, operation_fields
 from shared.core.poll_state import WatchedRequest, rfc3339
+from shared.core.progress import ProgressUpdate
 from shared.core.request_parser import RequestParser
 from shared.core.settings import Settings
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
 from shared.edges.queues import QueueGateway
+from shared.edges.read_budget import ReadBudgets, budget_key
 from shared.edges.sinks import Publisher
 from shared.edges.status_client import StatusClient
 
@@ -38,59 +42,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-#: The fields every log line about a message carries, in its text and as ``extra=`` record attributes.
-LOG_FIELDS = ("source", "operationId", "correlationId", "messageId", "dequeueCount", "eventId")
+class ProgressSink(Protocol):
+    """Where progress events go (the Event Grid sink): :meth:`EventGridSink.publish_progress`."""
 
-
-def operation_fields(
-    request: WatchedRequest | None,
-    *,
-    message_id: str | None,
-    dequeue_count: int,
-    event_id: str | None = None,
-    raw: str | bytes | None = None,
-) -> dict[str, Any]:
-    """The log fields of one message: which operation (from the request, or read from ``raw`` for a rejection)."""
-    if request is not None:
-        source: Any = request.source.name
-        operation: Any = request.operation_id
-        correlation: Any = request.correlation_id
-    else:
-        source, operation, correlation = _ids_of(raw)
-    return {
-        "source": source, "operationId": operation, "correlationId": correlation,
-        "messageId": message_id, "dequeueCount": dequeue_count, "eventId": event_id,
-    }
-
-
-def _ids_of(raw: str | bytes | None) -> tuple[Any, Any, Any]:
-    """source, operationId, correlationId of a message that failed validation, as far as they can be read."""
-    try:
-        body = decode_message_text(raw) if raw is not None else {}
-    except InvalidRequest:
-        return None, None, None
-    shown = [value if isinstance(value, str) and value.isprintable() else None for value in
-             (body.get("source"), body.get("operationId"), body.get("correlationId"))]
-    return shown[0], shown[1][:128] if shown[1] else None, shown[2]
-
-
-def _text(fields: dict[str, Any]) -> str:
-    """``[source=apim operationId=op-1 ...]``: the fields in the line itself, '-' where not known."""
-    return "[" + " ".join(f"{name}={_one_line(fields[name])}" for name in LOG_FIELDS) + "]"
-
-
-def _one_line(value: Any) -> str:
-    if value is None:
-        return "-"
-    text = str(value)
-    return text if text.isprintable() else jsonio.dumps(text)[1:-1]  # no forged log lines from a correlationId
+    def publish_progress(self, event_id: str, data: dict) -> None: ...
 
 
 @dataclass(frozen=True)
 class Handled:
     """What happened to one message (for callers and tests)."""
 
-    action: str  # "reenqueued", "published" or "poisoned"
+    action: str  # "reenqueued", "published", "poisoned" or "deferred" (re-enqueued unread: ARM read budget)
     outcome: str | None = None
     delay_seconds: int | None = None
 
@@ -105,6 +67,7 @@ class Watcher:
         queues: QueueGateway,
         publisher: Publisher,
         clock: Callable[[], datetime] = utc_now,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.settings = settings
         self._parser = RequestParser(settings)
@@ -112,6 +75,8 @@ class Watcher:
         self._queues = queues
         self._publisher = publisher
         self._clock = clock
+        self._progress = progress  # set only with PUBLISH_PROGRESS=true
+        self._budgets = ReadBudgets(settings.arm_reads_reserve)
 
     def handle(self, raw: str | bytes, dequeue_count: int = 1, *, message_id: str | None = None) -> Handled:
         now = self._clock()
@@ -121,7 +86,11 @@ class Watcher:
             self._poison(raw, err, now, operation_fields(None, message_id=message_id, dequeue_count=dequeue_count, raw=raw))
             return Handled("poisoned")
         fields = operation_fields(request, message_id=message_id, dequeue_count=dequeue_count)
+        if self._deferred(request, now, fields):
+            return Handled("deferred")
         read = self._status.read(request.status_url, request.scope)
+        if request.source.audience == "arm":
+            self._budgets.observe(budget_key(request.status_url), read.headers, self._clock())
         decision = decide(request, read, self._clock(), self.settings)
         if isinstance(decision, Reenqueue):
             ttl = int((request.deadline - now).total_seconds()) + decision.delay_seconds + TTL_MARGIN_SECONDS
@@ -129,8 +98,10 @@ class Watcher:
                 self._queues.reenqueue(request.message_text(decision.poll), decision.delay_seconds, ttl)
             log.info(
                 "poll: status=%s http=%s -> again in %ss (%s) %s",
-                decision.status, read.http_status, decision.delay_seconds, decision.why, _text(fields), extra=fields,
+                decision.status, read.http_status, decision.delay_seconds, decision.why, fields_text(fields), extra=fields,
             )
+            if decision.progress is not None:
+                self._publish_progress(decision.progress, fields)
             return Handled("reenqueued", delay_seconds=decision.delay_seconds)
         assert isinstance(decision, Publish)
         fields["eventId"] = decision.result["eventId"]
@@ -138,10 +109,35 @@ class Watcher:
             self._publisher.publish(decision.result)
         log.info(
             "poll: status=%s http=%s -> %s (%s polls) %s",
-            decision.result["status"], read.http_status, decision.outcome, decision.result["polls"], _text(fields),
+            decision.result["status"], read.http_status, decision.outcome, decision.result["polls"], fields_text(fields),
             extra=fields,
         )
         return Handled("published", outcome=decision.outcome)
+
+    def _deferred(self, request: WatchedRequest, now: datetime, fields: dict[str, Any]) -> bool:
+        """ARM's read budget is low (ARM_READS_RESERVE): send the request again, unread, for a later slot."""
+        if request.source.audience != "arm":
+            return False
+        booked = request.poll.read_slot_at is not None and request.poll.read_slot_at <= now + timedelta(seconds=1)
+        slot = self._budgets.slot(budget_key(request.status_url), now, request.deadline, booked=booked)
+        if slot is None:
+            return False
+        delay = max(1, math.ceil((slot - now).total_seconds()))
+        ttl = int((request.deadline - now).total_seconds()) + delay + TTL_MARGIN_SECONDS
+        with self._logged_failure("re-enqueue", fields):
+            self._queues.reenqueue(request.message_text(replace(request.poll, read_slot_at=slot)), delay, ttl)
+        log.info("poll: ARM read budget low -> read in %ss %s", delay, fields_text(fields), extra=fields)
+        return True
+
+    def _publish_progress(self, update: ProgressUpdate, fields: dict[str, Any]) -> None:
+        """Best effort, after the re-enqueue: a failed progress event is logged and never fails the poll."""
+        if self._progress is None:
+            return
+        try:
+            self._progress.publish_progress(update.event_id, update.data)
+        except Exception as err:  # noqa: BLE001 - any failure: the poll already succeeded
+            log.warning("progress event %s not published: %s: %s %s", update.event_id, type(err).__name__,
+                        str(err).split("\n", 1)[0][:300], fields_text(fields), extra=fields)
 
     @contextmanager
     def _logged_failure(self, action: str, fields: dict[str, Any]) -> Iterator[None]:
@@ -150,7 +146,7 @@ class Watcher:
             yield
         except Exception as error:
             log.error("%s failed, the message will be retried: %s: %s %s", action, type(error).__name__,
-                      str(error).split("\n", 1)[0][:300], _text(fields), extra=fields)
+                      str(error).split("\n", 1)[0][:300], fields_text(fields), extra=fields)
             raise
 
     def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime, fields: dict[str, Any]) -> None:
@@ -160,4 +156,4 @@ class Watcher:
             entry = original  # too big to wrap: keep the message itself, as the host's own poisoning does
         with self._logged_failure("poison", fields):
             self._queues.poison(entry)
-        log.warning("rejected request (field %s): %s %s", err.field, err.reason, _text(fields), extra=fields)
+        log.warning("rejected request (field %s): %s %s", err.field, err.reason, fields_text(fields), extra=fields)

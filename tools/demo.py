@@ -79,6 +79,7 @@ def demo_settings(azurite: Azurite, sim: Simulator) -> dict[str, str]:
         "EVENT_SOURCE": "/demo/lro-watcher",
         "ARM_ENDPOINT": sim.base_url,
         "STATUS_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",
+        "PUBLISH_PROGRESS": "true",  # LroWatcher.Operation.Progress events, to Event Grid only
         "POLL_MIN_DELAY_SECONDS": "1",
         "POLL_MAX_DELAY_SECONDS": "2",
         # A real azure-identity ManagedIdentityCredential, against the simulator's App Service identity endpoint.
@@ -113,6 +114,15 @@ def outcome_rows(results: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     return rows
 
 
+def progress_rows(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    rows = []
+    for event in sorted(events, key=lambda e: (str(e["data"]["operationId"]), e["data"]["polls"])):
+        data = event["data"]
+        rows.append((str(data["operationId"]), str(data["polls"]), str(data["status"]), str(data["percentComplete"]),
+                     str(data["expectedEndAt"] or "-"), data["observedAt"]))
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quiet", action="store_true", help="hide the watcher's log lines")
@@ -143,11 +153,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(outcome_rows(results), ("source", "operationId", "outcome", "status", "polls", "eventId", "error")))
     print("\nRejected (queue 'operations-poison'):\n")
     print(table([(p["reason"],) for p in poison], ("reason",)))
-    same = sorted(e["id"] for e in events) == sorted(r["eventId"] for r in results)
-    print(f"\nEvent Grid topic received {len(events)} CloudEvents "
-          f"({', '.join(sorted({e['type'] for e in events}))}); same eventIds as the queue: {'yes' if same else 'NO'}.")
+    progress = [e for e in events if e["type"] == "LroWatcher.Operation.Progress"]
+    outcomes = [e for e in events if e["type"] != "LroWatcher.Operation.Progress"]
+    same = sorted(e["id"] for e in outcomes) == sorted(r["eventId"] for r in results)
+    print(f"\nEvent Grid topic received {len(outcomes)} outcome CloudEvents "
+          f"({', '.join(sorted({e['type'] for e in outcomes}))}); same eventIds as the queue: {'yes' if same else 'NO'}.")
+    print("\nProgress events on Event Grid (PUBLISH_PROGRESS=true; a read that changed status or percentComplete):\n")
+    print(table(progress_rows(progress), ("operationId", "poll", "status", "percentComplete", "expectedEndAt", "observedAt")))
     print("Everything started has been stopped.")
-    ok = code == 0 and len(results) == 4 and len(poison) == 1 and same
+    ok = code == 0 and len(results) == 4 and len(poison) == 1 and same and bool(progress)
     return 0 if ok else 1
 
 

@@ -32,6 +32,9 @@ Steps (one consumed per status read; ``"times": N`` repeats a step; the last ste
   (or exactly ``body``); 2xx/3xx without ``body`` answer an empty body
 * ``{"fault": "reset" | "slow" (+"seconds") | "malformed" | "nostatus"}``
 * ``{"redirect": URL}`` -> 302 with Location
+* ``{"runFor": S, "progress": bool, "startedAgo": S0, "status": "InProgress", "retryAfter"}`` -> 200 with
+  ``status``, a ``startTime`` and (with ``progress``) ``percentComplete`` growing linearly, until S
+  seconds of wall clock after the operation was scripted (minus S0); then the next step
 
 Python API (all thread-safe): ``start() / stop()`` (or ``with``), ``base_url``, ``port``, ``identity_endpoint``,
 ``identity_header``, ``eventgrid_endpoint``, ``info()``; ``script(id, steps)``, ``script_many([{operationId, steps}])``;

@@ -24,26 +24,25 @@ the client's one token refresh), 404 past
 the grace, any other 4xx
 =========================================  =====================================
 
-Delays: the provider's hint (``retry-after-ms``, ``x-ms-retry-after-ms``,
-``Retry-After``) or else backoff — ×1.5 per poll while running, ×2 per
-consecutive failure — clamped to [POLL_MIN_DELAY_SECONDS, POLL_MAX_DELAY_SECONDS]
+Delays: :mod:`shared.core.schedule` (a predicted end from ``percentComplete`` or
+``expectedSeconds``, the provider's hint as a floor, ×2 per consecutive failure,
+ARM's read budget), clamped to [POLL_MIN_DELAY_SECONDS, POLL_MAX_DELAY_SECONDS]
 and never past the deadline, so the last read happens at the deadline. A read
 at or after the deadline that is not terminal gives ``TimedOut``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.core import jsonio
+from shared.core import jsonio, schedule
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
+from shared.core.progress import ProgressUpdate, progress_data
 from shared.core.provider_errors import error_from_response_body, normalise_error
 from shared.core.result import build_result
-from shared.core.retry_after import delay_hint
 from shared.core.settings import Settings
 
 __all__ = ["StatusRead", "Reenqueue", "Publish", "decide", "TERMINAL_OUTCOMES", "NOT_FOUND_GRACE_SECONDS"]
@@ -58,8 +57,6 @@ TERMINAL_OUTCOMES: Mapping[str, str] = {
 }
 #: A 404 this soon after the first sighting is replication lag, not a missing operation.
 NOT_FOUND_GRACE_SECONDS = 300
-RUNNING_BACKOFF = 1.5
-FAILURE_BACKOFF = 2.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +77,7 @@ class Reenqueue:
     poll: PollState
     status: str | None  # the provider's status, for the log line
     why: str  # "running" or the transient failure, for the log line
+    progress: ProgressUpdate | None = None  # this read changed status or percentComplete (PUBLISH_PROGRESS)
 
 
 @dataclass(frozen=True)
@@ -118,15 +116,21 @@ def decide(request: WatchedRequest, read: StatusRead, now: datetime, settings: S
         body, problem = _status_body(read)
         if problem is None:
             status = body.get("status") if body is not None else None
-            new_poll = poll.after_read(ok=True, status=status, http_status=read.http_status)
+            progress = schedule.progress_of(body)
+            new_poll = poll.after_read(ok=True, status=status, http_status=read.http_status, percent_complete=progress.percent)
             outcome = TERMINAL_OUTCOMES.get(status.lower()) if status is not None else None
             if outcome is not None:
                 error = normalise_error(body.get("error")) if outcome != "Succeeded" and body is not None else None
                 return Publish(build_result(request, outcome, new_poll, now, body=body, error=error))
             if past_deadline:
                 return _timed_out(request, new_poll, now, body, read.http_status, status)
-            delay = _delay(read, now, request, settings, factor=RUNNING_BACKOFF, step=new_poll.polls)
-            return Reenqueue(delay, new_poll, status, "running")
+            plan = schedule.running_delay(
+                body=body, headers=read.headers, now=now, first_seen_at=poll.first_seen_at,
+                expected_seconds=request.expected_seconds, bounds=_bounds(request, settings),
+                key=request.status_url, polls=new_poll.polls,
+            )
+            update = progress_data(request, poll, new_poll, body, progress, now, plan.expected_end)
+            return Reenqueue(plan.delay_seconds, new_poll, status, "running", update)
         failure = problem
     else:
         failure = _classify_failure(read, now, poll)
@@ -140,7 +144,10 @@ def decide(request: WatchedRequest, read: StatusRead, now: datetime, settings: S
         error["code"] = "TooManyFailures"
         error["message"] = f"{new_poll.failures} consecutive status reads failed; the last: {failure.message}"
         return Publish(build_result(request, "PollingFailed", new_poll, now, body=None, error=error))
-    delay = _delay(read, now, request, settings, factor=FAILURE_BACKOFF, step=new_poll.failures)
+    delay = schedule.failure_delay(
+        headers=read.headers, now=now, failures=new_poll.failures, bounds=_bounds(request, settings),
+        key=request.status_url, polls=new_poll.polls,
+    )
     return Reenqueue(delay, new_poll, new_poll.last_status, failure.message)
 
 
@@ -183,13 +190,10 @@ def _classify_failure(read: StatusRead, now: datetime, poll: PollState) -> _Fail
     return _Failure("StatusReadRefused", detail, code, provider, transient=False)
 
 
-def _delay(read: StatusRead, now: datetime, request: WatchedRequest, settings: Settings, *, factor: float, step: int) -> int:
-    hint = delay_hint(read.headers, now)
-    if hint is None:
-        hint = settings.poll_min_delay_seconds * factor ** min(max(step - 1, 0), 64)
-    delay = min(max(hint, settings.poll_min_delay_seconds), settings.poll_max_delay_seconds)
-    remaining = (request.deadline - now).total_seconds()
-    return max(0, min(math.ceil(delay), math.ceil(remaining)))
+def _bounds(request: WatchedRequest, settings: Settings) -> schedule.Bounds:
+    return schedule.Bounds(
+        settings.poll_min_delay_seconds, settings.poll_max_delay_seconds, request.deadline, settings.arm_reads_reserve
+    )
 
 
 def _timed_out(

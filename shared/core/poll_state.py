@@ -27,24 +27,35 @@ class PollState:
     failures: int = 0
     last_status: str | None = None
     last_http_status: int | None = None
+    last_percent_complete: float | None = None  # the last successful read's percentComplete (progress events)
+    read_slot_at: datetime | None = None  # put off for ARM's read budget: the slot this copy was given
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "firstSeenAt": rfc3339(self.first_seen_at),
             "polls": self.polls,
             "failures": self.failures,
             "lastStatus": self.last_status,
             "lastHttpStatus": self.last_http_status,
         }
+        if self.last_percent_complete is not None:
+            out["lastPercentComplete"] = self.last_percent_complete
+        if self.read_slot_at is not None:
+            out["readSlotAt"] = rfc3339(self.read_slot_at)
+        return out
 
-    def after_read(self, *, ok: bool, status: str | None, http_status: int | None) -> PollState:
-        """The state after one more status read (``ok`` False for a failed read)."""
+    def after_read(
+        self, *, ok: bool, status: str | None, http_status: int | None, percent_complete: float | None = None
+    ) -> PollState:
+        """The state after one more status read (``ok`` False for a failed read, which keeps the last percentage)."""
         return replace(
             self,
             polls=self.polls + 1,
             failures=0 if ok else self.failures + 1,
             last_status=status if status is not None else self.last_status,
             last_http_status=http_status,
+            last_percent_complete=percent_complete if ok else self.last_percent_complete,
+            read_slot_at=None,
         )
 
 
@@ -61,6 +72,7 @@ class WatchedRequest:
     context: dict[str, Any] | None
     timeout_seconds: int
     poll: PollState
+    expected_seconds: int | None = None  # the producer's estimate of the whole duration (a scheduling hint)
 
     @property
     def deadline(self) -> datetime:

@@ -31,6 +31,12 @@ class PollModel(BaseModel):
     failures: Annotated[int, Field(ge=0, description="Consecutive failed status reads.")] = 0
     lastStatus: Annotated[str | None, Field(description="The provider's last status value.")] = None
     lastHttpStatus: Annotated[int | None, Field(description="HTTP status of the last read, if any.")] = None
+    lastPercentComplete: Annotated[
+        float | None, Field(strict=False, ge=0, le=100, description="percentComplete of the last successful read, if any.")
+    ] = None
+    readSlotAt: Annotated[
+        datetime | None, Field(strict=False, description="Put off for ARM's read budget: when this copy may read (RFC 3339).")
+    ] = None
 
 
 #: '/', '\\', '?', '#', a control character or DEL: one regex scan instead of a loop per character.
@@ -67,6 +73,10 @@ COMMON_FIELDS: dict[str, tuple[Any, Any]] = {
     "timeoutSeconds": (
         Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None,
         Field(default=None, description="Deadline in seconds from when the watcher first saw the request (1 to 2592000)."),
+    ),
+    "expectedSeconds": (
+        Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None,
+        Field(default=None, description="The producer's estimate of the whole duration in seconds (1 to 2592000); a scheduling hint only."),
     ),
     "poll": (
         PollModel | None,

@@ -31,6 +31,7 @@ _COMMON_SAYS = {
     "correlationId": "be a string of at most 256 characters",
     "context": "be a JSON object",
     "timeoutSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
+    "expectedSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
 }
 _TYPE_WORDS = {"string_type": "a string", "int_type": "a whole number", "dict_type": "a JSON object", "model_type": "a JSON object"}
 
@@ -58,6 +59,8 @@ class RequestParser:
                 failures=poll_model.failures,
                 last_status=poll_model.lastStatus,
                 last_http_status=poll_model.lastHttpStatus,
+                last_percent_complete=poll_model.lastPercentComplete,
+                read_slot_at=_utc(poll_model.readSlotAt) if poll_model.readSlotAt is not None else None,
             )
             if poll_model is not None
             else PollState(first_seen_at=now)
@@ -79,6 +82,7 @@ class RequestParser:
             context=model.context,
             timeout_seconds=timeout_seconds,
             poll=poll,
+            expected_seconds=model.expectedSeconds,
         )
 
     def _status_url(self, source: Source, model: Any) -> str:

@@ -42,6 +42,8 @@ class Settings:
     poll_max_delay_seconds: float = 300.0
     poll_default_timeout_seconds: int = 86400
     poll_max_failures: int = 10
+    publish_progress: bool = False
+    arm_reads_reserve: int = 100
     storage: StorageConnection | None = field(default=None, compare=False)
 
     @property
@@ -55,6 +57,11 @@ class Settings:
     @property
     def publishes_to_eventgrid(self) -> bool:
         return self.result_sink in ("eventgrid", "both")
+
+    @property
+    def needs_eventgrid(self) -> bool:
+        """Outcomes or progress events go to Event Grid."""
+        return self.publishes_to_eventgrid or self.publish_progress
 
     @property
     def arm_host(self) -> str:
@@ -81,6 +88,18 @@ def _number(env: Mapping[str, str], name: str, default: float, *, low: float, hi
     if not low <= value <= high:
         raise SettingsError(name, f"must be between {low:g} and {high:g}, got {raw}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _text(env, name, None)
+    if raw is None:
+        return default
+    value = raw.lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise SettingsError(name, f"must be true or false, got {raw!r}")
 
 
 def _base_url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -115,6 +134,9 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
     eventgrid_endpoint = _base_url(env, "EVENTGRID_TOPIC_ENDPOINT", None)
     if result_sink in ("eventgrid", "both") and not eventgrid_endpoint:
         raise SettingsError("EVENTGRID_TOPIC_ENDPOINT", f"is required when RESULT_SINK is {result_sink!r}")
+    publish_progress = _flag(env, "PUBLISH_PROGRESS", False)
+    if publish_progress and not eventgrid_endpoint:
+        raise SettingsError("EVENTGRID_TOPIC_ENDPOINT", "is required when PUBLISH_PROGRESS is true (progress events go to Event Grid only)")
     min_delay = _number(env, "POLL_MIN_DELAY_SECONDS", 5, low=0, high=MAX_VISIBILITY_SECONDS, integer=False)
     max_delay = _number(env, "POLL_MAX_DELAY_SECONDS", 300, low=0, high=MAX_VISIBILITY_SECONDS, integer=False)
     if max_delay < min_delay:
@@ -148,6 +170,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
             _number(env, "POLL_DEFAULT_TIMEOUT_SECONDS", 86400, low=1, high=MAX_TIMEOUT_SECONDS, integer=True)
         ),
         poll_max_failures=int(_number(env, "POLL_MAX_FAILURES", 10, low=1, high=10_000, integer=True)),
+        publish_progress=publish_progress,
+        arm_reads_reserve=int(_number(env, "ARM_READS_RESERVE", 100, low=0, high=12_000, integer=True)),
         storage=storage_connection_from_environ(env) if require_storage else None,
     )
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from shared.core.errors import InvalidRequest, PublishError, SettingsError
+from shared.core.progress import progress_event
 from shared.core.trimming import encode_json, fit_result
 from shared.core.urls import HostAllowlist, checked_url
 from shared.edges.http import HttpResponse, HttpTransport, TransportError, TransportTimeout
@@ -135,7 +136,15 @@ class EventGridSink:
     def publish(self, result: Mapping[str, Any]) -> None:
         data, body = fit_result(result, lambda data: encode_json([cloud_event(result, self._source, data)]), self._max_bytes)
         log_trimmed(self.name, data, self._max_bytes)
-        event_id = result["eventId"]
+        self._send(body, result["eventId"])
+
+    def publish_progress(self, event_id: str, data: Mapping[str, Any]) -> None:
+        """One ``LroWatcher.Operation.Progress`` event (:mod:`shared.core.progress`); raises PublishError like :meth:`publish`."""
+        fitted, body = fit_result(data, lambda d: encode_json([progress_event(event_id, d, self._source)]), self._max_bytes)
+        log_trimmed(self.name, {**fitted, "eventId": event_id}, self._max_bytes)
+        self._send(body, event_id)
+
+    def _send(self, body: bytes, event_id: str) -> None:
         refreshed = False
         while True:
             headers, secret = self._auth_headers(event_id)

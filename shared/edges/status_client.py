@@ -17,7 +17,10 @@ from shared.edges.tokens import TokenCache
 __all__ = ["StatusClient", "KEPT_HEADERS"]
 
 #: The answer headers the core reads (delay hints, error code, redirect target, auth challenge).
-KEPT_HEADERS = ("retry-after", "retry-after-ms", "x-ms-retry-after-ms", "x-ms-error-code", "location", "www-authenticate")
+KEPT_HEADERS = (
+    "retry-after", "retry-after-ms", "x-ms-retry-after-ms", "x-ms-error-code", "location", "www-authenticate",
+    "x-ms-ratelimit-remaining-subscription-reads",  # ARM read budget: the schedule stretches delays when it runs low
+)
 
 
 class StatusClient:

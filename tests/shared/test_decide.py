@@ -219,42 +219,49 @@ def test_default_timeout_comes_from_settings() -> None:
 
 
 class TestDelay:
-    def test_retry_after_seconds_is_honoured(self) -> None:
-        assert decide(parse(apim()), ok({"status": "Running"}, Retry_After="42"), T0, CONFIG).delay_seconds == 42
+    """decide() hands every delay to shared.core.schedule (exact figures in test_schedule.py)."""
+
+    def test_retry_after_seconds_is_a_floor(self) -> None:
+        delay = decide(parse(apim()), ok({"status": "Running"}, Retry_After="42"), T0, CONFIG).delay_seconds
+        assert 42 <= delay <= 42 * 1.05
 
     def test_retry_after_http_date_is_relative_to_now(self) -> None:
         read = ok({"status": "Running"}, Retry_After="Sun, 22 Nov 2026 12:01:30 GMT")
-        assert decide(parse(apim()), read, later(10), CONFIG).delay_seconds == 80
+        assert 80 <= decide(parse(apim()), read, later(10), CONFIG).delay_seconds <= 84
 
     def test_retry_after_ms_headers_win_over_retry_after(self) -> None:
         read = ok({"status": "Running"}, Retry_After="100", retry_after_ms="7500")
-        assert decide(parse(apim()), read, T0, CONFIG).delay_seconds == 8
+        assert decide(parse(apim()), read, T0, CONFIG).delay_seconds < 100
         read = ok({"status": "Running"}, Retry_After="100", x_ms_retry_after_ms="20000")
-        assert decide(parse(apim()), read, T0, CONFIG).delay_seconds == 20
+        assert 20 <= decide(parse(apim()), read, T0, CONFIG).delay_seconds <= 21
 
     def test_hint_is_clamped_to_the_settings(self) -> None:
-        assert decide(parse(apim()), ok({"status": "Running"}, Retry_After="1"), T0, CONFIG).delay_seconds == 5
         assert decide(parse(apim()), ok({"status": "Running"}, Retry_After="86400"), T0, CONFIG).delay_seconds == 300
+        config = settings(POLL_MIN_DELAY_SECONDS="30")
+        assert 30 <= decide(parse(apim(), config=config), ok({"status": "Running"}, Retry_After="1"), T0, config).delay_seconds <= 32
 
-    def test_backoff_grows_while_running_without_a_hint(self) -> None:
-        delays = []
-        for polls in range(0, 14):
-            request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": polls}))
-            delays.append(decide(request, ok({"status": "Running"}), later(1), CONFIG).delay_seconds)
-        assert delays[0] == 5
-        assert delays == sorted(delays)
-        assert delays[-1] == 300
-        assert len(set(delays)) > 8
+    def test_wait_grows_with_the_time_running_without_a_prediction(self) -> None:
+        delays = [decide(parse(apim()), ok({"status": "Running"}), later(elapsed), CONFIG).delay_seconds
+                  for elapsed in (0, 600, 3600, 6 * 3600, 20 * 3600)]
+        assert delays[0] < delays[1] < delays[2] < delays[3] <= delays[4] <= 300
+
+    def test_percent_complete_aims_at_the_predicted_end(self) -> None:
+        request = parse(apim())
+        decision = decide(request, ok({"status": "Running", "percentComplete": 50}), later(1000), CONFIG)
+        assert decision.delay_seconds == 300  # 1000 s to go: half of it, capped by POLL_MAX_DELAY_SECONDS
+        near = decide(request, ok({"status": "Running", "percentComplete": 99}), later(1000), CONFIG)
+        assert near.delay_seconds <= 16  # the predicted end is seconds away: land just past it
 
     def test_backoff_doubles_per_consecutive_failure(self) -> None:
         delays = []
         for failures in range(0, 4):
             request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 5, "failures": failures}))
             delays.append(decide(request, StatusRead(500, {}, b""), later(1), CONFIG).delay_seconds)
-        assert delays == [5, 10, 20, 40]
+        assert [round(d / 5) for d in delays] == [1, 2, 4, 8]
+        assert all(5 * 2**i <= d <= 5 * 2**i * 1.05 + 0.5 for i, d in enumerate(delays))
 
     def test_transient_failure_honours_retry_after(self) -> None:
-        assert decide(parse(apim()), StatusRead(429, {"retry-after": "17"}, b""), T0, CONFIG).delay_seconds == 17
+        assert 17 <= decide(parse(apim()), StatusRead(429, {"retry-after": "17"}, b""), T0, CONFIG).delay_seconds <= 18
 
     def test_delay_never_reaches_past_the_deadline(self) -> None:
         request = parse(apim(timeoutSeconds=100))

@@ -121,6 +121,12 @@ class TestRejections:
             (apim(timeoutSeconds="60"), "timeoutSeconds", "whole number"),
             (apim(timeoutSeconds=1.5), "timeoutSeconds", "whole number"),
             (apim(timeoutSeconds=True), "timeoutSeconds", "whole number"),
+            (apim(expectedSeconds=0), "expectedSeconds", "2592000"),
+            (apim(expectedSeconds=2_592_001), "expectedSeconds", "2592000"),
+            (apim(expectedSeconds="600"), "expectedSeconds", "whole number"),
+            (apim(expectedSeconds=600.0), "expectedSeconds", "whole number"),
+            (apim(expectedseconds=600), "expectedseconds", "Did you mean 'expectedSeconds'"),
+            (apim(poll={"firstSeenAt": "2026-01-01T00:00:00Z", "lastPercentComplete": 101}), "poll.lastPercentComplete", "producers omit"),
             (apim(poll={"polls": 1}), "poll.firstSeenAt", "producers omit"),
             (apim(poll={"firstSeenAt": "yesterday"}), "poll.firstSeenAt", "producers omit"),
             (apim(poll={"firstSeenAt": "2026-01-01T00:00:00Z", "polls": -1}), "poll.polls", "producers omit"),
@@ -220,3 +226,10 @@ def test_arm_status_urls_are_async_operation_resources(path: str) -> None:
 def test_arm_status_urls_cannot_read_other_resources(path: str) -> None:
     err = rejected(arm(statusUrl=f"https://management.azure.com{path}?api-version=1"))
     assert err.field == "statusUrl" and "async-operation" in err.reason
+
+
+def test_expected_seconds_is_an_optional_hint_for_every_source() -> None:
+    for message in (apim(expectedSeconds=600), devcenter(expectedSeconds=1), arm(expectedSeconds=2_592_000)):
+        assert parse(message).expected_seconds == message["expectedSeconds"]
+        assert parse(message).body["expectedSeconds"] == message["expectedSeconds"]  # re-enqueued as is
+    assert parse(apim()).expected_seconds is None

@@ -16,3 +16,5 @@ def test_demo_runs_to_the_end_and_shows_every_source(capsys: pytest.CaptureFixtu
         assert any(line.startswith(source) and outcome in line for line in out.splitlines()), (source, outcome)
     assert "Did you mean 'operationId'?" in out
     assert "same eventIds as the queue: yes" in out
+    assert "Progress events on Event Grid" in out
+    assert any(line.startswith("apim-upgrade-7f3a") and "InProgress" in line and "10" in line for line in out.splitlines())

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tools.sim.script import validate_steps
 from tools.simulator import EVENTGRID_CONTENT_TYPE, INJECTABLE_FAULTS, ScriptError, Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -882,3 +884,22 @@ def test_cli_prints_one_json_line_serves_and_exits_0_on_signal(sig):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+def test_run_for_answers_running_with_linear_progress_until_its_time_then_the_next_step(sim, client, arm_auth):
+    sim.script("half-way", [{"runFor": 3600, "startedAgo": 1800, "progress": True, "retryAfter": 30}, {"status": "Succeeded"}])
+    sim.script("no-progress", [{"runFor": 3600, "startedAgo": 60}, {"status": "Succeeded"}])
+    sim.script("done", [{"runFor": 10, "startedAgo": 10, "progress": True}, {"status": "Succeeded"}])
+    half = read(client, apim_path("half-way"), arm_auth)
+    assert half.status_code == 200 and half.headers["Retry-After"] == "30"
+    body = half.json()
+    assert body["status"] == "InProgress" and body["percentComplete"] == 50
+    started = datetime.fromisoformat(body["startTime"].replace("Z", "+00:00"))
+    assert 1795 <= (datetime.now(UTC) - started).total_seconds() <= 1830
+    plain = read(client, apim_path("no-progress"), arm_auth).json()
+    assert plain["status"] == "InProgress" and "percentComplete" not in plain and "startTime" in plain
+    assert read(client, apim_path("done"), arm_auth).json()["status"] == "Succeeded"
+    with pytest.raises(ScriptError):
+        validate_steps([{"runFor": 0}])
+    with pytest.raises(ScriptError):
+        validate_steps([{"runFor": 5, "progress": "yes"}])

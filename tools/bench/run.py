@@ -1,4 +1,4 @@
-"""Run P1-P4, print the table, write the JSON."""
+"""Run P1-P6, print the table, write the JSON (a subset run merges its figures into the file's others)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ class BenchConfig:
     p4_small: int = 100
     p4_large: int = 10_000
     p4_polls: int = 500
-    only: tuple[str, ...] = ("p1", "p2", "p3", "p4")
+    p5_operations: int = 3000
+    p6_operations: int = 2000
+    only: tuple[str, ...] = ("p1", "p2", "p3", "p4", "p5", "p6")
 
 
 FULL = BenchConfig()
@@ -42,6 +44,7 @@ SMOKE = BenchConfig(
     p2_runs=1, p2_watcher_reads=30, p2_operations=3, p2_polls_per_op=2,
     p3_runs=1, p3_first_message=False,
     p4_runs=1, p4_small=4, p4_large=30, p4_polls=30,
+    p5_operations=60, p6_operations=60,
 )
 
 
@@ -67,6 +70,16 @@ def run(config: BenchConfig = FULL, progress: Any = None, azurite: Any = None, c
         "machine": machine(),
         "config": dataclasses.asdict(config),
     }
+    if "p5" in config.only:
+        from tools.bench import p5
+
+        say(f"P5: fleet replay of {config.p5_operations:,} operations (schedule vs fixed 30 s timer vs azure-core) ...")
+        guarded("p5", lambda: p5.measure(config.p5_operations))
+    if "p6" in config.only:
+        from tools.bench import p6
+
+        say(f"P6: {config.p6_operations:,} operations on one subscription against ARM's read bucket ...")
+        guarded("p6", lambda: p6.measure(config.p6_operations))
     needs_stage = {"p1", "p4"} & set(config.only) or ("p3" in config.only and config.p3_first_message)
     if "p2" in config.only:
         from tools.bench import p2
@@ -136,6 +149,8 @@ def format_table(result: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    if len(rows) == 1:
+        lines = []  # P5/P6 only: their lines below
     notes = []
     if p1:
         cpu = p1["cpu_ms_per_poll"]
@@ -162,19 +177,58 @@ def format_table(result: dict[str, Any]) -> str:
         notes.append(f"P4: {p4['polls_per_run']:,} polls per run for both sizes; peak RSS, median of {p4['runs']}; "
                      f"{p4['small_polls_per_s']:.0f} polls/s with {p4['small_operations']:,} queued, "
                      f"{p4['large_polls_per_s']:.0f} polls/s with {p4['large_operations']:,} (Azurite slows with queue depth)")
+    notes += _schedule_notes(result)
     return "\n".join(lines + [""] + notes + errors)
 
 
-def write(result: dict[str, Any], path: str | Path = DEFAULT_OUT) -> Path:
+def _schedule_notes(result: dict[str, Any]) -> list[str]:
+    """P5 and P6: their own lines (each is a set of figures against several references)."""
+    notes = []
+    p5, p6 = result.get("p5"), result.get("p6")
+    if p5 and "error" not in p5:
+        for kind, row in p5["by_kind"].items():
+            w, t, c = row["watcher"], row["fixed_30s_timer"], row["azure_core"]
+            verdict = "" if "pass" not in row else (" (target: reads <= {reads_ratio_max:g}x, lag <= {lag_ratio_max:g}x): ".format(**row["target"])
+                                                     + ("pass" if row["pass"] else "FAIL"))
+            notes.append(f"P5 {kind} ({w['operations']:,} ops): reads/op watcher {w['reads_per_op']:.1f} = {w['reads_ratio']:.2f}x timer "
+                         f"{t['reads_per_op']:.1f}, azure-core {c['reads_per_op']:.1f}; mean lag {w['mean_lag_s']:.1f} s = "
+                         f"{w['lag_ratio']:.2f}x timer {t['mean_lag_s']:.1f} s, azure-core {c['mean_lag_s']:.1f} s; "
+                         f"p95 {w['p95_lag_s']:.0f} / {t['p95_lag_s']:.0f} / {c['p95_lag_s']:.0f} s{verdict}")
+    if p6 and "error" not in p6:
+        on, off = p6["budget_on"], p6["budget_off"]
+        scaled = next(v for k, v in p6.items() if k.startswith("budget_on_"))
+        notes.append(f"P6 {p6['operations']:,} ops, one subscription: 429s with the budget logic {on['throttled_429']:,} "
+                     f"({scaled['throttled_429']:,} with {scaled['instances']} instances), without {off['throttled_429']:,}; "
+                     f"mean lag {on['mean_lag_s']:.0f} s ({scaled['mean_lag_s']:.0f} s) vs {off['mean_lag_s']:.0f} s; "
+                     f"reads/op {on['reads_per_op']:.1f} vs {off['reads_per_op']:.1f}; put off unread per op "
+                     f"{on['deferred_unread'] / p6['operations']:.1f} (target {p6['target']}: {'pass' if p6['pass'] else 'FAIL'})")
+    return notes
+
+
+FIGURES = ("p1", "p2", "p3", "p4", "p5", "p6")
+
+
+def write(result: dict[str, Any], path: str | Path = DEFAULT_OUT, *, merge: bool = False) -> Path:
+    """Write ``result``; with ``merge``, only its figures replace those of the file (the others are kept)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if merge and out.exists():
+        merged = json.loads(out.read_text(encoding="utf-8"))
+        for key in FIGURES:
+            if key in result:
+                merged[key] = result[key]
+        merged.setdefault("partial_runs", []).append(
+            {"only": list(result["config"]["only"]), "started": result["started"], "machine": result["machine"]}
+        )
+        result = merged
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description="lro-watcher benchmarks P1-P4")
-    parser.add_argument("--only", default="p1,p2,p3,p4", help="comma-separated subset of p1,p2,p3,p4")
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description="lro-watcher benchmarks P1-P6")
+    parser.add_argument("--only", default=",".join(FIGURES),
+                        help="comma-separated subset of p1..p6; a subset's figures are merged into --out, the others kept")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves the harness works, figures mean nothing")
     parser.add_argument("--runs", type=int, help="runs per figure (overrides every P*'s default)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON output (default {DEFAULT_OUT.relative_to(PROJECT_ROOT)})")
@@ -185,9 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         config = dataclasses.replace(config, p1_runs=args.runs, p2_runs=args.runs, p3_runs=args.runs, p4_runs=args.runs)
     # SIGTERM (a CI timeout, kill PID) unwinds like Ctrl-C, so Azurite and the helpers are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    merge = set(config.only) != set(FIGURES)
     result = run(config, progress=lambda text: print(text, file=sys.stderr, flush=True),
-                 checkpoint=lambda partial: write(partial, args.out))
-    out = write(result, args.out)
+                 checkpoint=None if merge else (lambda partial: write(partial, args.out)))
+    out = write(result, args.out, merge=merge)
     print(format_table(result))
     print(f"\n{out} written ({result['seconds']:.0f} s)")
     return 0

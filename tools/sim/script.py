@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-STEP_KINDS = ("status", "http", "fault", "redirect")
+STEP_KINDS = ("status", "http", "fault", "redirect", "runFor")
 SCRIPT_FAULTS = ("reset", "slow", "malformed", "nostatus")
 INJECTABLE_FAULTS = ("429", "500", "503", "slow", "reset", "malformed", "nostatus", "404early")
 TERMINAL_STATUSES = frozenset({"succeeded", "completed", "failed", "canceled", "cancelled"})
@@ -16,6 +19,9 @@ _KIND_KEYS = {
     "http": {"http", "error", "body"},
     "fault": {"fault", "seconds"},
     "redirect": {"redirect"},
+    # runFor: answer 200 InProgress (with startTime, and a linear percentComplete when "progress" is
+    # true) until runFor seconds after the operation was scripted (minus "startedAgo"), then the next step.
+    "runFor": {"runFor", "progress", "startedAgo", "status"},
 }
 
 
@@ -98,6 +104,15 @@ def _validate_step(step: Any, where: str) -> dict:
             raise ScriptError(f"{where}.fault must be one of {', '.join(SCRIPT_FAULTS)}")
         if "seconds" in out and (out["fault"] != "slow" or not _is_number(out["seconds"]) or out["seconds"] < 0):
             raise ScriptError(f"{where}.seconds is only for a slow fault and must be a number >= 0")
+    elif kind == "runFor":
+        if not _is_number(out["runFor"]) or out["runFor"] <= 0:
+            raise ScriptError(f"{where}.runFor must be a number of seconds > 0")
+        if not isinstance(out.get("progress", False), bool):
+            raise ScriptError(f"{where}.progress must be true or false")
+        if not _is_number(out.get("startedAgo", 0)) or out.get("startedAgo", 0) < 0:
+            raise ScriptError(f"{where}.startedAgo must be a number of seconds >= 0")
+        if not isinstance(out.setdefault("status", "InProgress"), str):
+            raise ScriptError(f"{where}.status must be a string")
     elif kind == "redirect" and (not isinstance(out["redirect"], str) or not out["redirect"]):
         raise ScriptError(f"{where}.redirect must be a non-empty URL string")
     return out
@@ -141,11 +156,21 @@ def pick_fault(rate: float, kinds: tuple[str, ...], seed: int, op_key: str, read
     return eligible[int.from_bytes(digest[8:16], "big") % len(eligible)]
 
 
+def _running(step: dict, elapsed: float) -> dict:
+    """The status step a runFor step answers with ``elapsed`` seconds into its run."""
+    started = datetime.now(UTC) - timedelta(seconds=elapsed)
+    out = {"kind": "status", "status": step["status"], "_headers": step["_headers"],
+           "startTime": started.strftime("%Y-%m-%dT%H:%M:%S.") + f"{started.microsecond // 1000:03d}Z"}
+    if step.get("progress"):
+        out["percentComplete"] = min(99, math.floor(100 * elapsed / step["runFor"]))
+    return out
+
+
 class Operation:
     """One scripted operation's progress. Mutated only under the simulator's lock."""
 
     __slots__ = ("operation_id", "steps", "index", "used", "polls", "steps_served",
-                 "faults_injected", "start_time", "end_time", "last_status")
+                 "faults_injected", "start_time", "end_time", "last_status", "scripted_at")
 
     def __init__(self, operation_id: str, steps: list[dict], polls: int = 0) -> None:
         self.operation_id = operation_id
@@ -158,9 +183,18 @@ class Operation:
         self.start_time: str | None = None
         self.end_time: str | None = None
         self.last_status: str | None = None
+        self.scripted_at = time.monotonic()
 
     def next_step(self) -> dict:
         step = self.steps[self.index]
+        if step["kind"] == "runFor":
+            elapsed = time.monotonic() - self.scripted_at + step.get("startedAgo", 0)
+            if elapsed < step["runFor"] or self.index == len(self.steps) - 1:
+                self.steps_served += 1
+                return _running(step, elapsed)
+            self.index += 1
+            self.used = 0
+            step = self.steps[self.index]
         self.used += 1
         self.steps_served += 1
         if self.used >= step["times"] and self.index < len(self.steps) - 1:
