@@ -27,15 +27,19 @@ class PollState:
     failures: int = 0
     last_status: str | None = None
     last_http_status: int | None = None
+    status_url: str | None = None  # the URL to poll, when a Location poll moved it (JSON key statusUrl)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "firstSeenAt": rfc3339(self.first_seen_at),
             "polls": self.polls,
             "failures": self.failures,
             "lastStatus": self.last_status,
             "lastHttpStatus": self.last_http_status,
         }
+        if self.status_url is not None:
+            data["statusUrl"] = self.status_url
+        return data
 
     def after_read(self, *, ok: bool, status: str | None, http_status: int | None) -> PollState:
         """The state after one more status read (``ok`` False for a failed read)."""
@@ -54,13 +58,20 @@ class WatchedRequest:
 
     source: Source
     body: dict[str, Any]  # the producer's fields, without ``poll``; re-enqueued as is
-    status_url: str  # canonical, checked against the token rules
+    status_url: str  # the URL polled now: canonical, checked against the token rules
     scope: str  # token scope for status_url
     operation_id: str | None
     correlation_id: str | None
     context: dict[str, Any] | None
     timeout_seconds: int
     poll: PollState
+    status_header: str = "Azure-AsyncOperation"  # how reads are understood (contract section 2a)
+    origin_url: str | None = None  # the request's own statusUrl when a Location moved it (the eventId's)
+
+    @property
+    def identity_url(self) -> str:
+        """The producer's status URL: what identifies the operation (eventId), however often it moved."""
+        return self.origin_url or self.status_url
 
     @property
     def deadline(self) -> datetime:
