@@ -102,7 +102,6 @@ def status_url_from(value: str) -> str:
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
     """The request object the flags describe (not validated yet)."""
     from shared.core.errors import InvalidRequest
-
     from shared.core.sources import SOURCES
 
     request: dict[str, Any] = {}
