@@ -28,7 +28,7 @@ from .plan import PlannedOp
 
 __all__ = ["judge", "stats", "fault_counts", "result_owner", "poison_owner"]
 
-STATUS_ROUTES = ("apim", "operationalinsights", "devcenter", "arm")
+STATUS_ROUTES = ("apim", "operationalinsights", "devcenter", "arm", "dataplane")
 MAX_EXAMPLES = 20
 
 
@@ -51,8 +51,9 @@ def _json(text: str) -> Any:
         return None
 
 
-def _expected_event_id(result: dict[str, Any]) -> str:
-    path = str(result.get("statusUrl", "")).split("?", 1)[0]
+def _expected_event_id(result: dict[str, Any], event_url: str | None) -> str:
+    """From the request's own statusUrl (the same however often a Location moved), else the result's."""
+    path = str(event_url or result.get("statusUrl", "")).split("?", 1)[0]
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{result.get('source')}|{path}|{result.get('outcome')}"))
 
 
@@ -64,8 +65,10 @@ def _result_problem(op: PlannedOp, result: dict[str, Any]) -> str | None:
         ("source", result.get("source"), expect["source"]),
         ("correlationId", result.get("correlationId"), expect["correlationId"]),
         ("context", result.get("context"), expect["context"]),
-        ("eventId", result.get("eventId"), _expected_event_id(result)),
+        ("eventId", result.get("eventId"), _expected_event_id(result, expect.get("eventUrl"))),
     ]
+    if "statusUrl" in expect:  # a moved Location: the URL polled last
+        checks.append(("statusUrl", result.get("statusUrl"), expect["statusUrl"]))
     if "status" in expect:
         checks.append(("status", result.get("status"), expect["status"]))
     if "errorCode" in expect:
