@@ -143,10 +143,13 @@ def _moved_url(request: WatchedRequest, location: str | None, settings: Settings
 
 
 def _host_of(url: str) -> str:
+    """``host[:port]`` of ``url`` for a message: never its user information (it may hold a password)."""
     try:
-        return urlsplit(url).netloc[-200:] or url[:200]
+        parts = urlsplit(url)
+        host = (parts.hostname or "")[:200]
+        return f"{host}:{parts.port}" if parts.port is not None else host
     except ValueError:
-        return url[:200]
+        return "(unparseable URL)"
 
 
 def _delay(read: StatusRead, now: datetime, request: WatchedRequest, settings: Settings, *, factor: float, step: int) -> int:

@@ -164,7 +164,7 @@ def test_the_same_location_again_is_not_a_move() -> None:
     [
         ("https://evil.example/subscriptions/x/providers/y/operationResults/z?api-version=1", "evil.example"),
         ("http://management.azure.com/subscriptions/x/providers/y/operationResults/z?api-version=1", "management.azure.com"),
-        ("https://user@management.azure.com/subscriptions/x/providers/y/operationResults/z?api-version=1", "user@management.azure.com"),
+        ("https://user:hunter2@management.azure.com/subscriptions/x/providers/y/operationResults/z?api-version=1", "management.azure.com"),
         ("https://management.azure.com:8443/subscriptions/x/providers/y/operationResults/z?api-version=1", "management.azure.com:8443"),
         ("https://management.azure.com/subscriptions/x/resourceGroups/rg?api-version=1", "management.azure.com"),
         ("https://management.azure.com/subscriptions/x/providers/y/operationResults/z", "management.azure.com"),
@@ -177,6 +177,7 @@ def test_a_moved_location_that_fails_the_rules_is_polling_failed_naming_the_host
     result = decision.result
     assert result["outcome"] == "PollingFailed" and result["error"]["code"] == "LocationRefused"
     assert repr(host) in result["error"]["message"] and result["error"]["httpStatus"] == 202
+    assert "hunter2" not in json.dumps(result)  # user information (a password) is never repeated
     assert result["statusUrl"] == arm()["statusUrl"]
 
 
