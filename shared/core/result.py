@@ -46,9 +46,11 @@ def build_result(
 ) -> dict[str, Any]:
     """The result published for ``request``; ``body`` is the last status body, if the last read returned one.
 
-    ``status_in_body`` is False for a Location read, whose body is the action's result, not a status.
+    ``status_in_body`` is False for a Location read, whose body is the action's result, not a status
+    body: its ``status``, ``percentComplete``, ``startTime`` and ``endTime`` are not the operation's.
     """
-    status = _field(body, "status", (str,)) if status_in_body else None
+    status_body = body if status_in_body else None
+    status = _field(status_body, "status", (str,))
     return {
         "eventId": event_id(request, outcome),
         "outcome": outcome,
@@ -58,9 +60,9 @@ def build_result(
         "statusUrl": request.status_url,
         "correlationId": request.correlation_id,
         "context": request.context,
-        "percentComplete": _field(body, "percentComplete", (int, float)),
-        "startTime": _field(body, "startTime", (str,)),
-        "endTime": _field(body, "endTime", (str,)),
+        "percentComplete": _field(status_body, "percentComplete", (int, float)),
+        "startTime": _field(status_body, "startTime", (str,)),
+        "endTime": _field(status_body, "endTime", (str,)),
         "error": error,
         "operation": body,
         "polls": poll.polls,

@@ -62,10 +62,12 @@ def test_done_codes_without_body_are_succeeded(code: int) -> None:
 
 
 def test_200_with_a_result_body_is_succeeded_with_the_body_as_operation() -> None:
-    body = {"id": "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites/app", "status": "Failed", "value": [1]}
+    body = {"id": "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Web/sites/app", "status": "Failed", "value": [1],
+            "percentComplete": 3, "startTime": "2020-01-01T00:00:00Z"}
     result = decide(parse(location()), read(200, body), T0, CONFIG).result
     assert result["outcome"] == "Succeeded" and result["operation"] == body
     assert result["status"] is None  # a 'status' inside the action's result is not an operation status
+    assert result["percentComplete"] is None and result["startTime"] is None
 
 
 def test_200_with_a_body_that_is_not_a_json_object_is_still_succeeded() -> None:
