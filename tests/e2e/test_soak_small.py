@@ -79,3 +79,22 @@ def test_the_soak_plan_mixes_location_and_dataplane_operations() -> None:
     assert any("statusUrl" in op.expect for op in location), "some Locations move"
     assert any(op.expect.get("errorCode") == "LocationRefused" for op in location)
     assert all(op.script["style"] == "location" for op in location)
+
+
+def test_the_soak_judge_allows_a_stale_copy_of_a_moved_location_but_not_only_stale_ones() -> None:
+    plan = build_plan(600, 3, "http://127.0.0.1:9")
+    op = next(o for o in plan if "statusUrl" in o.expect and o.kind == "Succeeded")
+    original, moved = op.expect["eventUrl"], op.expect["statusUrl"]
+    event = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"arm|{original.split('?')[0]}|Succeeded"))
+
+    def result(url: str) -> str:
+        return json.dumps({"eventId": event, "source": "arm", "statusUrl": url, "outcome": "Succeeded", "status": None,
+                           "correlationId": op.key, "context": op.expect["context"], "error": None, "polls": 3})
+
+    def problems(*urls: str) -> set[Any]:
+        return {w["op"] for w in judge(plan, [result(u) for u in urls], [])["wrongExamples"]}
+
+    assert op.key not in problems(moved)
+    assert op.key not in problems(moved, original)  # a stale duplicate from before the move
+    assert op.key in problems(original)  # the Location never moved
+    assert op.key in problems(moved, "http://127.0.0.1:9/elsewhere")
