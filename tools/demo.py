@@ -2,8 +2,10 @@
 
 Starts Azurite (queue storage) and the simulator (ARM, Dev Center, the managed
 identity endpoint and an Event Grid topic, all on loopback), enqueues a request
-for each source — one operation that fails, one that is cancelled, and one
-request that is invalid — runs the real ``function_app`` through
+for each source — one operation that fails, one that is cancelled, an ARM
+DELETE watched through its Location header (202, a moved Location, then 204),
+a data-plane operation behind an Operation-Location header, and one request
+that is invalid — runs the real ``function_app`` through
 ``tools.run_local`` until the queue drains, prints the outcomes as a table and
 stops everything it started.
 """
@@ -47,6 +49,16 @@ def demo_requests(sim: Simulator) -> list[tuple[str, dict[str, Any] | str]]:
     sim.script("webapp-swap-55d0", [{"http": 202}, {"status": "Running"}, {"status": "Canceled"}])
     arm_url = (f"{sim.base_url}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Web/locations/westus/"
                "operationResults/webapp-swap-55d0?api-version=2023-12-01")
+    delete_path = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Compute/locations/{{}}/operationResults/vm-delete-2b9e"
+    sim.script("vm-delete-2b9e", [
+        {"http": 202, "retryAfter": "1"},
+        {"http": 202, "headers": {"Location": delete_path.format("eastus") + "?api-version=2024-03-01"}},
+        {"http": 204},
+    ], style="location")
+    sim.script("doc-model-build-c41e", [
+        {"status": "NotStarted"}, {"status": "Running", "percentComplete": 50},
+        {"status": "Succeeded", "extra": {"result": {"modelId": "invoices-v2"}}},
+    ])
     return [
         ("apim: an API Management update", {
             "source": "apim", "subscriptionId": SUBSCRIPTION, "location": "West US",
@@ -62,6 +74,14 @@ def demo_requests(sim: Simulator) -> list[tuple[str, dict[str, Any] | str]]:
         }),
         ("arm: a slot swap that is cancelled", {
             "source": "arm", "statusUrl": arm_url, "correlationId": "release-42/swap", "context": {"stage": "prod"},
+        }),
+        ("arm (Location): a VM delete, 202 then 204, with a moved Location", {
+            "source": "arm", "statusHeader": "Location", "correlationId": "release-42/vm",
+            "statusUrl": sim.base_url + delete_path.format("westus") + "?api-version=2024-03-01",
+        }),
+        ("dataplane (Operation-Location): a document model build", {
+            "source": "dataplane", "correlationId": "release-42/model",
+            "statusUrl": f"{sim.base_url}/documentintelligence/documentModels/operations/doc-model-build-c41e?api-version=2024-11-30",
         }),
         ("an invalid request (typo in a field name)", json.dumps({
             "source": "apim", "subscriptionId": SUBSCRIPTION, "location": "westus", "operationID": "oops",
@@ -80,6 +100,8 @@ def demo_settings(azurite: Azurite, sim: Simulator) -> dict[str, str]:
         "ARM_ENDPOINT": sim.base_url,
         "STATUS_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",
         "PUBLISH_PROGRESS": "true",  # LroWatcher.Operation.Progress events, to Event Grid only
+        # The simulator's generic data-plane host, with its own token audience.
+        "DATAPLANE_HOSTS": f"127.0.0.1:{sim.port}=https://cognitiveservices.azure.com/.default",
         "POLL_MIN_DELAY_SECONDS": "1",
         "POLL_MAX_DELAY_SECONDS": "2",
         # A real azure-identity ManagedIdentityCredential, against the simulator's App Service identity endpoint.
@@ -161,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nProgress events on Event Grid (PUBLISH_PROGRESS=true; a read that changed status or percentComplete):\n")
     print(table(progress_rows(progress), ("operationId", "poll", "status", "percentComplete", "expectedEndAt", "observedAt")))
     print("Everything started has been stopped.")
-    ok = code == 0 and len(results) == 4 and len(poison) == 1 and same and bool(progress)
+    ok = code == 0 and len(results) == 6 and len(poison) == 1 and same and bool(progress)
     return 0 if ok else 1
 
 

@@ -6,14 +6,18 @@
     python -m tools.enqueue --source devcenter --endpoint https://TENANT-DC.REGION.devcenter.azure.com \\
         --project web --operation-id 6a1c...
     python -m tools.enqueue --status-url "Azure-AsyncOperation: https://management.azure.com/..."   # source arm
+    python -m tools.enqueue --status-url "Location: https://management.azure.com/.../operationResults/..."  # arm, Location
+    python -m tools.enqueue --status-url "Operation-Location: https://SERVICE.cognitiveservices.azure.com/..."  # dataplane
     python -m tools.enqueue ... --correlation-id release-42 --context '{"stage": "prod"}' --timeout 3600 --dry-run
 
 The request is checked by :class:`shared.core.request_parser.RequestParser` with the function's own
 settings read from the environment and ``./local.settings.json`` (``ARM_ENDPOINT``, ``STATUS_HOST_ALLOWLIST``, ...), so
 what this tool accepts the watcher accepts. An invalid request exits 2 with the sentence
 naming the field, and nothing is sent. ``--status-url`` takes the header value or the
-whole ``Azure-AsyncOperation: https://...`` line (as ``curl -D`` writes it); ``--source``
-defaults to ``arm`` when it is given.
+whole ``Azure-AsyncOperation: https://...`` line (as ``curl -D`` writes it); a
+``Location:`` or ``Operation-Location:`` line sets ``statusHeader`` from the header name
+(``--status-header`` sets it explicitly). ``--source`` defaults to ``dataplane`` for an
+``Operation-Location`` line and to ``arm`` for any other ``--status-url``.
 
 The message is the compact JSON text (``--base64``: its base64, which the watcher reads
 too) and never expires on the queue. ``--dry-run`` prints that text and sends nothing;
@@ -33,7 +37,7 @@ from typing import IO, Any
 
 from tools._cli import EXIT_OK, EXIT_USAGE, CliError, add_storage_arguments, queue_client, tool_main, tool_settings
 
-__all__ = ["FLAGS", "build_request", "status_url_from", "main"]
+__all__ = ["FLAGS", "build_request", "status_url_from", "split_status_header", "main"]
 
 #: Flag -> request field, in the order the JSON lists them.
 FLAGS: dict[str, str] = {
@@ -43,13 +47,13 @@ FLAGS: dict[str, str] = {
     "--project": "projectName",
     "--operation-id": "operationId",
     "--status-url": "statusUrl",
+    "--status-header": "statusHeader",
     "--api-version": "apiVersion",
     "--correlation-id": "correlationId",
     "--context": "context",
     "--timeout": "timeoutSeconds",
 }
 _FLAG_OF = {field: flag for flag, field in FLAGS.items()}
-_STATUS_HEADER = "azure-asyncoperation"
 # "Azure-AsyncOperation: https://..." as curl writes it, "< ..." as curl -v does, "'Azure-AsyncOperation': '...'" as a log does.
 _HEADER_LINE = re.compile(r"^[<\s]*(['\"]?)(?P<name>[A-Za-z][A-Za-z0-9-]*)\1\s*:\s*(?P<value>.*)$")
 
@@ -60,7 +64,10 @@ _HELP = {
     "--endpoint": ("URI", "devcenter: the Dev Center URI, https://TENANT-DEVCENTER.REGION.devcenter.azure.com"),
     "--project": ("NAME", "devcenter: the project name"),
     "--operation-id": ("ID", "apim, operationalinsights, devcenter: the operation id"),
-    "--status-url": ("URL", "arm: the Azure-AsyncOperation URL, or the whole 'Azure-AsyncOperation: URL' header line"),
+    "--status-url": ("URL", "arm, dataplane: the status URL, or the whole header line ('Azure-AsyncOperation: URL', "
+                     "'Location: URL', 'Operation-Location: URL')"),
+    "--status-header": ("NAME", "arm, dataplane: the header the status URL came from (Azure-AsyncOperation, "
+                        "Operation-Location or Location); set by a pasted header line"),
     "--api-version": ("VERSION", "overrides the source's default api-version"),
     "--correlation-id": ("TEXT", "echoed in the result (at most 256 characters)"),
     "--context": ("JSON", "a JSON object, echoed in the result"),
@@ -68,22 +75,28 @@ _HELP = {
 }
 
 
-def status_url_from(value: str) -> str:
-    """The URL in ``value``: the URL itself, or an ``Azure-AsyncOperation`` header line holding it."""
+def split_status_header(value: str) -> tuple[str | None, str]:
+    """``(header name or None, URL)`` from the URL itself or a header line naming a status header."""
     from shared.core.errors import InvalidRequest
+    from shared.core.sources import STATUS_HEADERS, canonical_status_header
 
     text = value.strip()
     match = _HEADER_LINE.match(text)
     if match is None or match.group("name").lower() in ("http", "https"):
-        return text
+        return None, text
     name = match.group("name")
-    if name.lower() != _STATUS_HEADER:
+    if name.lower() not in {header.lower() for header in STATUS_HEADERS}:
         raise InvalidRequest(
             "statusUrl",
-            f"Field 'statusUrl' must be the Azure-AsyncOperation URL; got a '{name}' header line. "
-            "The watcher reads operation status resources, which only the Azure-AsyncOperation header names.",
+            f"Field 'statusUrl' must be a status URL; got a '{name}' header line. "
+            f"The watcher polls the URL named by {', '.join(STATUS_HEADERS[:-1])} or {STATUS_HEADERS[-1]}.",
         )
-    return match.group("value").strip().strip("'\"").strip()
+    return canonical_status_header(name), match.group("value").strip().strip("'\"").strip()
+
+
+def status_url_from(value: str) -> str:
+    """The URL in ``value``: the URL itself, or a status header line holding it."""
+    return split_status_header(value)[1]
 
 
 def _require_utf8(field: str, value: str, *, from_json: bool = False) -> None:
@@ -104,11 +117,15 @@ def _require_utf8(field: str, value: str, *, from_json: bool = False) -> None:
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
     """The request object the flags describe (not validated yet)."""
     from shared.core.errors import InvalidRequest
+    from shared.core.sources import SOURCES
 
     request: dict[str, Any] = {}
-    source = args.source or ("arm" if args.status_url is not None else None)
+    header, url = split_status_header(args.status_url) if args.status_url is not None else (None, None)
+    source = args.source or (("dataplane" if header == "Operation-Location" else "arm") if url is not None else None)
     if source is not None:
         request["source"] = source
+    if header is not None and args.status_header is None and (source not in SOURCES or header != SOURCES[source].status_header):
+        args.status_header = header  # the pasted line names the header; the source's default is left implicit
     for flag, field in FLAGS.items():
         value = getattr(args, flag[2:].replace("-", "_"))
         if value is None:
@@ -116,7 +133,7 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
         if isinstance(value, str):
             _require_utf8(field, value)
         if field == "statusUrl":
-            value = status_url_from(value)
+            value = url
         elif field == "context":
             try:
                 value = json.loads(value)

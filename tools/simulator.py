@@ -8,6 +8,12 @@ One ThreadingHTTPServer (stdlib only) plays:
   Bearer token for the ARM audience (``https://management.azure.com`` or the simulator's own base URL).
 * devcenter: ``GET /projects/{project}/operationstatuses/{id}``, audience ``https://devcenter.azure.com``,
   errors carry ``x-ms-error-code``.
+* a generic Azure.Core data plane (Operation-Location): ``GET /{any/path}/operations/{id}``, audience
+  ``https://cognitiveservices.azure.com``, body ``{id, status, error?, ...}``, errors carry ``x-ms-error-code``.
+* Location polling (any of the status routes above): script ``{"http": 202}`` while running (``"headers":
+  {"Location": URL}`` moves it; a relative URL is fine), then ``{"http": 204}``, ``{"http": 200, "body": {...}}``
+  or ``{"http": 400, "error": {...}}``; script the operation with ``"style": "location"`` so that injected
+  faults are Location-shaped (a 202, slow or not) instead of broken status bodies.
 * Managed identity, App Service flavour: ``GET /msi/token?api-version=2019-08-01&resource=...`` with
   ``X-IDENTITY-HEADER`` (what azure-identity uses when IDENTITY_ENDPOINT/IDENTITY_HEADER are set).
 * Event Grid topic: ``POST /eventgrid/api/events?api-version=2018-01-01``, CloudEvents 1.0 batch,
@@ -29,7 +35,7 @@ Steps (one consumed per status read; ``"times": N`` repeats a step; the last ste
 * ``{"status": S, "percentComplete", "retryAfter", "retryAfterMs", "error", "properties", "resourceId",
   "startTime", "endTime", "extra": {field: value-or-None}, "headers": {...}}`` -> 200 with the route's body
 * ``{"http": N, "error": {...}, "body": <any JSON>, "retryAfter", "headers"}`` -> N with the route's error body
-  (or exactly ``body``); 2xx/3xx without ``body`` answer an empty body
+  (or exactly ``body``); 2xx/3xx without ``body`` answer an empty body; 200 needs a ``body``
 * ``{"fault": "reset" | "slow" (+"seconds") | "malformed" | "nostatus"}``
 * ``{"redirect": URL}`` -> 302 with Location
 * ``{"runFor": S, "progress": bool, "startedAgo": S0, "status": "InProgress", "retryAfter"}`` -> 200 with
@@ -41,14 +47,14 @@ Python API (all thread-safe): ``start() / stop()`` (or ``with``), ``base_url``, 
 ``requests(operation_id=None, route=None, since=None)``, ``events()``, ``polls(id)``, ``operation(id)``;
 ``set_faults(rate, kinds, seed=0)``, ``eventgrid_fail_next(n, status=503)``, ``reset()``, ``revoke_tokens()``,
 ``issue_token(audience, client_id=None)``, ``wait_for_events(n, timeout)``, ``wait_for_polls(id, n, timeout)``.
-HTTP control plane: ``POST /_sim/operations`` (object or list), ``GET /_sim/operations/{id}``,
+HTTP control plane: ``POST /_sim/operations`` (object or list of ``{operationId, steps, style?}``), ``GET /_sim/operations/{id}``,
 ``GET /_sim/requests[?operationId=&route=&since=]``, ``GET /_sim/events``, ``POST /_sim/faults``,
 ``POST /_sim/eventgrid/fail``, ``POST /_sim/reset``, ``POST /_sim/tokens/revoke``, ``GET /_sim/info``.
 
 Each request record: ``method, path`` (raw, as received), ``query`` (dict), ``rawQuery, host, audience``
 (from the token; for /msi/token the resource asked for), ``authMode`` ("bearer", "key", "identity-header" or None),
 ``status`` (None while unanswered or when the connection was reset), ``operationId``, ``route`` ("apim",
-"operationalinsights", "arm", "devcenter", "msi", "eventgrid", "unknown"), ``fault``, ``seq``. No secrets.
+"operationalinsights", "arm", "devcenter", "dataplane", "msi", "eventgrid", "unknown"), ``fault``, ``seq``. No secrets.
 Events are the accepted CloudEvents with an added ``authMode`` key. ``reset()`` keeps issued tokens valid.
 
 ``set_faults(rate, kinds, seed)`` injects faults ("429", "500", "503", "slow", "reset", "malformed",
@@ -65,6 +71,7 @@ import threading
 
 from tools.sim import (
     ARM_AUDIENCE,
+    DATAPLANE_AUDIENCE,
     DEVCENTER_AUDIENCE,
     EVENTGRID_AUDIENCE,
     EVENTGRID_CONTENT_TYPE,
@@ -77,7 +84,7 @@ from tools.sim import (
 
 __all__ = [
     "Simulator", "ScriptError", "INJECTABLE_FAULTS", "SCRIPT_FAULTS", "EVENTGRID_CONTENT_TYPE", "MSI_API_VERSION",
-    "ARM_AUDIENCE", "DEVCENTER_AUDIENCE", "EVENTGRID_AUDIENCE", "main",
+    "ARM_AUDIENCE", "DEVCENTER_AUDIENCE", "DATAPLANE_AUDIENCE", "EVENTGRID_AUDIENCE", "main",
 ]
 
 

@@ -6,23 +6,13 @@
   carrying the updated poll bookkeeping; or
 * :class:`Publish` — the operation has an outcome; publish ``result``.
 
-How a read is classified (contract §2):
-
-=========================================  =====================================
-read                                       meaning
-=========================================  =====================================
-2xx with a JSON object holding ``status``  terminal -> outcome; else running
-2xx with an empty body (202 Accepted)      running
-2xx with a body that is not JSON / has no  transient failure
-``status``
-no response (connect error, timeout),      transient failure
-408, 429, 5xx
-404 within NOT_FOUND_GRACE_SECONDS of the  transient failure (ARM replication lag)
-first sighting
-3xx (never followed), 400, 401/403 (after  permanent failure -> PollingFailed
-the client's one token refresh), 404 past
-the grace, any other 4xx
-=========================================  =====================================
+How a read is understood depends on the request's ``statusHeader``: the strategies
+in :mod:`shared.core.reading` (a status body; Location's HTTP codes) turn it into
+running, terminal or a failed read. This module keeps what is common: the deadline,
+the count of consecutive failed reads (``POLL_MAX_FAILURES``), the delays, and the
+move to a new Location URL, checked by the same rules as the request's own URL
+(:mod:`shared.core.status_urls`); a moved Location that fails them is a permanent
+``PollingFailed`` (``LocationRefused``) and no token goes there.
 
 Delays: :mod:`shared.core.schedule` (a predicted end from ``percentComplete`` or
 ``expectedSeconds``, the provider's hint as a floor, ×2 per consecutive failure,
@@ -33,40 +23,22 @@ at or after the deadline that is not terminal gives ``TimedOut``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
-from shared.core import jsonio, schedule
+from shared.core import schedule
+from shared.core.errors import InvalidRequest
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate, progress_data
-from shared.core.provider_errors import error_from_response_body, normalise_error
+from shared.core.reading import NOT_FOUND_GRACE_SECONDS, TERMINAL_OUTCOMES, ReadFailure, Reading, StatusRead, strategy_for
 from shared.core.result import build_result
 from shared.core.settings import Settings
+from shared.core.status_urls import StatusUrlRules
 
 __all__ = ["StatusRead", "Reenqueue", "Publish", "decide", "TERMINAL_OUTCOMES", "NOT_FOUND_GRACE_SECONDS"]
 
-#: Lower-cased terminal status -> outcome. Everything else means "not finished yet".
-TERMINAL_OUTCOMES: Mapping[str, str] = {
-    "succeeded": "Succeeded",
-    "completed": "Succeeded",
-    "failed": "Failed",
-    "canceled": "Canceled",
-    "cancelled": "Canceled",
-}
-#: A 404 this soon after the first sighting is replication lag, not a missing operation.
-NOT_FOUND_GRACE_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class StatusRead:
-    """What one GET of the status URL produced. ``http_status`` is None when no response arrived."""
-
-    http_status: int | None
-    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
-    body: bytes = b""
-    failure: str | None = None  # why no response arrived (timeout, connection reset, token error)
 
 
 @dataclass(frozen=True)
@@ -91,53 +63,53 @@ class Publish:
         return self.result["outcome"]
 
 
-@dataclass(frozen=True)
-class _Failure:
-    code: str
-    message: str
-    http_status: int | None
-    provider_error: dict[str, Any] | None = None
-    transient: bool = True
-
-    def as_error(self) -> dict[str, Any]:
-        error = dict(self.provider_error or {})
-        error.setdefault("code", self.code)
-        error.setdefault("message", self.message)
-        if self.http_status is not None:
-            error["httpStatus"] = self.http_status
-        return error
-
-
 def decide(request: WatchedRequest, read: StatusRead, now: datetime, settings: Settings) -> Reenqueue | Publish:
     """The whole protocol for one read; see the module docstring."""
-    poll = request.poll
-    past_deadline = now >= request.deadline
-    if read.http_status is not None and 200 <= read.http_status < 300:
-        body, problem = _status_body(read)
-        if problem is None:
-            status = body.get("status") if body is not None else None
-            progress = schedule.progress_of(body)
-            new_poll = poll.after_read(ok=True, status=status, http_status=read.http_status, percent_complete=progress.percent)
-            outcome = TERMINAL_OUTCOMES.get(status.lower()) if status is not None else None
-            if outcome is not None:
-                error = normalise_error(body.get("error")) if outcome != "Succeeded" and body is not None else None
-                return Publish(build_result(request, outcome, new_poll, now, body=body, error=error))
-            if past_deadline:
-                return _timed_out(request, new_poll, now, body, read.http_status, status)
-            plan = schedule.running_delay(
-                body=body, headers=read.headers, now=now, first_seen_at=poll.first_seen_at,
-                expected_seconds=request.expected_seconds, bounds=_bounds(request, settings),
-                key=request.status_url, polls=new_poll.polls,
+    reading = strategy_for(request.status_header)(read, now, request.poll.first_seen_at)
+    if reading.failure is None:
+        progress = schedule.progress_of(reading.body if reading.status_in_body else None)
+        new_poll = request.poll.after_read(
+            ok=True, status=reading.status, http_status=read.http_status, percent_complete=progress.percent
+        )
+        if reading.outcome is not None:
+            return Publish(
+                build_result(
+                    request, reading.outcome, new_poll, now,
+                    body=reading.body, error=reading.error, status_in_body=reading.status_in_body,
+                )
             )
-            update = progress_data(request, poll, new_poll, body, progress, now, plan.expected_end)
-            return Reenqueue(plan.delay_seconds, new_poll, status, "running", update)
-        failure = problem
-    else:
-        failure = _classify_failure(read, now, poll)
-    new_poll = poll.after_read(ok=False, status=None, http_status=read.http_status)
+        moved = _moved_url(request, reading.next_url, settings)
+        if isinstance(moved, str):
+            return _running(request, read, now, settings, replace(new_poll, status_url=moved), reading, progress)
+        if moved is None:
+            return _running(request, read, now, settings, new_poll, reading, progress)
+        reading = Reading(failure=moved)
+    assert reading.failure is not None
+    return _failed(request, read, now, settings, reading.failure)
+
+
+def _running(
+    request: WatchedRequest, read: StatusRead, now: datetime, settings: Settings, poll: PollState, reading: Reading,
+    progress: schedule.Progress,
+) -> Reenqueue | Publish:
+    body = reading.body if reading.status_in_body else None
+    if now >= request.deadline:
+        return _timed_out(request, poll, now, body, read.http_status, reading.status)
+    plan = schedule.running_delay(
+        body=body, headers=read.headers, now=now, first_seen_at=request.poll.first_seen_at,
+        expected_seconds=request.expected_seconds, bounds=_bounds(request, settings),
+        key=request.identity_url, polls=poll.polls,
+    )
+    update = progress_data(request, request.poll, poll, body, progress, now, plan.expected_end)
+    why = "running" if poll.status_url == request.poll.status_url else "running, Location moved"
+    return Reenqueue(plan.delay_seconds, poll, reading.status, why, update)
+
+
+def _failed(request: WatchedRequest, read: StatusRead, now: datetime, settings: Settings, failure: ReadFailure) -> Reenqueue | Publish:
+    new_poll = request.poll.after_read(ok=False, status=None, http_status=read.http_status)
     if not failure.transient:
         return Publish(build_result(request, "PollingFailed", new_poll, now, body=None, error=failure.as_error()))
-    if past_deadline:
+    if now >= request.deadline:
         return _timed_out(request, new_poll, now, None, read.http_status, new_poll.last_status, failure)
     if new_poll.failures >= settings.poll_max_failures:
         error = failure.as_error()
@@ -146,48 +118,50 @@ def decide(request: WatchedRequest, read: StatusRead, now: datetime, settings: S
         return Publish(build_result(request, "PollingFailed", new_poll, now, body=None, error=error))
     delay = schedule.failure_delay(
         headers=read.headers, now=now, failures=new_poll.failures, bounds=_bounds(request, settings),
-        key=request.status_url, polls=new_poll.polls,
+        key=request.identity_url, polls=new_poll.polls,
     )
     return Reenqueue(delay, new_poll, new_poll.last_status, failure.message)
 
 
-def _status_body(read: StatusRead) -> tuple[dict[str, Any] | None, _Failure | None]:
-    if not read.body.strip():
-        if read.http_status == 200:
-            return None, _Failure("EmptyStatusBody", "status endpoint answered 200 with an empty body", 200)
-        return None, None  # 202/201/204 without a body: still running
+def _moved_url(request: WatchedRequest, location: str | None, settings: Settings) -> str | ReadFailure | None:
+    """The new URL a 202's ``Location`` names (checked), None when it names none or the same, or why it is refused."""
+    if location is None:
+        return None
+    target = urljoin(request.status_url, location.strip())  # a relative Location is relative to the URL polled
     try:
-        body = jsonio.loads(read.body)
-    except ValueError:
-        return None, _Failure("MalformedStatusBody", f"status body ({read.http_status}) is not JSON", read.http_status)
-    if not isinstance(body, dict):
-        return None, _Failure("MalformedStatusBody", f"status body ({read.http_status}) is not a JSON object", read.http_status)
-    status = body.get("status")
-    if not isinstance(status, str) or not status:
-        return None, _Failure("NoStatusInBody", f"status body ({read.http_status}) has no 'status'", read.http_status)
-    return body, None
+        url, scope = StatusUrlRules(settings).check(
+            request.source, target, field="Location", api_version=request.body.get("apiVersion")
+        )
+    except InvalidRequest as err:
+        host = _host_of(target)
+        return ReadFailure(
+            "LocationRefused",
+            f"the status URL answered 202 with a new Location on host {host!r} that the token rules refuse, "
+            f"so it was not polled and no token was sent there: {err.reason}",
+            202,
+            transient=False,
+        )
+    if url == request.status_url:
+        return None
+    if scope != request.scope:
+        return ReadFailure(
+            "LocationRefused",
+            f"the status URL answered 202 with a new Location on host {_host_of(url)!r}, whose token scope differs "
+            "from the operation's; it was not polled and no token was sent there",
+            202,
+            transient=False,
+        )
+    return url
 
 
-def _classify_failure(read: StatusRead, now: datetime, poll: PollState) -> _Failure:
-    code = read.http_status
-    if code is None:
-        return _Failure("NoResponse", read.failure or "no response from the status endpoint", None)
+def _host_of(url: str) -> str:
+    """``host[:port]`` of ``url`` for a message: never its user information (it may hold a password)."""
     try:
-        body = jsonio.loads(read.body) if read.body.strip() else None
+        parts = urlsplit(url)
+        host = (parts.hostname or "")[:200]
+        return f"{host}:{parts.port}" if parts.port is not None else host
     except ValueError:
-        body = None
-    provider = error_from_response_body(body, read.headers.get("x-ms-error-code"))
-    detail = f"status endpoint answered {code}"
-    if provider and provider.get("code"):
-        detail += f" ({provider['code']})"
-    if code in (408, 429) or code >= 500:
-        return _Failure("HttpTransient", detail, code, provider)
-    if code == 404 and (now - poll.first_seen_at).total_seconds() < NOT_FOUND_GRACE_SECONDS:
-        return _Failure("NotFoundYet", detail + " during the grace period after the first sighting", code, provider)
-    if 300 <= code < 400:
-        where = read.headers.get("location", "")
-        return _Failure("RedirectNotFollowed", f"{detail}: redirects are never followed (Location: {where[:200]})", code, transient=False)
-    return _Failure("StatusReadRefused", detail, code, provider, transient=False)
+        return "(unparseable URL)"
 
 
 def _bounds(request: WatchedRequest, settings: Settings) -> schedule.Bounds:
@@ -203,7 +177,7 @@ def _timed_out(
     body: dict[str, Any] | None,
     http_status: int | None,
     status: str | None,
-    failure: _Failure | None = None,
+    failure: ReadFailure | None = None,
 ) -> Publish:
     error: dict[str, Any] = {
         "code": "DeadlineExceeded",

@@ -29,6 +29,7 @@ class PollState:
     last_http_status: int | None = None
     last_percent_complete: float | None = None  # the last successful read's percentComplete (progress events)
     read_slot_at: datetime | None = None  # put off for ARM's read budget: the slot this copy was given
+    status_url: str | None = None  # the URL to poll, when a Location poll moved it (JSON key statusUrl)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -42,6 +43,8 @@ class PollState:
             out["lastPercentComplete"] = self.last_percent_complete
         if self.read_slot_at is not None:
             out["readSlotAt"] = rfc3339(self.read_slot_at)
+        if self.status_url is not None:
+            out["statusUrl"] = self.status_url
         return out
 
     def after_read(
@@ -65,7 +68,7 @@ class WatchedRequest:
 
     source: Source
     body: dict[str, Any]  # the producer's fields, without ``poll``; re-enqueued as is
-    status_url: str  # canonical, checked against the token rules
+    status_url: str  # the URL polled now: canonical, checked against the token rules
     scope: str  # token scope for status_url
     operation_id: str | None
     correlation_id: str | None
@@ -73,6 +76,13 @@ class WatchedRequest:
     timeout_seconds: int
     poll: PollState
     expected_seconds: int | None = None  # the producer's estimate of the whole duration (a scheduling hint)
+    status_header: str = "Azure-AsyncOperation"  # how reads are understood (contract section 2a)
+    origin_url: str | None = None  # the request's own statusUrl when a Location moved it (the eventId's)
+
+    @property
+    def identity_url(self) -> str:
+        """The producer's status URL: what identifies the operation (eventId), however often it moved."""
+        return self.origin_url or self.status_url
 
     @property
     def deadline(self) -> datetime:

@@ -37,6 +37,10 @@ class PollModel(BaseModel):
     readSlotAt: Annotated[
         datetime | None, Field(strict=False, description="Put off for ARM's read budget: when this copy may read (RFC 3339).")
     ] = None
+    statusUrl: Annotated[
+        str | None,
+        Field(description="The URL polled now, when a Location poll moved it (checked by the same rules as the request's)."),
+    ] = None
 
 
 #: '/', '\\', '?', '#', a control character or DEL: one regex scan instead of a loop per character.
@@ -53,6 +57,8 @@ def _field_type(rule: FieldRule) -> Any:
     constraints = StringConstraints(min_length=rule.min_length, max_length=rule.max_length, pattern=rule.pattern)
     if rule.kind == "segment":
         return Annotated[str, constraints, AfterValidator(_path_segment)]
+    if not rule.required:
+        return Annotated[str, constraints] | None
     return Annotated[str, constraints]
 
 
@@ -88,7 +94,8 @@ COMMON_FIELDS: dict[str, tuple[Any, Any]] = {
 def _model_for(source: Source) -> type[BaseModel]:
     fields: dict[str, Any] = {"source": (Literal[source.name], Field(description="Which status API to poll."))}
     for rule in source.fields:
-        fields[rule.name] = (_field_type(rule), Field(description=f"Must {rule.says}."))
+        default = ... if rule.required else None
+        fields[rule.name] = (_field_type(rule), Field(default=default, description=f"Must {rule.says}."))
     fields.update(COMMON_FIELDS)
     title = "".join(part.capitalize() for part in source.name.split("_")) + "Request"
     return create_model(title, __config__=_CONFIG, **fields)

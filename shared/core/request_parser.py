@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -19,8 +20,9 @@ from shared.core.message_text import MAX_REQUEST_BYTES, decode_message_text
 from shared.core.poll_state import PollState, WatchedRequest
 from shared.core.request_model import COMMON_FIELDS, REQUEST_ADAPTER
 from shared.core.settings import Settings
-from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, Source
-from shared.core.urls import HostAllowlist, checked_url
+from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, Source, canonical_status_header
+from shared.core.status_urls import StatusUrlRules, with_api_version
+from shared.core.urls import checked_url
 
 __all__ = ["RequestParser", "MAX_REQUEST_BYTES", "decode_message_text"]
 
@@ -41,8 +43,7 @@ class RequestParser:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._arm_hosts = HostAllowlist.for_base_url(settings.arm_endpoint)
-        self._scopes = {"arm": settings.arm_scope, "devcenter": settings.devcenter_scope}
+        self._rules = StatusUrlRules(settings)
 
     def parse(self, raw: str | bytes, now: datetime) -> WatchedRequest:
         body = decode_message_text(raw)
@@ -67,12 +68,14 @@ class RequestParser:
         )
         timeout_seconds = model.timeoutSeconds or self._settings.poll_default_timeout_seconds
         _check_first_sighting(poll.first_seen_at, timeout_seconds)
-        status_url = self._status_url(source, model)
+        status_url, scope = self._status_url(source, model)
+        polled_url, scope, poll = self._moved_url(source, model, status_url, scope, poll)
+        header = getattr(model, "statusHeader", None)
         return WatchedRequest(
             source=source,
             body={key: value for key, value in body.items() if key != "poll"},
-            status_url=status_url,
-            scope=self._scopes[source.audience],
+            status_url=polled_url,
+            scope=scope,
             operation_id=(
                 getattr(model, source.operation_id_field)
                 if source.operation_id_field
@@ -83,24 +86,37 @@ class RequestParser:
             timeout_seconds=timeout_seconds,
             poll=poll,
             expected_seconds=model.expectedSeconds,
+            status_header=canonical_status_header(header) if header else source.status_header,
+            origin_url=status_url if polled_url != status_url else None,
         )
 
-    def _status_url(self, source: Source, model: Any) -> str:
+    def _status_url(self, source: Source, model: Any) -> tuple[str, str]:
+        """The request's own status URL, canonical, and its token scope."""
         api_version = model.apiVersion or source.default_api_version
+        if source.base == "statusUrl":
+            return self._rules.check(source, model.statusUrl, field="statusUrl", api_version=api_version)
+        allowed = self._rules.allowed(source)
         if source.base == "arm":
             base = self._settings.arm_endpoint
         else:
-            allowed = self._arm_hosts if source.audience == "arm" else self._settings.status_host_allowlist
             base = checked_url(getattr(model, source.base), field=source.base, allowed=allowed)
             if source.path and "?" in base:
                 raise InvalidRequest(source.base, f"Field '{source.base}' must not contain a query string.")
             base = base.rstrip("/") if source.path else base
-        if source.base == "statusUrl":
-            _require_operation_path(base, source.base)
-        path = source.path.format(**{rule.name: quote(getattr(model, rule.name), safe="") for rule in source.fields})
-        url = _with_api_version(base + path, api_version, source.base)
-        allowed = self._arm_hosts if source.audience == "arm" else self._settings.status_host_allowlist
-        return checked_url(url, field=source.base if source.base != "arm" else "location", allowed=allowed, producer_supplied=False)
+        segments = {rule.name: quote(getattr(model, rule.name), safe="") for rule in source.fields if rule.kind == "segment"}
+        url = with_api_version(base + source.path.format(**segments), api_version, source.base)
+        field = source.base if source.base != "arm" else "location"
+        return checked_url(url, field=field, allowed=allowed, producer_supplied=False), self._rules.scope(source, url)
+
+    def _moved_url(self, source: Source, model: Any, status_url: str, scope: str, poll: PollState) -> tuple[str, str, PollState]:
+        """The URL to poll now: ``poll.statusUrl`` (a moved Location) checked again, else the request's own."""
+        moved = model.poll.statusUrl if model.poll is not None else None
+        if moved is None:
+            return status_url, scope, poll
+        if source.base != "statusUrl":
+            raise InvalidRequest("poll.statusUrl", f"Field 'poll.statusUrl' does not apply to source '{source.name}'; producers omit 'poll'.")
+        url, moved_scope = self._rules.check(source, moved, field="poll.statusUrl", api_version=model.apiVersion)
+        return url, moved_scope, replace(poll, status_url=url)
 
 
 def _check_first_sighting(first_seen_at: datetime, timeout_seconds: int) -> None:
@@ -111,36 +127,6 @@ def _check_first_sighting(first_seen_at: datetime, timeout_seconds: int) -> None
             "poll.firstSeenAt",
             "Field 'poll.firstSeenAt' is the watcher's own bookkeeping and puts the deadline past the year 9999; producers omit 'poll'.",
         ) from None
-
-
-def _require_operation_path(url: str, field: str) -> None:
-    """An ``arm`` statusUrl must name an async-operation resource, not any ARM resource.
-
-    Azure-AsyncOperation URLs end ``.../{operations|operationStatuses|operationResults|
-    asyncOperations|azureAsyncOperation|...}/{id}``: the segment before the id names an
-    operation. Without this, a producer could have the watcher read (and publish) any ARM
-    resource its identity may read.
-    """
-    segments = [segment for segment in url.split("?", 1)[0].split("/")[3:] if segment]
-    if len(segments) < 2 or segments[0].lower() not in ("subscriptions", "providers") or "operation" not in segments[-2].lower():
-        raise InvalidRequest(
-            field,
-            f"Field '{field}' must be an ARM async-operation status URL (its path ending '.../operations/{{id}}', "
-            "'.../operationStatuses/{id}', '.../operationResults/{id}' or similar).",
-        )
-
-
-def _with_api_version(url: str, api_version: str | None, field: str) -> str:
-    head, _, query = url.partition("?")
-    params = [part for part in query.split("&") if part]
-    has_own = any(part.split("=", 1)[0].lower() == "api-version" for part in params)
-    if api_version is None:
-        if not has_own:
-            raise InvalidRequest(field, f"Field '{field}' has no api-version query parameter; add one or set 'apiVersion'.")
-        return url
-    params = [part for part in params if part.split("=", 1)[0].lower() != "api-version"]
-    params.append(f"api-version={quote(api_version, safe='')}")
-    return f"{head}?{'&'.join(params)}"
 
 
 def _utc(moment: datetime) -> datetime:

@@ -18,10 +18,10 @@ EVENT_ID_NAMESPACE = uuid.UUID("8a3c1f0e-6a57-4f43-9d7e-3b1f3c0b7d21")
 def event_id(request: WatchedRequest, outcome: str) -> str:
     """Same operation + same outcome -> same id, whichever copy of the request decided it.
 
-    The operation is identified by its source and status URL without the query
-    (so an apiVersion override does not change the id).
+    The operation is identified by its source and the producer's status URL without
+    the query (so an apiVersion override does not change the id, nor a moved Location).
     """
-    path = request.status_url.split("?", 1)[0]
+    path = request.identity_url.split("?", 1)[0]
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{outcome}"))
 
 
@@ -42,9 +42,15 @@ def build_result(
     *,
     body: dict[str, Any] | None,
     error: dict[str, Any] | None,
+    status_in_body: bool = True,
 ) -> dict[str, Any]:
-    """The result published for ``request``; ``body`` is the last status body, if the last read returned one."""
-    status = _field(body, "status", (str,))
+    """The result published for ``request``; ``body`` is the last status body, if the last read returned one.
+
+    ``status_in_body`` is False for a Location read, whose body is the action's result, not a status
+    body: its ``status``, ``percentComplete``, ``startTime`` and ``endTime`` are not the operation's.
+    """
+    status_body = body if status_in_body else None
+    status = _field(status_body, "status", (str,))
     return {
         "eventId": event_id(request, outcome),
         "outcome": outcome,
@@ -54,9 +60,9 @@ def build_result(
         "statusUrl": request.status_url,
         "correlationId": request.correlation_id,
         "context": request.context,
-        "percentComplete": _field(body, "percentComplete", (int, float)),
-        "startTime": _field(body, "startTime", (str,)),
-        "endTime": _field(body, "endTime", (str,)),
+        "percentComplete": _field(status_body, "percentComplete", (int, float)),
+        "startTime": _field(status_body, "startTime", (str,)),
+        "endTime": _field(status_body, "endTime", (str,)),
         "error": error,
         "operation": body,
         "polls": poll.polls,

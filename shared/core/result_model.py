@@ -59,24 +59,33 @@ class Result(TypedDict):
         Field(
             pattern=UUID_PATTERN,
             json_schema_extra={"format": "uuid"},
-            description="UUIDv5 of (source, status URL without query, outcome): the same for every copy of one outcome.",
+            description=(
+                "UUIDv5 of (source, the request's status URL without query, outcome): the same for every copy of "
+                "one outcome, however often a Location moved."
+            ),
         ),
     ]
     outcome: Annotated[Literal[OUTCOMES], Field(description="How the operation ended, as the watcher saw it.")]  # type: ignore[valid-type]
-    status: Annotated[str | None, Field(description="The provider's last status, as returned.")]
+    status: Annotated[
+        str | None,
+        Field(description="The provider's last status, as returned; null for Location polling, which answers HTTP codes."),
+    ]
     source: Annotated[Literal[SOURCE_NAMES], Field(description="From the request.")]  # type: ignore[valid-type]
     operationId: Annotated[
         str | None,
         Field(description="From the request; for arm, the last path segment of statusUrl."),
     ]
-    statusUrl: Annotated[str, Field(description="The URL that was polled.")]
+    statusUrl: Annotated[str, Field(description="The URL that was polled (the last one, when a Location moved).")]
     correlationId: Annotated[str | None, Field(max_length=256, description="Echoed from the request.")]
     context: Annotated[dict[str, Any] | None, Field(description="Echoed from the request.")]
     percentComplete: Annotated[float | None, Field(description="From the last status body.")]
     startTime: Annotated[str | None, Field(description="From the last status body, as sent.")]
     endTime: Annotated[str | None, Field(description="From the last status body, as sent.")]
     error: Annotated[ResultError | None, Field(description="The normalised error, or null.")]
-    operation: Annotated[dict[str, Any] | None, Field(description="The last status body exactly as returned.")]
+    operation: Annotated[
+        dict[str, Any] | None,
+        Field(description="The last status body exactly as returned (Location: the final answer's JSON object body, if any)."),
+    ]
     polls: Annotated[int, Field(ge=0, description="Status requests made, failed ones included.")]
     enqueuedAt: Annotated[datetime, Field(strict=False, description="When the watcher first saw the request (RFC 3339).")]
     completedAt: Annotated[datetime, Field(strict=False, description="When the outcome was decided (RFC 3339).")]

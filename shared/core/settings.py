@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from shared.core.dataplane_hosts import DEFAULT_DATAPLANE_HOSTS, DataplaneHosts
 from shared.core.errors import SettingsError
 from shared.core.storage_connection import StorageConnection, storage_connection_from_environ
 from shared.core.urls import HostAllowlist, is_loopback_host
@@ -38,6 +39,7 @@ class Settings:
     arm_scope: str = "https://management.azure.com/.default"
     devcenter_scope: str = "https://devcenter.azure.com/.default"
     status_host_allowlist: HostAllowlist = field(default_factory=lambda: HostAllowlist.parse("*.devcenter.azure.com"))
+    dataplane_hosts: DataplaneHosts = field(default_factory=lambda: DataplaneHosts.parse(DEFAULT_DATAPLANE_HOSTS))
     poll_min_delay_seconds: float = 5.0
     poll_max_delay_seconds: float = 300.0
     poll_default_timeout_seconds: int = 86400
@@ -145,6 +147,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         allowlist = HostAllowlist.parse(_text(env, "STATUS_HOST_ALLOWLIST", "*.devcenter.azure.com") or "")
     except ValueError as err:
         raise SettingsError("STATUS_HOST_ALLOWLIST", str(err)) from None
+    try:
+        dataplane_hosts = DataplaneHosts.parse(_text(env, "DATAPLANE_HOSTS", DEFAULT_DATAPLANE_HOSTS) or "")
+    except ValueError as err:
+        raise SettingsError("DATAPLANE_HOSTS", str(err)) from None
     queue_names = {}
     for name, default in (("OPERATIONS_QUEUE", "operations"), ("RESULTS_QUEUE", "operation-results")):
         queue = _text(env, name, default) or default
@@ -164,6 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         arm_scope=_scope(env, "ARM_SCOPE", f"{arm_endpoint}/.default"),
         devcenter_scope=_scope(env, "DEVCENTER_SCOPE", "https://devcenter.azure.com/.default"),
         status_host_allowlist=allowlist,
+        dataplane_hosts=dataplane_hosts,
         poll_min_delay_seconds=min_delay,
         poll_max_delay_seconds=max_delay,
         poll_default_timeout_seconds=int(

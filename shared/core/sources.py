@@ -13,7 +13,21 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-__all__ = ["FieldRule", "Source", "SOURCES", "SOURCE_NAMES", "SOURCE_FIELDS"]
+__all__ = ["FieldRule", "Source", "SOURCES", "SOURCE_NAMES", "SOURCE_FIELDS", "STATUS_HEADERS", "canonical_status_header"]
+
+#: The response headers a status URL can come from (contract section 2a), spelled canonically.
+STATUS_HEADERS = ("Azure-AsyncOperation", "Operation-Location", "Location")
+
+
+def canonical_status_header(value: str) -> str:
+    """``location`` -> ``Location``: the canonical spelling of a status header name (matched case-insensitively)."""
+    return {name.lower(): name for name in STATUS_HEADERS}[value.lower()]
+
+
+def _any_case(word: str) -> str:
+    # JSON Schema patterns are ECMA-262: no inline (?i) flag, so spell each letter as a class.
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -24,10 +38,11 @@ class FieldRule:
 
     name: str
     says: str
-    kind: Literal["segment", "url"] = "segment"
+    kind: Literal["segment", "url", "choice"] = "segment"
     pattern: str | None = None
     min_length: int = 1
     max_length: int | None = None
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -38,15 +53,19 @@ class Source:
     percent-encoded request fields and appended to ``base`` — ``"arm"`` for
     ARM_ENDPOINT, or the name of a request field that holds a URL (``endpoint``,
     ``statusUrl``). ``path`` is empty when that field is already the full URL.
+    ``status_header`` is how reads are understood when the request names no
+    ``statusHeader`` (contract section 2a). ``audience`` ``dataplane`` means the scope
+    comes from the ``DATAPLANE_HOSTS`` pattern the URL's host matches.
     """
 
     name: str
     base: str
     path: str
     default_api_version: str | None
-    audience: Literal["arm", "devcenter"]
+    audience: Literal["arm", "devcenter", "dataplane"]
     fields: tuple[FieldRule, ...] = field(default=())
     operation_id_field: str | None = "operationId"
+    status_header: str = "Azure-AsyncOperation"
 
 
 def _arm_operation_status(namespace: str, subscription_rule: FieldRule, api_version: str) -> Source:
@@ -62,6 +81,15 @@ def _arm_operation_status(namespace: str, subscription_rule: FieldRule, api_vers
             FieldRule("operationId", "be a non-empty operation id"),
         ),
     )
+
+
+STATUS_HEADER_RULE = FieldRule(
+    "statusHeader",
+    f"be the header the statusUrl came from: {', '.join(STATUS_HEADERS[:-1])} or {STATUS_HEADERS[-1]} (any case)",
+    kind="choice",
+    pattern="^(" + "|".join(_any_case(name) for name in STATUS_HEADERS) + ")$",
+    required=False,
+)
 
 
 def _named(name: str, source: Source) -> Source:
@@ -91,6 +119,7 @@ _SOURCE_LIST = (
         path="/projects/{projectName}/operationstatuses/{operationId}",
         default_api_version="2025-02-01",
         audience="devcenter",
+        status_header="Operation-Location",
         fields=(
             FieldRule("endpoint", "be the Dev Center's https URI on an allowed host", kind="url"),
             FieldRule(
@@ -115,8 +144,24 @@ _SOURCE_LIST = (
         path="",
         default_api_version=None,
         audience="arm",
-        fields=(FieldRule("statusUrl", "be the https Azure-AsyncOperation URL on the ARM endpoint", kind="url"),),
+        fields=(
+            FieldRule("statusUrl", "be the https Azure-AsyncOperation or Location URL on the ARM endpoint", kind="url"),
+            STATUS_HEADER_RULE,
+        ),
         operation_id_field=None,
+    ),
+    Source(
+        name="dataplane",
+        base="statusUrl",
+        path="",
+        default_api_version=None,
+        audience="dataplane",
+        fields=(
+            FieldRule("statusUrl", "be the https Operation-Location URL on a DATAPLANE_HOSTS host", kind="url"),
+            STATUS_HEADER_RULE,
+        ),
+        operation_id_field=None,
+        status_header="Operation-Location",
     ),
 )
 

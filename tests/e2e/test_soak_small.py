@@ -1,6 +1,7 @@
 """``make soak`` in small, inside ``make test``: 60 operations, two run_local workers, faults, chaos.
 
-The same run as ``python -m tools.soak`` (see tools/soak): all four sources and every
+The same run as ``python -m tools.soak`` (see tools/soak): all six lanes (the four seeded sources,
+Location polling and a data-plane Operation-Location host) and every
 outcome plus invalid requests, the simulator (a child process) faulting about 20 % of
 status reads with every kind of fault, one worker SIGKILLed and started again, Azurite
 (persisting to disk) restarted on the same port. Nothing may be lost and nothing may end
@@ -46,7 +47,8 @@ def test_a_small_soak_loses_nothing_and_gets_nothing_wrong(tmp_path: Path) -> No
 def test_the_soak_judge_catches_lost_wrong_and_duplicate_outcomes() -> None:
     """The verdict's negative control: a fabricated run with one of each problem."""
     plan = build_plan(200, 7, "http://127.0.0.1:9")
-    valid = [op for op in plan if op.kind == "Succeeded"][:4]
+    # ops whose eventId comes from the result's statusUrl (no producer statusUrl: the templated sources)
+    valid = [op for op in plan if op.kind == "Succeeded" and not op.expect.get("eventUrl")][:4]
     invalid = next(op for op in plan if op.kind == "poison")
 
     def result(op: PlannedOp, **changes: Any) -> str:
@@ -64,3 +66,35 @@ def test_the_soak_judge_catches_lost_wrong_and_duplicate_outcomes() -> None:
     assert verdict["lost"] == len(plan) - 5
     assert verdict["duplicates"] == 1 and verdict["opsWithDuplicates"] == 2
     assert {w["op"] for w in verdict["wrongExamples"]} == {wrong.key, conflicting.key, invalid.key}
+
+
+def test_the_soak_plan_mixes_location_and_dataplane_operations() -> None:
+    plan = build_plan(600, 3, "http://127.0.0.1:9")
+    lanes = {(op.source, op.kind) for op in plan}
+    for kind in ("Succeeded", "Failed", "TimedOut", "PollingFailed"):
+        assert ("arm-location", kind) in lanes and ("dataplane", kind) in lanes, kind
+    assert ("dataplane", "Canceled") in lanes
+    location = [op for op in plan if op.source == "arm-location" and op.kind != "poison"]
+    assert all(json.loads(op.text)["statusHeader"].lower() == "location" for op in location if not op.text.startswith("ey"))
+    assert any("statusUrl" in op.expect for op in location), "some Locations move"
+    assert any(op.expect.get("errorCode") == "LocationRefused" for op in location)
+    assert all(op.script["style"] == "location" for op in location)
+
+
+def test_the_soak_judge_allows_a_stale_copy_of_a_moved_location_but_not_only_stale_ones() -> None:
+    plan = build_plan(600, 3, "http://127.0.0.1:9")
+    op = next(o for o in plan if "statusUrl" in o.expect and o.kind == "Succeeded")
+    original, moved = op.expect["eventUrl"], op.expect["statusUrl"]
+    event = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"arm|{original.split('?')[0]}|Succeeded"))
+
+    def result(url: str) -> str:
+        return json.dumps({"eventId": event, "source": "arm", "statusUrl": url, "outcome": "Succeeded", "status": None,
+                           "correlationId": op.key, "context": op.expect["context"], "error": None, "polls": 3})
+
+    def problems(*urls: str) -> set[Any]:
+        return {w["op"] for w in judge(plan, [result(u) for u in urls], [])["wrongExamples"]}
+
+    assert op.key not in problems(moved)
+    assert op.key not in problems(moved, original)  # a stale duplicate from before the move
+    assert op.key in problems(original)  # the Location never moved
+    assert op.key in problems(moved, "http://127.0.0.1:9/elsewhere")

@@ -12,8 +12,13 @@ records every connection it accepts, and answers a Succeeded status if one ever 
   traversal) is **rejected**: one poison entry whose reason names the field, no result.
 * Each status endpoint that answers a redirect to the trap (301, 302, 303, 307, 308) is
   **refused**: outcome PollingFailed, ``RedirectNotFollowed``, one read.
+* The same hostile URLs as ``dataplane`` statusUrls (plus pattern tricks on
+  ``DATAPLANE_HOSTS``) are rejected naming ``statusUrl``.
+* Each Location poll that answers 202 with a new ``Location`` pointing at the trap (or
+  otherwise off the rules) is **refused**: outcome PollingFailed, ``LocationRefused``, one
+  read, and the moved URL is never requested.
 * The trap saw no connection at all (so no token), and the simulator saw status reads
-  only for the redirecting operations.
+  only for the redirecting and moving operations.
 """
 
 from __future__ import annotations
@@ -100,6 +105,28 @@ PATH_FIELDS = [
     ("operationId carrying a fragment", "operationalinsights", "operationId", "x#"),
     ("projectName climbing out", "devcenter", "projectName", "../../x"),
 ]
+#: (name, statusUrl) for source dataplane, beyond ARM_STATUS_URLS; {S}, {T}, {P} as there.
+DATAPLANE_URLS = [
+    ("the apex of a wildcard pattern", "https://cognitiveservices.azure.com{P}"),
+    ("a data-plane host of no pattern", "https://acct.openai.azure.com{P}"),
+    ("suffix trick on the pattern", "https://acct.cognitiveservices.azure.com.trap.example{P}"),
+    ("prefix trick on the pattern", "https://acctcognitiveservices.azure.com{P}"),
+    ("http off loopback on a pattern host", "http://acct.cognitiveservices.azure.com{P}"),
+    ("port confusion on a pattern host", "https://acct.cognitiveservices.azure.com:8443{P}"),
+    ("userinfo: a pattern host as user name", "https://acct.cognitiveservices.azure.com@127.0.0.1:{T}{P}"),
+    ("no api-version", "http://127.0.0.1:{S}/formrecognizer/operations/x"),
+]
+#: (name, source, Location the 202 names): a Location poll moving somewhere the rules refuse.
+MOVED_LOCATIONS = [
+    ("moved to the trap", "arm", "http://127.0.0.1:{T}{P}"),
+    ("moved to the trap by another name", "arm", "http://localhost:{T}{P}"),
+    ("moved with userinfo", "arm", "http://127.0.0.1:{S}@127.0.0.1:{T}{P}"),
+    ("moved to a non-operation ARM resource", "arm", "/subscriptions/" + SUB + "/resourceGroups/rg?api-version=1"),
+    ("moved with encoded dots", "arm", "/subscriptions/" + SUB + "/providers/x/%2e%2e/operationResults/y?api-version=1"),
+    ("moved scheme-relative to the trap", "arm", "//127.0.0.1:{T}{P}"),
+    ("dataplane moved to the trap", "dataplane", "http://127.0.0.1:{T}{P}"),
+    ("dataplane moved to another pattern's host", "dataplane", "https://acct.purview.azure.com{P}"),
+]
 #: (name, source, HTTP status): the status endpoint answers a redirect to the trap.
 REDIRECTS = [("302 to the trap", "arm", 302), ("301 to the trap", "apim", 301), ("307 to the trap", "devcenter", 307),
              ("308 to the trap", "operationalinsights", 308), ("303 to localhost", "arm", 303)]
@@ -170,6 +197,10 @@ def corpus(sim: Simulator, trap: Trap) -> tuple[list[dict[str, Any]], list[dict[
         url = template.replace("{P}", path).format(**fill)
         sim.script(f"ssrf-arm-{i}", [{"status": "Succeeded"}])  # so a leaked read would find something
         rejected.append({"name": name, "field": "statusUrl", "message": {"source": "arm", "statusUrl": url}})
+    dp_path = "/formrecognizer/documentModels/operations/ssrf-dp?api-version=2024-11-30"
+    for name, template in [*ARM_STATUS_URLS, *DATAPLANE_URLS]:
+        url = template.replace("{P}", dp_path).format(**fill)
+        rejected.append({"name": f"dataplane: {name}", "field": "statusUrl", "message": {"source": "dataplane", "statusUrl": url}})
     for name, template in DEVCENTER_ENDPOINTS:
         op = str(uuid.uuid4())
         sim.script(op, [{"status": "Succeeded"}])
@@ -192,6 +223,17 @@ def corpus(sim: Simulator, trap: Trap) -> tuple[list[dict[str, Any]], list[dict[
         else:
             message = {"source": source, "subscriptionId": SUB, "location": "westus", "operationId": op}
         redirects.append({"name": name, "status": status, "operationId": op, "message": {**message, "correlationId": f"redirect-{i}"}})
+    for i, (name, source, where) in enumerate(MOVED_LOCATIONS):
+        op = f"ssrf-moved-{i}"
+        if source == "arm":
+            path = f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/westus/operationResults/{op}?api-version=2024-03-01"
+        else:
+            path = f"/formrecognizer/operations/{op}?api-version=2024-11-30"
+        sim.script(op, [{"http": 202, "headers": {"Location": where.replace("{P}", path).format(**fill)}}, {"http": 204}],
+                   style="location")
+        message = {"source": source, "statusUrl": sim.base_url + path, "statusHeader": "Location"}
+        redirects.append({"name": name, "status": 202, "operationId": op, "code": "LocationRefused",
+                          "message": {**message, "correlationId": f"moved-{i}"}})
     for case in rejected + redirects:
         case["text"] = json.dumps(case["message"])
     return rejected, redirects
@@ -210,6 +252,9 @@ def test_hostile_urls_are_rejected_or_refused_and_nothing_reaches_the_trap(
             **queues,
             "ARM_ENDPOINT": sim.base_url,
             "STATUS_HOST_ALLOWLIST": f"*.devcenter.azure.com,127.0.0.1:{sim.port}",
+            "DATAPLANE_HOSTS": f"*.cognitiveservices.azure.com=https://cognitiveservices.azure.com/.default;"
+                               f"127.0.0.1:{sim.port}=https://cognitiveservices.azure.com/.default;"
+                               "*.purview.azure.com=https://purview.azure.net/.default",
             "POLL_MIN_DELAY_SECONDS": "0",
             "POLL_MAX_DELAY_SECONDS": "0",
             "POLL_MAX_FAILURES": "2",
@@ -242,7 +287,8 @@ def test_hostile_urls_are_rejected_or_refused_and_nothing_reaches_the_trap(
     for case in redirects:
         result = by_correlation[case["message"]["correlationId"]]
         assert result["outcome"] == "PollingFailed", case["name"]
-        assert result["error"]["code"] == "RedirectNotFollowed" and result["error"]["httpStatus"] == case["status"]
+        assert result["error"]["code"] == case.get("code", "RedirectNotFollowed"), case["name"]
+        assert result["error"]["httpStatus"] == case["status"]
         assert result["polls"] == 1
     assert sorted(r["operationId"] for r in status_reads) == sorted(c["operationId"] for c in redirects), (
         "the simulator saw status reads of the redirecting operations only"

@@ -42,7 +42,9 @@ from .helpers import T0, apim, arm, devcenter, operationalinsights, settings
 
 CONFIG = settings(STATUS_HOST_ALLOWLIST="*.devcenter.azure.com,127.0.0.1:8080")
 PARSER = RequestParser(CONFIG)
-BASES = [apim(), devcenter(), operationalinsights(), arm()]
+DATAPLANE = {"source": "dataplane", "statusUrl": "https://t-dc.westus.devcenter.azure.com/projects/p/operationstatuses/o?api-version=1"}
+BASES = [apim(), devcenter(), operationalinsights(), arm(), arm(statusHeader="Location"), DATAPLANE,
+         {**DATAPLANE, "statusHeader": "location"}]
 FIELDS = ["source", "subscriptionId", "location", "operationId", "endpoint", "projectName", "statusUrl",
           "apiVersion", "correlationId", "context", "timeoutSeconds", "poll"]
 
@@ -203,11 +205,21 @@ bodies = (
     | json_values(any_text).map(lambda v: _dumps(v).encode())
     | st.sampled_from([b"", b"  ", b"null", b"{}", b'{"status":null}', b"\xff\xfe", b'{"status":"Succeeded"'])
 )
+#: What a 202's Location header may say: moves that pass the rules, moves that do not, junk.
+location_values = st.sampled_from([
+    "/subscriptions/x/providers/p/locations/eastus/operationResults/op-3?api-version=1",
+    "https://management.azure.com/subscriptions/x/providers/p/operationResults/y?api-version=2",
+    "https://t-dc2.westus.devcenter.azure.com/projects/p/operationstatuses/o?api-version=1",
+    "https://evil.example/operations/1?api-version=1", "http://127.0.0.1:8080/operations/1?api-version=1",
+    "//evil.example/x", "../../x?api-version=1", "https://user@management.azure.com/x", "",
+]) | any_text
 reads = st.builds(
     StatusRead,
     st.none() | st.sampled_from([200, 201, 202, 204, 301, 302, 307, 400, 401, 403, 404, 408, 409, 429, 500, 503])
     | st.integers(-1, 1000),
-    st.dictionaries(header_names, hint_values, max_size=4),
+    st.dictionaries(header_names, hint_values, max_size=4).flatmap(
+        lambda headers: st.one_of(st.just(headers), location_values.map(lambda where: {**headers, "location": where}))
+    ),
     bodies,
     st.none() | st.text(max_size=40),
 )
@@ -239,7 +251,8 @@ def test_decide_never_raises_and_keeps_its_invariants(
         assert decision.poll.polls == request.poll.polls + 1
         assert decision.poll.failures < max_failures
         assert read.http_status is None or not 300 <= read.http_status < 400
-        json.loads(request.message_text(decision.poll))
+        again = RequestParser(config).parse(request.message_text(decision.poll), now)  # a moved URL passes the rules again
+        assert again.status_url == (decision.poll.status_url or request.status_url) and again.scope == request.scope
         return
     assert isinstance(decision, Publish)
     result = decision.result

@@ -162,8 +162,10 @@ json_values = st.recursive(
     max_leaves=20,
 )
 field_names = st.sampled_from(["source", "subscriptionId", "location", "operationId", "endpoint", "projectName",
-                               "statusUrl", "apiVersion", "correlationId", "context", "timeoutSeconds", "poll"]) | st.text(max_size=12)
+                               "statusUrl", "statusHeader", "apiVersion", "correlationId", "context", "timeoutSeconds",
+                               "poll"]) | st.text(max_size=12)
 PARSER = RequestParser(settings(STATUS_HOST_ALLOWLIST="*.devcenter.azure.com,127.0.0.1:8080"))
+DATAPLANE = {"source": "dataplane", "statusUrl": "https://t-dc.westus.devcenter.azure.com/projects/p/operationstatuses/o?api-version=1"}
 
 
 def _parse_or_invalid(raw: Any) -> None:
@@ -180,7 +182,7 @@ def test_arbitrary_json_objects_parse_or_raise_invalid_request(message: dict) ->
     _parse_or_invalid(json.dumps(message))
 
 
-@given(st.sampled_from([apim(), devcenter(), operationalinsights(), arm()]), field_names, json_values)
+@given(st.sampled_from([apim(), devcenter(), operationalinsights(), arm(), arm(statusHeader="Location"), DATAPLANE]), field_names, json_values)
 def test_mutated_valid_requests_parse_or_raise_invalid_request(base: dict, key: str, value: Any) -> None:
     _parse_or_invalid(json.dumps({**base, key: value}))
 
@@ -233,3 +235,64 @@ def test_expected_seconds_is_an_optional_hint_for_every_source() -> None:
         assert parse(message).expected_seconds == message["expectedSeconds"]
         assert parse(message).body["expectedSeconds"] == message["expectedSeconds"]  # re-enqueued as is
     assert parse(apim()).expected_seconds is None
+
+
+# --- statusHeader, dataplane, poll.statusUrl ------------------------------------------------------------
+
+
+class TestStatusHeaderAndDataplane:
+    @pytest.mark.parametrize(("message", "header"), [(arm(), "Azure-AsyncOperation"), (DATAPLANE, "Operation-Location"),
+                                                     (apim(), "Azure-AsyncOperation"), (devcenter(), "Operation-Location")])
+    def test_defaults(self, message: dict, header: str) -> None:
+        assert parse(message).status_header == header
+
+    @pytest.mark.parametrize("value", ["operation-location", "AZURE-ASYNCOPERATION", "Location"])
+    def test_any_case_is_accepted_and_canonicalised(self, value: str) -> None:
+        assert parse(arm(statusHeader=value)).status_header in ("Operation-Location", "Azure-AsyncOperation", "Location")
+        assert parse({**DATAPLANE, "statusHeader": value}).status_header.lower() == value.lower()
+
+    @pytest.mark.parametrize("value", ["Retry-After", "", "Location ", "Azure-Async-Operation", 7])
+    def test_anything_else_names_the_field(self, value: Any) -> None:
+        err = rejected(arm(statusHeader=value))
+        assert err.field == "statusHeader" and "statusHeader" in err.reason
+
+    def test_status_header_does_not_apply_to_seeded_sources(self) -> None:
+        err = rejected(apim(statusHeader="Location"))
+        assert err.field == "statusHeader" and "does not apply" in err.reason
+
+    def test_dataplane_host_must_match_a_pattern(self) -> None:
+        err = rejected({**DATAPLANE, "statusUrl": "https://evil.example/operations/1?api-version=1"})
+        assert err.field == "statusUrl" and "evil.example" in err.reason
+
+    def test_dataplane_needs_an_api_version(self) -> None:
+        url = DATAPLANE["statusUrl"].split("?")[0]
+        assert rejected({**DATAPLANE, "statusUrl": url}).field == "statusUrl"
+        assert parse({**DATAPLANE, "statusUrl": url, "apiVersion": "2025-02-01"}).status_url == url + "?api-version=2025-02-01"
+
+    @pytest.mark.parametrize(
+        "url",
+        ["http://t-dc.westus.devcenter.azure.com/o?api-version=1", "https://u@t-dc.westus.devcenter.azure.com/o?api-version=1",
+         "https://t-dc.westus.devcenter.azure.com:444/o?api-version=1", "https://devcenter.azure.com/o?api-version=1",
+         "https://t-dc.westus.devcenter.azure.com/a/../o?api-version=1", "https://t-dc.westus.devcenter.azure.com/o#x"],
+    )
+    def test_dataplane_urls_obey_the_token_rules(self, url: str) -> None:
+        assert rejected({**DATAPLANE, "statusUrl": url}).field == "statusUrl"
+
+    def test_dataplane_with_no_hosts_configured_is_invalid(self) -> None:
+        err = rejected(DATAPLANE, config=settings(DATAPLANE_HOSTS=";"))
+        assert err.field == "statusUrl" and "DATAPLANE_HOSTS" in err.reason
+
+    def test_dataplane_does_not_take_template_fields(self) -> None:
+        assert rejected({**DATAPLANE, "operationId": "x"}).field == "operationId"
+        assert rejected({"source": "dataplane"}).field == "statusUrl"
+
+    def test_poll_status_url_is_checked_again_by_the_same_rules(self) -> None:
+        moved = arm()["statusUrl"].replace("op-3", "op-4")
+        poll = {"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 2, "statusUrl": moved}
+        request = parse(arm(statusHeader="Location", poll=poll))
+        assert request.status_url == moved and request.origin_url == arm()["statusUrl"] and request.operation_id == "op-3"
+        assert request.poll.status_url == moved
+        for bad in ("https://management.azure.com/subscriptions/x/resourceGroups/y?api-version=1",
+                    "http://127.0.0.1:1/subscriptions/x/providers/p/operationResults/z?api-version=1", 12):
+            err = rejected(arm(statusHeader="Location", poll={**poll, "statusUrl": bad}))
+            assert err.field == "poll.statusUrl", err.reason

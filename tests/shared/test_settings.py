@@ -47,6 +47,13 @@ def test_arm_scope_follows_arm_endpoint() -> None:
         ({**CONN, "STATUS_HOST_ALLOWLIST": "bad host"}, "STATUS_HOST_ALLOWLIST"),
         ({**CONN, "STATUS_HOST_ALLOWLIST": "*.com"}, "STATUS_HOST_ALLOWLIST"),
         ({**CONN, "STATUS_HOST_ALLOWLIST": "*"}, "STATUS_HOST_ALLOWLIST"),
+        ({**CONN, "DATAPLANE_HOSTS": "*.example.com"}, "DATAPLANE_HOSTS"),
+        ({**CONN, "DATAPLANE_HOSTS": "*.example.com=https://example.com"}, "DATAPLANE_HOSTS"),
+        ({**CONN, "DATAPLANE_HOSTS": "bad host=https://example.com/.default"}, "DATAPLANE_HOSTS"),
+        ({**CONN, "DATAPLANE_HOSTS": "a.example.com,b.example.com=https://example.com/.default"}, "DATAPLANE_HOSTS"),
+        ({**CONN, "DATAPLANE_HOSTS": "=https://example.com/.default"}, "DATAPLANE_HOSTS"),
+        ({**CONN, "DATAPLANE_HOSTS": "a.example.com:0=https://example.com/.default"}, "DATAPLANE_HOSTS"),
+        ({**CONN, "DATAPLANE_HOSTS": "a.example.com=devcenter/.default"}, "DATAPLANE_HOSTS"),
         ({**CONN, "POLL_MIN_DELAY_SECONDS": "soon"}, "POLL_MIN_DELAY_SECONDS"),
         ({**CONN, "POLL_MIN_DELAY_SECONDS": "-1"}, "POLL_MIN_DELAY_SECONDS"),
         ({**CONN, "POLL_MAX_DELAY_SECONDS": "1"}, "POLL_MAX_DELAY_SECONDS"),
@@ -88,3 +95,25 @@ def test_identity_based_storage_connection() -> None:
 def test_connection_string_is_never_in_repr() -> None:
     conn = storage_connection_from_environ({"AzureWebJobsStorage": "AccountName=a;AccountKey=SECRETKEY"})
     assert "SECRETKEY" not in repr(conn)
+
+
+def test_dataplane_hosts_default_and_parsing() -> None:
+    default = load_settings(CONN).dataplane_hosts
+    assert [(e.pattern, e.scope) for e in default.entries] == [("*.devcenter.azure.com", "https://devcenter.azure.com/.default")]
+    hosts = load_settings(
+        {**CONN, "DATAPLANE_HOSTS": " *.Cognitiveservices.azure.com = https://cognitiveservices.azure.com/.default ;"
+                                    "acct.purview.azure.com=https://purview.azure.net/.default; 127.0.0.1:8080=api://sim/.default;"}
+    ).dataplane_hosts
+    assert hosts.scope_for("x.cognitiveservices.azure.com", 443) == "https://cognitiveservices.azure.com/.default"
+    assert hosts.scope_for("cognitiveservices.azure.com", 443) is None  # a wildcard never matches the apex
+    assert hosts.scope_for("acct.purview.azure.com", 443) == "https://purview.azure.net/.default"
+    assert hosts.scope_for("other.purview.azure.com", 443) is None
+    assert hosts.scope_for("127.0.0.1", 8080) == "api://sim/.default"
+    assert hosts.scope_for("127.0.0.1", 8081) is None
+    assert hosts.allowlist.allows("acct.purview.azure.com", 443) and not hosts.allowlist.allows("evil.example", 443)
+
+
+def test_first_matching_dataplane_pattern_wins() -> None:
+    hosts = load_settings({**CONN, "DATAPLANE_HOSTS": "a.example.com=https://one/.default;*.example.com=https://two/.default"}).dataplane_hosts
+    assert hosts.scope_for("a.example.com", 443) == "https://one/.default"
+    assert hosts.scope_for("b.example.com", 443) == "https://two/.default"

@@ -8,12 +8,14 @@ from tools import demo
 
 
 def test_demo_runs_to_the_end_and_shows_every_source(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ARM_ENDPOINT", "STATUS_HOST_ALLOWLIST", "RESULT_SINK", "EVENTGRID_TOPIC_KEY", "AZURE_CLIENT_ID"):
+    for name in ("ARM_ENDPOINT", "STATUS_HOST_ALLOWLIST", "DATAPLANE_HOSTS", "RESULT_SINK", "EVENTGRID_TOPIC_KEY", "AZURE_CLIENT_ID"):
         monkeypatch.delenv(name, raising=False)
     assert demo.main(["--quiet"]) == 0
     out = capsys.readouterr().out
-    for source, outcome in (("apim", "Succeeded"), ("devcenter", "Failed"), ("operationalinsights", "Succeeded"), ("arm", "Canceled")):
+    for source, outcome in (("apim", "Succeeded"), ("devcenter", "Failed"), ("operationalinsights", "Succeeded"), ("arm", "Canceled"),
+                            ("arm", "vm-delete-2b9e"), ("dataplane", "Succeeded")):
         assert any(line.startswith(source) and outcome in line for line in out.splitlines()), (source, outcome)
+    assert any("vm-delete-2b9e" in line and "Succeeded" in line for line in out.splitlines())
     assert "Did you mean 'operationId'?" in out
     assert "same eventIds as the queue: yes" in out
     assert "Progress events on Event Grid" in out

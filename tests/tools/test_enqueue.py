@@ -90,9 +90,38 @@ def test_status_url_takes_the_value_or_the_header_line(value: str) -> None:
 
 
 def test_a_header_line_of_another_header_is_refused_by_name(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, NO_STORAGE, "--status-url", f"Location: {ARM_URL}", "--dry-run")
+    code, out, err = run(capsys, NO_STORAGE, "--status-url", f"Retry-After: {ARM_URL}", "--dry-run")
     assert code == 2 and out == ""
-    assert "Field 'statusUrl'" in err and "'Location' header line" in err and "--status-url" in err
+    assert "Field 'statusUrl'" in err and "'Retry-After' header line" in err and "--status-url" in err
+
+
+@pytest.mark.parametrize(
+    ("line", "header"),
+    [(f"Location: {ARM_URL}", "Location"), (f"location:{ARM_URL}", "Location"), (f"< LOCATION: {ARM_URL}", "Location")],
+)
+def test_a_location_header_line_sets_status_header(capsys: pytest.CaptureFixture[str], line: str, header: str) -> None:
+    code, out, err = run(capsys, NO_STORAGE, "--status-url", line, "--dry-run")
+    assert code == 0, err
+    assert json.loads(out) == {"source": "arm", "statusUrl": ARM_URL, "statusHeader": header}
+
+
+def test_an_azure_asyncoperation_line_leaves_the_default_implicit(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, NO_STORAGE, "--status-url", f"Azure-AsyncOperation: {ARM_URL}", "--dry-run")
+    assert code == 0, err
+    assert json.loads(out) == {"source": "arm", "statusUrl": ARM_URL}
+
+
+def test_an_operation_location_line_is_a_dataplane_request(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "https://tenant-dc.westus.devcenter.azure.com/projects/web/operationstatuses/x?api-version=2025-02-01"
+    code, out, err = run(capsys, NO_STORAGE, "--status-url", f"Operation-Location: {url}", "--dry-run")
+    assert code == 0, err
+    assert json.loads(out) == {"source": "dataplane", "statusUrl": url}
+
+
+def test_a_bad_status_header_flag_names_the_field(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, NO_STORAGE, "--status-url", ARM_URL, "--status-header", "Retry-After", "--dry-run")
+    assert code == 2 and out == ""
+    assert "Field 'statusHeader'" in err and "--status-header" in err
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,7 @@ def test_request_schema_is_the_request_adapters() -> None:
     generated = REQUEST_ADAPTER.json_schema()
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert {k: v for k, v in schema.items() if not k.startswith("$schema") and k not in ("title", "description")} == generated
-    assert set(schema["discriminator"]["mapping"]) == {"apim", "operationalinsights", "devcenter", "arm"}
+    assert set(schema["discriminator"]["mapping"]) == {"apim", "operationalinsights", "devcenter", "arm", "dataplane"}
 
 
 def test_result_schema_lists_the_contract_fields_plus_trimmed() -> None:
@@ -113,6 +113,9 @@ def _published(request: Any, status_read: StatusRead, at: float = 1) -> dict[str
     return decision.result
 
 
+DATAPLANE = {"source": "dataplane", "statusUrl": "https://t-dc.westus.devcenter.azure.com/projects/p/operationstatuses/o?api-version=1"}
+
+
 def produced_results() -> dict[str, dict[str, Any]]:
     full_body = {"status": "Succeeded", "percentComplete": 100, "startTime": "2026-01-01T00:00:00Z",
                  "endTime": "2026-01-01T00:10:00Z", "properties": {"x": [1, 2]}}
@@ -127,6 +130,13 @@ def produced_results() -> dict[str, dict[str, Any]]:
         "polling-failed-403": _published(parse(apim()), read({"error": {"code": "AuthorizationFailed", "message": "no"}}, 403)),
         "polling-failed-redirect": _published(parse(apim()), read(status=302, location="https://elsewhere.example")),
         "polling-failed-404-late": _published(parse(apim()), read(status=404, x_ms_error_code="NotFound"), at=400),
+        "succeeded-location-204": _published(parse(arm(statusHeader="Location")), read(status=204)),
+        "succeeded-location-200-body": _published(parse(arm(statusHeader="Location")), read({"value": [1]}, 200)),
+        "failed-location-409": _published(parse(arm(statusHeader="Location")), read({"error": _PROVIDER_ERROR}, 409)),
+        "polling-failed-location-refused": _published(
+            parse(arm(statusHeader="location")), read(status=202, location="https://elsewhere.example/operations/1")
+        ),
+        "succeeded-dataplane": _published(parse(DATAPLANE), read({"id": "o", "status": "Succeeded", "result": {"a": 1}})),
     }
     request = parse(apim())
     first = decide(request, read(status=None), later(1), CONFIG)
@@ -186,7 +196,8 @@ def test_missing_fields_are_rejected_but_absent_error_keys_are_fine() -> None:
 
 @pytest.mark.parametrize(
     "request_body",
-    [apim(), operationalinsights(), devcenter(), arm(), apim(correlationId="c", context={}, timeoutSeconds=5, apiVersion="2025-01-01")],
+    [apim(), operationalinsights(), devcenter(), arm(), apim(correlationId="c", context={}, timeoutSeconds=5, apiVersion="2025-01-01"),
+     arm(statusHeader="Location"), arm(statusHeader="LOCATION"), {**DATAPLANE, "statusHeader": "operation-location"}, DATAPLANE],
 )
 def test_valid_requests_validate_against_the_committed_request_schema(request_body: dict[str, Any]) -> None:
     parse(request_body)  # the watcher accepts it

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 STEP_KINDS = ("status", "http", "fault", "redirect", "runFor")
+#: How an operation answers: a status resource (Azure-AsyncOperation / Operation-Location) or Location's HTTP codes.
+STYLES = ("status", "location")
 SCRIPT_FAULTS = ("reset", "slow", "malformed", "nostatus")
 INJECTABLE_FAULTS = ("429", "500", "503", "slow", "reset", "malformed", "nostatus", "404early")
 TERMINAL_STATUSES = frozenset({"succeeded", "completed", "failed", "canceled", "cancelled"})
@@ -95,8 +97,8 @@ def _validate_step(step: Any, where: str) -> dict:
                 raise ScriptError(f"{where}.{key} must be a string")
     elif kind == "http":
         code = out["http"]
-        if not _is_int(code) or not 201 <= code <= 599:
-            raise ScriptError(f"{where}.http must be an HTTP status code 201..599 (use a status step for 200)")
+        if not _is_int(code) or not 200 <= code <= 599 or (code == 200 and "body" not in out):
+            raise ScriptError(f"{where}.http must be an HTTP status code 201..599, or 200 with a body (else use a status step)")
         if "error" in out and not isinstance(out["error"], dict):
             raise ScriptError(f"{where}.error must be an object")
     elif kind == "fault":
@@ -118,16 +120,20 @@ def _validate_step(step: Any, where: str) -> dict:
     return out
 
 
-def validate_operation(item: Any, where: str = "operation") -> tuple[str, list[dict]]:
+def validate_operation(item: Any, where: str = "operation") -> tuple[str, list[dict], str]:
+    """``(operationId, steps, style)``; ``style`` "location" makes injected faults Location-shaped (a 202)."""
     if not isinstance(item, dict):
         raise ScriptError(f"{where} must be an object with operationId and steps")
-    unknown = set(item) - {"operationId", "steps"}
+    unknown = set(item) - {"operationId", "steps", "style"}
     if unknown:
         raise ScriptError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
     op_id = item.get("operationId")
     if not isinstance(op_id, str) or not op_id:
         raise ScriptError(f"{where}.operationId must be a non-empty string")
-    return op_id, validate_steps(item.get("steps"), f"{where}.steps")
+    style = item.get("style", "status")
+    if style not in STYLES:
+        raise ScriptError(f"{where}.style must be one of {', '.join(STYLES)}")
+    return op_id, validate_steps(item.get("steps"), f"{where}.steps"), style
 
 
 def validate_faults(rate: Any, kinds: Any, seed: Any) -> tuple[float, tuple[str, ...], int]:
@@ -169,12 +175,13 @@ def _running(step: dict, elapsed: float) -> dict:
 class Operation:
     """One scripted operation's progress. Mutated only under the simulator's lock."""
 
-    __slots__ = ("operation_id", "steps", "index", "used", "polls", "steps_served",
+    __slots__ = ("operation_id", "steps", "style", "index", "used", "polls", "steps_served",
                  "faults_injected", "start_time", "end_time", "last_status", "scripted_at")
 
-    def __init__(self, operation_id: str, steps: list[dict], polls: int = 0) -> None:
+    def __init__(self, operation_id: str, steps: list[dict], polls: int = 0, style: str = "status") -> None:
         self.operation_id = operation_id
         self.steps = steps
+        self.style = style
         self.index = 0
         self.used = 0
         self.polls = polls
@@ -206,6 +213,7 @@ class Operation:
         return {
             "operationId": self.operation_id,
             "scripted": True,
+            "style": self.style,
             "polls": self.polls,
             "stepsServed": self.steps_served,
             "stepIndex": self.index,

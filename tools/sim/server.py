@@ -25,6 +25,7 @@ from .script import (
 from .tokens import (
     ARM_AUDIENCE,
     ARM_LEGACY_AUDIENCE,
+    DATAPLANE_AUDIENCE,
     DEVCENTER_AUDIENCE,
     EVENTGRID_AUDIENCE,
     SYSTEM_ASSIGNED_CLIENT_ID,
@@ -139,9 +140,11 @@ class Simulator:
                 "identityHeader": self.identity_header, "eventgridEndpoint": self.eventgrid_endpoint}
 
     # ----------------------------------------------------------------- scripting and inspection
-    def script(self, operation_id: str, steps: list[dict]) -> None:
-        """Script one operation (replacing any earlier script and its counters). Raises ScriptError."""
-        self._install([validate_operation({"operationId": operation_id, "steps": steps})])
+    def script(self, operation_id: str, steps: list[dict], style: str = "status") -> None:
+        """Script one operation (replacing any earlier script and its counters). Raises ScriptError.
+
+        ``style`` "location" makes injected faults look like a Location URL's (a 202), not a status body's."""
+        self._install([validate_operation({"operationId": operation_id, "steps": steps, "style": style})])
 
     def script_many(self, operations: list[dict]) -> int:
         """Bulk form of script(): a list of {"operationId", "steps"}; all or nothing."""
@@ -151,11 +154,11 @@ class Simulator:
         self._install(items)
         return len(items)
 
-    def _install(self, items: list[tuple[str, list[dict]]]) -> None:
+    def _install(self, items: list[tuple[str, list[dict], str]]) -> None:
         with self._cond:
-            for op_id, steps in items:
+            for op_id, steps, style in items:
                 key = op_id.lower()
-                self._ops[key] = Operation(op_id, steps)
+                self._ops[key] = Operation(op_id, steps, style=style)
                 self._unscripted_polls.pop(key, None)
 
     def requests(self, operation_id: str | None = None, route: str | None = None,
@@ -282,6 +285,9 @@ class Simulator:
         if len(low) == 4 and low[0] == "projects" and low[2] == "operationstatuses" and decoded[1] and decoded[3]:
             route = shapes.StatusRoute("devcenter", decoded[3], "/".join([""] + decoded), project=decoded[1])
             return self._status_read(method, route, query, headers, rec)
+        if len(low) >= 2 and low[-2] == "operations" and decoded[-1] and low[0] not in ("_sim", "subscriptions", "projects"):
+            route = shapes.StatusRoute("dataplane", decoded[-1], "/".join([""] + decoded))
+            return self._status_read(method, route, query, headers, rec)
         return _json(404, shapes.error_response(404, {"code": "NotFound",
                                                       "message": f"No simulated endpoint at {raw_path}."}))
 
@@ -310,7 +316,7 @@ class Simulator:
 
     # ----------------------------------------------------------------- status reads
     def _status_read(self, method: str, route: shapes.StatusRoute, query: dict, headers: Any, rec: dict) -> _Resp:
-        devcenter = route.kind == "devcenter"
+        devcenter = route.kind in ("devcenter", "dataplane")  # Azure.Core data plane: x-ms-error-code on errors
         rec["route"] = route.kind
         rec["operationId"] = route.operation_id
 
@@ -333,7 +339,8 @@ class Simulator:
                 self._unscripted_polls[key] += 1
             self._cond.notify_all()
 
-        audience_ok = (lambda a: normalise_audience(a) == DEVCENTER_AUDIENCE) if devcenter else self._arm_audience
+        own = {"devcenter": DEVCENTER_AUDIENCE, "dataplane": DATAPLANE_AUDIENCE}.get(route.kind)
+        audience_ok = (lambda a: normalise_audience(a) == own) if own is not None else self._arm_audience
         failure = self._check_bearer(headers, audience_ok, rec)
         if failure:
             code, message = failure
@@ -376,6 +383,8 @@ class Simulator:
                 return error(int(fault), None, {"Retry-After": "1"} if fault == "429" else None)
             if fault == "404early":
                 return error(404, {"code": "NotFound", "message": f"The operation '{route.operation_id}' was not found."})
+            if op.style == "location":  # a Location URL has no status body to break: the glitch is a (slow) 202
+                return _Resp(202, b"", {}, delay=self._slow_seconds if fault == "slow" else 0.0)
             return self._fault_response(fault, body_for, prev_status, self._slow_seconds, {})
 
         hdrs = step["_headers"]

@@ -17,7 +17,7 @@ MALFORMED_BODY = b'{"status": "InProgress", "percentComplete": 4'
 
 @dataclass(frozen=True)
 class StatusRoute:
-    kind: str               # "apim" | "operationalinsights" | "arm" | "devcenter"
+    kind: str               # "apim" | "operationalinsights" | "arm" | "devcenter" | "dataplane"
     operation_id: str       # decoded last path segment, as requested
     path: str               # decoded path (no query)
     subscription: str = ""
@@ -31,7 +31,7 @@ def rfc3339_now() -> str:
 
 
 def default_running_status(route: StatusRoute) -> str:
-    return "Running" if route.kind == "devcenter" else "InProgress"
+    return "Running" if route.kind in ("devcenter", "dataplane") else "InProgress"
 
 
 def error_detail(status_code: int, error: dict | None) -> dict:
@@ -61,6 +61,8 @@ def status_body(route: StatusRoute, name: str, status: str | None, step: dict,
         body = {"id": f"/subscriptions/{route.subscription}/locations/{loc}/operationStatuses/{name}", "name": name}
     elif route.kind == "devcenter":
         body = {"id": f"/projects/{route.project}/operationStatuses/{name}", "name": name}
+    elif route.kind == "dataplane":
+        body = {"id": name}  # Azure.Core ResourceOperationStatus: {id, status, error?, result?}
     else:
         body = {"id": route.path, "name": name}
     if status is not None:

@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 ARM_AUDIENCE = "https://management.azure.com"
 ARM_LEGACY_AUDIENCE = "https://management.core.windows.net"
 DEVCENTER_AUDIENCE = "https://devcenter.azure.com"
+#: The generic Operation-Location data-plane route's audience (an Azure AI services account's).
+DATAPLANE_AUDIENCE = "https://cognitiveservices.azure.com"
 EVENTGRID_AUDIENCE = "https://eventgrid.azure.net"
 SYSTEM_ASSIGNED_CLIENT_ID = "00000000-0000-0000-0000-0000000051d0"
 

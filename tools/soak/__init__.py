@@ -1,6 +1,7 @@
 """``python -m tools.soak`` (``make soak``): prove under faults that no request is lost.
 
-N operations (default 2,000) across apim, operationalinsights, devcenter and arm, each
+N operations (default 2,000) across apim, operationalinsights, devcenter, arm (Azure-AsyncOperation),
+arm with Location polling and dataplane (Operation-Location), each
 scripted on the simulator to end Succeeded, Failed, Canceled, TimedOut or PollingFailed,
 plus invalid requests that must be poisoned. Two or more ``tools.run_local`` processes
 run the real ``function_app`` against one Azurite queue (persisted on disk); the

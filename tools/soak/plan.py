@@ -1,4 +1,8 @@
-"""What the soak enqueues: N requests across the four sources, each with its simulator script and its expected end.
+"""What the soak enqueues: N requests across six lanes, each with its simulator script and its expected end.
+
+Lanes: the four seeded sources (``apim``, ``operationalinsights``, ``devcenter``, ``arm`` with
+Azure-AsyncOperation), ``arm-location`` (source ``arm``, ``statusHeader: Location``) and
+``dataplane`` (a generic Operation-Location host with its own audience).
 
 Pure and seeded: ``build_plan(n, seed, base_url)`` returns the same plan for the same
 arguments. Every planned operation knows exactly how it must end:
@@ -14,6 +18,12 @@ PollingFailed  0-2 running reads, then 403 (most), 400 or a 302 redirect, foreve
 poison         an invalid request (not JSON, a typo, a bad UUID, a host off the
                allowlist, ...) -> one poison entry whose reason names the field
 =============  ====================================================================
+
+In the ``arm-location`` lane a running read is a 202 (a share of them move the Location
+to another region's URL of the same operation, relatively); Succeeded is 204, 200 with a
+result body or 201; Failed is a 400/409 with the action's error; there is no Canceled (a
+Location URL cannot say it), so that share is Succeeded; PollingFailed is a 403, a 302 or a
+Location moved to a host the rules refuse (``LocationRefused``).
 
 Running reads carry a mix of delay hints (none, ``Retry-After: 1``, ``retry-after-ms``,
 a ``Retry-After`` above POLL_MAX_DELAY_SECONDS) and some are a bare ``202``. A share of
@@ -31,15 +41,19 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PlannedOp", "build_plan", "SOURCES", "KIND_WEIGHTS", "SUBSCRIPTION", "DEVCENTER_PROJECT"]
+__all__ = ["PlannedOp", "build_plan", "SOURCES", "LANE_SOURCE", "KIND_WEIGHTS", "SUBSCRIPTION", "DEVCENTER_PROJECT"]
 
-SOURCES = ("apim", "operationalinsights", "devcenter", "arm")
+SOURCES = ("apim", "operationalinsights", "devcenter", "arm", "arm-location", "dataplane")
+#: The request's ``source`` per lane.
+LANE_SOURCE = {"arm-location": "arm"}
+DATAPLANE_PATH = "/documentintelligence/documentModels/operations/{}?api-version=2024-11-30"
 SUBSCRIPTION = "5f1c1a52-3c7e-4d43-9a4e-2a8d1f9b0c11"
 DEVCENTER_PROJECT = "soak-project"
 #: Share of each kind, in percent.
 KIND_WEIGHTS = {"Succeeded": 60, "Failed": 14, "Canceled": 10, "TimedOut": 6, "PollingFailed": 6, "poison": 4}
 _NAMESPACE = uuid.UUID("0b6f3d7e-2f4a-4a8e-9a52-6c1d5e7f8a90")
-_RUNNING = {"devcenter": ("Running", "NotStarted"), "other": ("InProgress", "Accepted", "Running", "Updating")}
+_RUNNING = {"devcenter": ("Running", "NotStarted"), "dataplane": ("NotStarted", "Running", "Creating"),
+            "other": ("InProgress", "Accepted", "Running", "Updating")}
 _TERMINAL = {"Succeeded": ("Succeeded", "succeeded", "Completed"), "Failed": ("Failed",), "Canceled": ("Canceled", "Cancelled")}
 
 
@@ -57,7 +71,8 @@ class PlannedOp:
 
     @property
     def script(self) -> dict[str, Any]:
-        return {"operationId": self.sim_id, "steps": list(self.steps)}
+        style = "location" if self.source == "arm-location" else "status"
+        return {"operationId": self.sim_id, "steps": list(self.steps), "style": style}
 
 
 def build_plan(n: int, seed: int, base_url: str) -> list[PlannedOp]:
@@ -86,13 +101,18 @@ def _valid(rng: random.Random, seed: int, i: int, key: str, source: str, kind: s
     request["correlationId"] = key
     if rng.random() < 0.3:
         request["context"] = {"run": seed, "n": i, "tags": ["soak", source]}
-    steps, expect = _script(rng, source, kind)
+    if source == "arm-location":
+        kind = "Succeeded" if kind == "Canceled" else kind
+        steps, expect = _location_script(rng, kind, request["statusUrl"], base_url)
+    else:
+        steps, expect = _script(rng, source, kind)
     if kind == "TimedOut":
         request["timeoutSeconds"] = rng.randint(2, 4)
     text = json.dumps(request, separators=(",", ":"))
     if rng.random() < 0.05:
         text = base64.b64encode(text.encode("utf-8")).decode("ascii")
-    expect.update(source=source, correlationId=key, context=request.get("context"))
+    expect.update(source=LANE_SOURCE.get(source, source), correlationId=key, context=request.get("context"))
+    expect.setdefault("eventUrl", request.get("statusUrl"))
     return PlannedOp(key, source, kind, text, sim_id, tuple(steps), expect)
 
 
@@ -108,10 +128,14 @@ def _request(rng: random.Random, source: str, sim_id: str, base_url: str) -> dic
         if rng.random() < 0.2:
             request["apiVersion"] = "2024-02-01"
         return request
-    kind = rng.choice(["operationResults", "operationStatuses"])
+    if source == "dataplane":
+        return {"source": "dataplane", "statusUrl": base_url + DATAPLANE_PATH.format(sim_id)}
+    kind = "operationResults" if source == "arm-location" else rng.choice(["operationResults", "operationStatuses"])
     namespace = rng.choice(["Microsoft.Web", "Microsoft.Compute", "Microsoft.Storage"])
     url = (f"{base_url}/subscriptions/{SUBSCRIPTION}/providers/{namespace}/locations/westus/{kind}/{sim_id}"
            "?api-version=2023-12-01")
+    if source == "arm-location":
+        return {"source": "arm", "statusUrl": url, "statusHeader": rng.choice(["Location", "location"])}
     return {"source": "arm", "statusUrl": url}
 
 
@@ -119,7 +143,7 @@ def _running_step(rng: random.Random, source: str) -> dict[str, Any]:
     roll = rng.random()
     if roll < 0.1:
         return {"http": 202}  # accepted, no body: still running
-    step: dict[str, Any] = {"status": rng.choice(_RUNNING["devcenter" if source == "devcenter" else "other"])}
+    step: dict[str, Any] = {"status": rng.choice(_RUNNING.get(source, _RUNNING["other"]))}
     if roll < 0.25:
         step["retryAfter"] = "1"
     elif roll < 0.35:
@@ -133,7 +157,7 @@ def _running_step(rng: random.Random, source: str) -> dict[str, Any]:
 
 def _script(rng: random.Random, source: str, kind: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if kind == "TimedOut":
-        status = _RUNNING["devcenter" if source == "devcenter" else "other"][0]
+        status = _RUNNING.get(source, _RUNNING["other"])[0]
         return [{"status": status, "retryAfter": "1"}], {"outcome": "TimedOut", "errorCode": "DeadlineExceeded"}
     if kind == "PollingFailed":
         steps = [_running_step(rng, source) for _ in range(rng.randint(0, 2))]
@@ -158,6 +182,46 @@ def _script(rng: random.Random, source: str, kind: str) -> tuple[list[dict[str, 
     return steps, expect
 
 
+def _location_running(rng: random.Random) -> dict[str, Any]:
+    step: dict[str, Any] = {"http": 202}
+    roll = rng.random()
+    if roll < 0.2:
+        step["retryAfter"] = "1"
+    elif roll < 0.3:
+        step["retryAfterMs"] = 300
+    return step
+
+
+def _location_script(rng: random.Random, kind: str, url: str, base_url: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A Location URL's answers for ``kind``: 202s (some moving the URL), then the synchronous call's answer."""
+    if kind == "TimedOut":
+        return [{"http": 202, "retryAfter": "1"}], {"outcome": "TimedOut", "errorCode": "DeadlineExceeded"}
+    steps = [_location_running(rng) for _ in range(rng.randint(0, 3))]
+    expect: dict[str, Any] = {}
+    if kind != "PollingFailed" and rng.random() < 0.3:  # the 202 names a new Location: the same operation, east
+        moved = url.replace(base_url, "").replace("/locations/westus/", "/locations/eastus/")
+        steps.append({"http": 202, "headers": {"Location": moved}})
+        steps.append(_location_running(rng))
+        expect["statusUrl"] = base_url + moved
+    if kind == "Succeeded":
+        steps.append(rng.choice([{"http": 204}, {"http": 200, "body": {"value": ["soak"]}}, {"http": 201, "body": {"id": "r"}}]))
+        return steps, {**expect, "outcome": "Succeeded", "status": None}
+    if kind == "Failed":
+        code = rng.choice(["Conflict", "OperationNotAllowed", "InvalidParameter"])
+        http = rng.choice([400, 409])
+        steps.append({"http": http, "error": {"code": code, "message": f"Simulated failure ({code})."}})
+        return steps, {**expect, "outcome": "Failed", "errorCode": code, "httpStatus": http}
+    roll = rng.random()
+    if roll < 0.5:
+        steps.append({"http": 403, "error": {"code": "AuthorizationFailed", "message": "The client has no access."}})
+        return steps, {"outcome": "PollingFailed", "httpStatus": 403, "errorCode": "AuthorizationFailed"}
+    if roll < 0.75:
+        steps.append({"redirect": "https://elsewhere.example/operations/1"})
+        return steps, {"outcome": "PollingFailed", "httpStatus": 302, "errorCode": "RedirectNotFollowed"}
+    steps.append({"http": 202, "headers": {"Location": "https://elsewhere.example" + url.replace(base_url, "")}})
+    return steps, {"outcome": "PollingFailed", "httpStatus": 202, "errorCode": "LocationRefused"}
+
+
 # -- invalid requests -------------------------------------------------------------------------
 
 
@@ -178,6 +242,10 @@ def _invalid(rng: random.Random, i: int, key: str, source: str, base_url: str) -
         ("statusUrl", {"source": "arm", "statusUrl": "http://127.0.0.1:1" + arm_path, "correlationId": key}),
         ("statusUrl", {"source": "arm", "statusUrl": base_url.replace("127.0.0.1", "localhost") + arm_path,
                        "correlationId": key}),
+        ("statusUrl", {"source": "dataplane", "statusUrl": "https://acct.openai.azure.com" + DATAPLANE_PATH.format(i),
+                       "correlationId": key}),
+        ("statusHeader", {"source": "arm", "statusUrl": base_url + arm_path, "statusHeader": "Content-Location",
+                          "correlationId": key}),
     ]
     field_name, body = variants[rng.randrange(len(variants))]
     text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))

@@ -136,6 +136,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
             "RESULT_SINK": "queue",
             "ARM_ENDPOINT": sim.base_url,
             "STATUS_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",
+            "DATAPLANE_HOSTS": f"127.0.0.1:{sim.port}=https://cognitiveservices.azure.com/.default",
             "POLL_MIN_DELAY_SECONDS": "0",
             "POLL_MAX_DELAY_SECONDS": str(config.poll_max_delay_seconds),
             "IDENTITY_ENDPOINT": sim.info["identityEndpoint"],

@@ -1,0 +1,201 @@
+"""How one status read is understood, per ``statusHeader`` (contract section 2a). Pure.
+
+Modelled on azure-core's ``base_polling.py``, where each way of reporting an operation is a
+small strategy (``OperationResourcePolling``, ``LocationPolling``) answering the same
+questions: is the operation running, or finished with which outcome, body and error; did the
+read fail (transient or permanent); is there a new URL to poll. :func:`strategy_for` picks
+one by the request's status header; :mod:`shared.core.decide` keeps the deadline, the
+failure count and the delays.
+
+=====================  =====================================================================
+strategy               a read means
+=====================  =====================================================================
+status body            (Azure-AsyncOperation, Operation-Location, the seeded sources)
+                       200 with a JSON object holding ``status``: terminal per
+                       :data:`TERMINAL_OUTCOMES`, any other value running; 2xx without a body:
+                       running; a 200 body that is not JSON or has no ``status``: transient
+Location               202: running (a new ``Location`` header moves the URL); 200, 201, 204:
+                       Succeeded, a JSON object body is the result's ``operation``; 401/403
+                       (after the client's token refresh): PollingFailed, our token was
+                       refused; any other 4xx past the rules below: Failed, with the body's
+                       error; another 2xx: PollingFailed
+both                   no response, 408, 429, 5xx, 404 in the grace period: transient; 3xx
+                       (never followed): PollingFailed
+=====================  =====================================================================
+
+Why a Location 4xx is the operation's failure: the RPC says a Location URL answers, once
+the operation is done, what the synchronous call would have answered, so a 400 or 409
+there is the action failing (azure-core reports it as failed too). The ambiguity: a 4xx
+can also be a problem with the read itself (a bad api-version). 401 and 403 are treated
+as read failures because they are about the watcher's own identity, not the operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.core import jsonio
+from shared.core.provider_errors import error_from_response_body, normalise_error
+
+__all__ = [
+    "StatusRead",
+    "ReadFailure",
+    "Reading",
+    "Strategy",
+    "strategy_for",
+    "status_body_reading",
+    "location_reading",
+    "TERMINAL_OUTCOMES",
+    "NOT_FOUND_GRACE_SECONDS",
+]
+
+#: Lower-cased terminal status -> outcome. Everything else means "not finished yet".
+TERMINAL_OUTCOMES: Mapping[str, str] = {
+    "succeeded": "Succeeded",
+    "completed": "Succeeded",
+    "failed": "Failed",
+    "canceled": "Canceled",
+    "cancelled": "Canceled",
+}
+#: A 404 this soon after the first sighting is replication lag, not a missing operation.
+NOT_FOUND_GRACE_SECONDS = 300
+#: What a Location URL answers once the operation is done (the synchronous call's answer).
+LOCATION_DONE = frozenset({200, 201, 204})
+
+
+@dataclass(frozen=True)
+class StatusRead:
+    """What one GET of the status URL produced. ``http_status`` is None when no response arrived."""
+
+    http_status: int | None
+    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
+    body: bytes = b""
+    failure: str | None = None  # why no response arrived (timeout, connection reset, token error)
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """A read that says nothing about the operation; ``transient`` ones are retried."""
+
+    code: str
+    message: str
+    http_status: int | None
+    provider_error: dict[str, Any] | None = None
+    transient: bool = True
+
+    def as_error(self) -> dict[str, Any]:
+        error = dict(self.provider_error or {})
+        error.setdefault("code", self.code)
+        error.setdefault("message", self.message)
+        if self.http_status is not None:
+            error["httpStatus"] = self.http_status
+        return error
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One read, understood: running (``outcome`` None), terminal (``outcome`` set) or failed (``failure``)."""
+
+    status: str | None = None  # the provider's status value, if the read carried one
+    outcome: str | None = None
+    body: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    failure: ReadFailure | None = None
+    next_url: str | None = None  # a new URL the answer names (a moved Location), not yet checked
+    status_in_body: bool = True  # False when the body is an action's result (Location)
+
+
+#: (read, now, first_seen_at) -> Reading
+Strategy = Callable[[StatusRead, datetime, datetime], Reading]
+
+
+def status_body_reading(read: StatusRead, now: datetime, first_seen_at: datetime) -> Reading:
+    """Azure-AsyncOperation / Operation-Location: a status resource with a ``status`` field."""
+    code = read.http_status
+    if code is None or not 200 <= code < 300:
+        return Reading(failure=failed_read(read, now, first_seen_at))
+    if not read.body.strip():
+        if code == 200:
+            return Reading(failure=ReadFailure("EmptyStatusBody", "status endpoint answered 200 with an empty body", 200))
+        return Reading()  # 202/201/204 without a body: still running
+    body, problem = _json_object(read)
+    if problem is not None:
+        return Reading(failure=ReadFailure("MalformedStatusBody", f"status body ({code}) {problem}", code))
+    assert body is not None
+    status = body.get("status")
+    if not isinstance(status, str) or not status:
+        return Reading(failure=ReadFailure("NoStatusInBody", f"status body ({code}) has no 'status'", code))
+    outcome = TERMINAL_OUTCOMES.get(status.lower())
+    if outcome is None:
+        return Reading(status=status, body=body)
+    error = normalise_error(body.get("error")) if outcome != "Succeeded" else None
+    return Reading(status=status, outcome=outcome, body=body, error=error)
+
+
+def location_reading(read: StatusRead, now: datetime, first_seen_at: datetime) -> Reading:
+    """Location: 202 while running; the synchronous call's answer when done."""
+    code = read.http_status
+    if code == 202:
+        return Reading(next_url=read.headers.get("location") or None, status_in_body=False)
+    if code in LOCATION_DONE:
+        body, _ = _json_object(read) if read.body.strip() else (None, None)
+        return Reading(outcome="Succeeded", body=body, status_in_body=False)
+    failure = failed_read(read, now, first_seen_at)
+    if code is not None and 200 <= code < 300:
+        failure = ReadFailure("UnexpectedLocationStatus", f"Location URL answered {code}, not 200/201/202/204", code, transient=False)
+    if failure.transient or code is None or not 400 <= code < 500 or code in (401, 403):
+        return Reading(failure=failure)
+    body, _ = _json_object(read) if read.body.strip() else (None, None)
+    error = error_from_response_body(body, read.headers.get("x-ms-error-code")) or {
+        "code": f"Http{code}",
+        "message": f"The Location URL answered {code} without an error body.",
+    }
+    return Reading(outcome="Failed", body=body, error={**error, "httpStatus": code}, status_in_body=False)
+
+
+_STRATEGIES: Mapping[str, Strategy] = {
+    "azure-asyncoperation": status_body_reading,
+    "operation-location": status_body_reading,
+    "location": location_reading,
+}
+
+
+def strategy_for(status_header: str) -> Strategy:
+    """The strategy for a request's (canonical or any-case) status header."""
+    return _STRATEGIES[status_header.lower()]
+
+
+def failed_read(read: StatusRead, now: datetime, first_seen_at: datetime) -> ReadFailure:
+    """A read that carried no usable answer (no response, or a non-2xx HTTP status)."""
+    code = read.http_status
+    if code is None:
+        return ReadFailure("NoResponse", read.failure or "no response from the status endpoint", None)
+    try:
+        body = jsonio.loads(read.body) if read.body.strip() else None
+    except ValueError:
+        body = None
+    provider = error_from_response_body(body, read.headers.get("x-ms-error-code"))
+    detail = f"status endpoint answered {code}"
+    if provider and provider.get("code"):
+        detail += f" ({provider['code']})"
+    if code in (408, 429) or code >= 500:
+        return ReadFailure("HttpTransient", detail, code, provider)
+    if code == 404 and (now - first_seen_at).total_seconds() < NOT_FOUND_GRACE_SECONDS:
+        return ReadFailure("NotFoundYet", detail + " during the grace period after the first sighting", code, provider)
+    if 300 <= code < 400:
+        where = read.headers.get("location", "")
+        return ReadFailure("RedirectNotFollowed", f"{detail}: redirects are never followed (Location: {where[:200]})", code, transient=False)
+    return ReadFailure("StatusReadRefused", detail, code, provider, transient=False)
+
+
+def _json_object(read: StatusRead) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        body = jsonio.loads(read.body)
+    except ValueError:
+        return None, "is not JSON"
+    if not isinstance(body, dict):
+        return None, "is not a JSON object"
+    return body, None

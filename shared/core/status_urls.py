@@ -1,0 +1,90 @@
+"""The token rules for status URLs a producer (or a provider's moved ``Location``) supplies: contract section 4.
+
+One place decides, for the ``arm`` and ``dataplane`` sources, whether a URL may be polled
+and with which token scope. The request parser applies it to the request's ``statusUrl``
+and to a moved URL carried in ``poll.statusUrl``; the decision core applies it to a new
+``Location`` a 202 names. So a URL the watcher switches to obeys exactly the rules of the
+URL it replaces, and a tampered message cannot send a token anywhere a producer could not.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from shared.core.errors import InvalidRequest
+from shared.core.settings import Settings
+from shared.core.sources import Source
+from shared.core.urls import HostAllowlist, checked_url, default_port
+
+__all__ = ["StatusUrlRules", "with_api_version", "require_operation_path"]
+
+
+class StatusUrlRules:
+    """Checks full status URLs (sources whose ``base`` is ``statusUrl``) against the settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._arm_hosts = HostAllowlist.for_base_url(settings.arm_endpoint)
+        self._dataplane_hosts = settings.dataplane_hosts.allowlist
+
+    def allowed(self, source: Source) -> HostAllowlist:
+        """The hosts a token for ``source`` may go to."""
+        if source.audience == "arm":
+            return self._arm_hosts
+        if source.audience == "dataplane":
+            return self._dataplane_hosts
+        return self._settings.status_host_allowlist
+
+    def scope(self, source: Source, url: str) -> str:
+        """The token scope for a URL that passed :meth:`check` (or the source's fixed scope)."""
+        if source.audience == "arm":
+            return self._settings.arm_scope
+        if source.audience == "devcenter":
+            return self._settings.devcenter_scope
+        parts = urlsplit(url)
+        port = parts.port if parts.port is not None else default_port(parts.scheme)
+        scope = self._settings.dataplane_hosts.scope_for((parts.hostname or "").lower(), port)
+        assert scope is not None  # check() passed, so some pattern matches
+        return scope
+
+    def check(self, source: Source, url: object, *, field: str, api_version: str | None) -> tuple[str, str]:
+        """``(canonical URL, token scope)`` for ``url``, or InvalidRequest naming ``field``."""
+        allowed = self.allowed(source)
+        if source.audience == "dataplane" and not self._dataplane_hosts.entries:
+            raise InvalidRequest(field, f"Field '{field}' cannot be polled: DATAPLANE_HOSTS names no data-plane host.")
+        base = checked_url(url, field=field, allowed=allowed)
+        if source.audience == "arm":
+            require_operation_path(base, field)
+        canonical = checked_url(with_api_version(base, api_version, field), field=field, allowed=allowed, producer_supplied=False)
+        return canonical, self.scope(source, canonical)
+
+
+def require_operation_path(url: str, field: str) -> None:
+    """An ``arm`` statusUrl must name an async-operation resource, not any ARM resource.
+
+    Azure-AsyncOperation and Location URLs end ``.../{operations|operationStatuses|
+    operationResults|asyncOperations|azureAsyncOperation|...}/{id}``: the segment before
+    the id names an operation. Without this, a producer could have the watcher read (and
+    publish) any ARM resource its identity may read.
+    """
+    segments = [segment for segment in url.split("?", 1)[0].split("/")[3:] if segment]
+    if len(segments) < 2 or segments[0].lower() not in ("subscriptions", "providers") or "operation" not in segments[-2].lower():
+        raise InvalidRequest(
+            field,
+            f"Field '{field}' must be an ARM async-operation status URL (its path ending '.../operations/{{id}}', "
+            "'.../operationStatuses/{id}', '.../operationResults/{id}' or similar).",
+        )
+
+
+def with_api_version(url: str, api_version: str | None, field: str) -> str:
+    """``url`` with ``api_version`` as its api-version (or its own, which must then exist)."""
+    head, _, query = url.partition("?")
+    params = [part for part in query.split("&") if part]
+    has_own = any(part.split("=", 1)[0].lower() == "api-version" for part in params)
+    if api_version is None:
+        if not has_own:
+            raise InvalidRequest(field, f"Field '{field}' has no api-version query parameter; add one or set 'apiVersion'.")
+        return url
+    params = [part for part in params if part.split("=", 1)[0].lower() != "api-version"]
+    params.append(f"api-version={quote(api_version, safe='')}")
+    return f"{head}?{'&'.join(params)}"
