@@ -55,36 +55,15 @@ _VETTED_DOMAINS = frozenset({"devcenter.azure.com"})
 
 
 @lru_cache(maxsize=1)
-def _suffix_rules() -> tuple[str, ...]:
-    """The rules of the Public Suffix List that publicsuffixlist ships (its data file; nothing is fetched)."""
-    from publicsuffixlist import PSLFILE
+def _public_suffix_list() -> PublicSuffixList:
+    """The Public Suffix List that publicsuffixlist ships (nothing is fetched), built once.
 
-    with open(PSLFILE, encoding="utf-8") as data:
-        return tuple(rule for rule in (line.split(" ", 1)[0].strip() for line in data) if rule and not rule.startswith("//"))
-
-
-@lru_cache(maxsize=32)
-def _suffix_list_for(tld: str) -> PublicSuffixList:
-    """publicsuffixlist over the rules that can match a name in ``tld`` (those ending in it), not all ~10,000.
-
-    A PSL rule can only match a name that ends in the rule's own last label, so the answer is the
-    one the full list gives (tests/shared/test_urls.py compares them); building the full list costs
-    about a tenth of a second at every cold start (it IDNA-encodes every rule), this a few milliseconds.
+    Building it costs about a tenth of a second, so it is built only when a setting names a
+    domain outside :data:`_VETTED_DOMAINS`, at start-up, never per message.
     """
     from publicsuffixlist import PublicSuffixList
 
-    idn = tld.startswith("xn--")
-    rules = [rule for rule in _suffix_rules()
-             if (last := rule.rsplit(".", 1)[-1].lower()) == tld or (idn and not last.isascii())]
-    # Hosts here are ASCII: give the few non-ASCII rules in their punycode form too, as the library's
-    # accept_encoded_idn would, without IDNA-encoding every ASCII rule.
-    rules += [_punycode(rule) for rule in rules if not rule.isascii()]
-    return PublicSuffixList(rules, accept_encoded_idn=False)
-
-
-def _punycode(rule: str) -> str:
-    bang = "!" if rule.startswith("!") else ""
-    return bang + rule.lstrip("!").encode("idna").decode("ascii")
+    return PublicSuffixList()
 
 
 def is_public_suffix(domain: str) -> bool:
@@ -95,7 +74,7 @@ def is_public_suffix(domain: str) -> bool:
     """
     if domain in _VETTED_DOMAINS:
         return False
-    return _suffix_list_for(domain.rsplit(".", 1)[-1]).is_public(domain)
+    return _public_suffix_list().is_public(domain)
 
 
 def default_port(scheme: str) -> int:

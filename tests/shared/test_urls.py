@@ -162,26 +162,12 @@ def test_the_vetted_default_domain_is_not_a_public_suffix_by_the_list_itself() -
         assert not psl.is_public(domain)
 
 
-def test_the_per_tld_suffix_list_answers_as_the_full_list() -> None:
-    """The filtered list (rules ending in the name's TLD) against publicsuffixlist's full list, on every kind of rule."""
-    import random
-
-    from publicsuffixlist import PublicSuffixList
-
+@pytest.mark.parametrize(
+    ("domain", "public"),
+    [("com", True), ("co.uk", True), ("azurewebsites.net", True), ("kawasaki.jp", True), ("city.kawasaki.jp", False),
+     ("contoso.com", False), ("dev.contoso.co.uk", False), ("internal", True), ("xn--p1ai", True)],
+)
+def test_public_suffixes_come_from_the_shipped_list(domain: str, public: bool) -> None:
     from shared.core import urls
 
-    full = PublicSuffixList()
-    rules = urls._suffix_rules()
-    sample = random.Random(7).sample(rules, 400) + [r for r in rules if r.startswith(("!", "*"))][:100]
-    names = set()
-    for rule in sample:
-        base = rule.lstrip("!*.")
-        try:
-            base = base.encode("idna").decode("ascii")  # hosts here are ASCII: IDN rules are met in punycode
-        except UnicodeError:
-            continue
-        names.update({base, f"contoso.{base}", f"a.contoso.{base}", base.split(".", 1)[-1]})
-    names.update({"com", "co.uk", "azurewebsites.net", "x.azurewebsites.net", "devcenter.azure.com", "internal", "contoso.internal"})
-    assert len(names) > 1000
-    for name in sorted(names):
-        assert urls.is_public_suffix(name) == full.is_public(name), name
+    assert urls.is_public_suffix(domain) is public  # wildcard (*.kawasaki.jp) and exception (!city...) rules included
