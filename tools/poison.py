@@ -316,13 +316,17 @@ class _Session:
         peeked = self.poison.peek_messages(max_messages=PEEK_LIMIT)
         if len(peeked) < PEEK_LIMIT:
             return {m.id for m in peeked}
+        return {m.id for m in self._leased_all()}
+
+    def _leased_all(self) -> list[Any]:
+        """Every entry (up to --max), received under a short lease and released again at once."""
         received: list[Any] = []
         try:
             for page in lease_pages(self.poison, self.args.lease_seconds, self.args.max):
                 received.extend(page)
         finally:
             release(self.poison, received, sys.stderr)
-        return {m.id for m in received}
+        return received
 
     def chosen(self, messages: Sequence[Any]) -> list[Any]:
         return [m for m in messages if not self.wanted or m.id in self.wanted]
@@ -365,13 +369,7 @@ class _Session:
     def list(self) -> int:
         """Peek (the first 32), or with --all (and --replay --dry-run) receive every entry and release it."""
         if self.args.all or self.args.replay or self.args.discard:
-            received: list[Any] = []
-            try:
-                for page in lease_pages(self.poison, self.args.lease_seconds, self.args.max):
-                    received.extend(page)
-            finally:
-                release(self.poison, received, sys.stderr)
-            messages = received
+            messages = self._leased_all()
         else:
             messages = self.poison.peek_messages(max_messages=min(PEEK_LIMIT, self.args.max))
         entries = self.explain(self.chosen(messages))
