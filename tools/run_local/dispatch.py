@@ -10,10 +10,10 @@ import asyncio
 import base64
 import binascii
 import math
+import os
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tools.run_local.app import _make_context
@@ -115,7 +115,8 @@ class _Dispatch:
             if function.is_async:
                 asyncio.run_coroutine_threadsafe(function.user_function(**kwargs), self._event_loop()).result()
             else:
-                self._worker_pool().submit(function.user_function, **kwargs).result()
+                with self._worker_slots():
+                    function.user_function(**kwargs)
         except BaseException as error:  # noqa: BLE001 - the host catches everything the function raises
             log.error(
                 "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms): message %s, dequeue count %d: %s",
@@ -149,20 +150,19 @@ class _Dispatch:
                 self._loop, self._loop_thread = loop, thread
             return self._loop
 
-    def _worker_pool(self) -> ThreadPoolExecutor:
+    def _worker_slots(self) -> threading.BoundedSemaphore:
         # The Python worker runs sync functions on one pool of PYTHON_THREADPOOL_THREAD_COUNT threads,
-        # however many invocations the host hands it at once (batchSize + newBatchThreshold).
+        # however many invocations the host hands it at once (batchSize + newBatchThreshold). The same
+        # limit here, as a semaphore on the invoking threads: no hand-off to another thread per message
+        # (each costs a GIL switch), and at most that many sync invocations run at once.
         with self._cond:
-            if self._sync_pool is None:
+            if self._sync_slots is None:
                 count = worker_thread_count(self.settings)
                 log.info("sync functions run on %s worker thread(s) (PYTHON_THREADPOOL_THREAD_COUNT)", count or "the default")
-                self._sync_pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="worker")
-            return self._sync_pool
+                self._sync_slots = threading.BoundedSemaphore(count or min(32, (os.cpu_count() or 1) + 4))
+            return self._sync_slots
 
     def _stop_loop(self) -> None:
-        if self._sync_pool is not None:  # in-flight invocations are done or abandoned by now
-            self._sync_pool.shutdown(wait=False, cancel_futures=True)
-            self._sync_pool = None
         loop, thread = self._loop, self._loop_thread
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)

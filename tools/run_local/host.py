@@ -88,7 +88,7 @@ class LocalHost(_QueueStorage, _Dispatch):
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
-        self._sync_pool: ThreadPoolExecutor | None = None  # the worker's pool for sync functions
+        self._sync_slots: threading.BoundedSemaphore | None = None  # the worker's limit on sync functions
         self._service: Any = None
         self._queue: Any = None
         self._poison: Any = None
