@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from shared.core import jsonio
 from shared.core.provider_errors import error_from_response_body, normalise_error
@@ -186,8 +187,8 @@ def failed_read(read: StatusRead, now: datetime, first_seen_at: datetime) -> Rea
     if code == 404 and (now - first_seen_at).total_seconds() < NOT_FOUND_GRACE_SECONDS:
         return ReadFailure("NotFoundYet", detail + " during the grace period after the first sighting", code, provider)
     if 300 <= code < 400:
-        where = read.headers.get("location", "")
-        return ReadFailure("RedirectNotFollowed", f"{detail}: redirects are never followed (Location: {where[:200]})", code, transient=False)
+        where = _shown_location(read.headers.get("location", ""))
+        return ReadFailure("RedirectNotFollowed", f"{detail}: redirects are never followed (Location: {where})", code, transient=False)
     return ReadFailure("StatusReadRefused", detail, code, provider, transient=False)
 
 
@@ -199,3 +200,15 @@ def _json_object(read: StatusRead) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(body, dict):
         return None, "is not a JSON object"
     return body, None
+
+
+def _shown_location(value: str) -> str:
+    """A redirect target as a result may show it: scheme, host, port and path, never user information or query."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "(unparseable URL)"
+    shown = f"{parts.scheme}://{host}{port}{parts.path}" if host else parts.path
+    return shown[:200]

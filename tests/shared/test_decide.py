@@ -168,6 +168,14 @@ def test_redirects_are_never_followed(code: int) -> None:
     assert result["error"]["httpStatus"] == code
 
 
+def test_a_redirect_target_is_shown_without_user_information_or_query() -> None:
+    location = "https://user:hunter2@evil.example:8443/x/y?sig=secret-sas#frag"
+    result = decide(parse(apim()), StatusRead(302, {"location": location}, b""), T0, CONFIG).result
+    message = result["error"]["message"]
+    assert "https://evil.example:8443/x/y" in message
+    assert "hunter2" not in message and "user" not in message and "secret-sas" not in message
+
+
 def test_max_consecutive_failures_gives_polling_failed() -> None:
     config = settings(POLL_MAX_FAILURES="3")
     request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 9, "failures": 2}), config=config)
