@@ -1,4 +1,4 @@
-"""README "Running locally" → "The local stack, step by step", run as written.
+"""docs/local.md "Running locally" → "The local stack, step by step", run as written.
 
 Every ``python -m`` command of the section's code blocks is run, in order, in a fresh
 directory holding only the project's host.json (so the developer's own local.settings.json
@@ -33,7 +33,7 @@ BACKGROUND = ("python -m tools.stack", "python -m tools.run_local")
 
 
 def recipe_commands() -> list[str]:
-    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (PROJECT_ROOT / "docs" / "local.md").read_text(encoding="utf-8")
     start = readme.index(SECTION)
     end = readme.index("\n### ", start + len(SECTION))
     commands, in_code = [], False

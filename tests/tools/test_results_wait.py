@@ -106,11 +106,11 @@ def test_bad_flag_combinations_exit_2_with_one_line(capsys: pytest.CaptureFixtur
     assert code == 2 and out == "" and says in err and err.count("\n") == 1
 
 
-def test_the_readme_sample_header_is_what_the_tool_prints(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+def test_the_docs_sample_header_is_what_the_tool_prints(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
     from pathlib import Path
 
     queues.send_json(outcome("c"), queue=queues.results)
     _, out, _ = run(capsys, dict(queues))
     header = out.splitlines()[0]
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text(encoding="utf-8")
     assert f"$ python -m tools.results\n{header}\n" in readme
