@@ -135,7 +135,11 @@ def stretch(reading: BudgetReading, reserve: int) -> float:
 
 
 def subscription_of(status_url: str) -> str:
-    """``host|subscription`` of an ARM status URL (``host|`` for a provider-level one), lower-case."""
+    """``host|subscription`` of an ARM status URL (``host|`` for a provider-level one), lower-case.
+
+    Only the first two segments count (``/subscriptions/{id}``): the URL passed the status URL
+    rules (:mod:`shared.core.arm_paths`) already, and a moved Location is keyed the same way.
+    """
     parts = urlsplit(status_url)
     segments = [s for s in parts.path.split("/") if s]
     subscription = segments[1].lower() if len(segments) > 1 and segments[0].lower() == "subscriptions" else ""

@@ -287,3 +287,4 @@ def test_a_reserve_the_bucket_cannot_hold_is_a_setting_error() -> None:
     with pytest.raises(SettingsError) as raised:
         settings(ARM_READS_RESERVE="250")  # every read would wait for the deadline
     assert raised.value.setting == "ARM_READS_RESERVE"
+
