@@ -18,14 +18,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from shared.core import jsonio
+from shared.core.azure_devops import AzureDevOpsCallback, feed_line, outcome_line, task_result
 from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
 from shared.core.log_fields import LOG_FIELDS, fields_text, operation_fields
+from shared.core.message_text import decode_message_text
 from shared.core.poll_state import WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate
 from shared.core.request_parser import RequestParser
 from shared.core.settings import Settings
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
+from shared.edges.azure_devops import Delivered, Refused
 from shared.edges.queues import QueueGateway
 from shared.edges.read_budget import ReadBudgets, budget_key
 from shared.edges.sinks import Publisher
@@ -36,10 +39,21 @@ __all__ = ["Watcher", "Handled", "poison_entry", "utc_now", "operation_fields", 
 log = logging.getLogger("lro_watcher")
 #: A re-enqueued copy lives this long past its deadline, so a backlog cannot expire it.
 TTL_MARGIN_SECONDS = 7 * 24 * 3600
+#: host.json's ``maxDequeueCount``: a failure at this dequeue sends the raw message (and a callback's
+#: token with it) to the poison queue, so a callback that still fails then is given up instead.
+HOST_MAX_DEQUEUE_COUNT = 5
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class CallbackSender(Protocol):
+    """Azure Pipelines' plan endpoints (:class:`shared.edges.azure_devops.AzureDevOpsClient`)."""
+
+    def append_feed(self, callback: AzureDevOpsCallback, line: str) -> None: ...
+
+    def task_completed(self, callback: AzureDevOpsCallback, outcome: str) -> Delivered | Refused: ...
 
 
 class ProgressSink(Protocol):
@@ -87,6 +101,7 @@ class Watcher:
         publisher: Publisher,
         clock: Callable[[], datetime] = utc_now,
         progress: ProgressSink | None = None,
+        callbacks: CallbackSender | None = None,
     ) -> None:
         self.settings = settings
         self._parser = RequestParser(settings)
@@ -96,6 +111,12 @@ class Watcher:
         self._clock = clock
         self._progress = progress  # set only with PUBLISH_PROGRESS=true
         self._budgets = ReadBudgets(settings.arm_reads_reserve)
+        self._callbacks = callbacks
+
+    @property
+    def queues(self) -> QueueGateway:
+        """The process's queue clients (the ``watch`` HTTP function enqueues through them too)."""
+        return self._queues
 
     def handle(self, raw: str | bytes, dequeue_count: int = 1, *, message_id: str | None = None) -> Handled:
         now = self._clock()
@@ -121,6 +142,10 @@ class Watcher:
             )
             if decision.progress is not None:
                 self._publish_progress(decision.progress, fields)
+            if request.callback is not None:
+                line = feed_line(self._clock(), decision.status, decision.poll.last_percent_complete,
+                                 decision.delay_seconds, decision.why)
+                self._append_feed(request.callback, line, fields)
             return Handled("reenqueued", delay_seconds=decision.delay_seconds)
         assert isinstance(decision, Publish)
         fields["eventId"] = decision.result["eventId"]
@@ -131,7 +156,47 @@ class Watcher:
             decision.result["status"], read.http_status, decision.outcome, decision.result["polls"], fields_text(fields),
             extra=fields,
         )
+        if request.callback is not None:
+            self._complete_task(request.callback, decision.result, dequeue_count, fields)
         return Handled("published", outcome=decision.outcome)
+
+    def _append_feed(self, callback: AzureDevOpsCallback, line: str, fields: dict[str, Any]) -> None:
+        """Best effort: a line that does not reach the task's live log is logged and never fails the poll."""
+        if self._callbacks is None:
+            return
+        try:
+            self._callbacks.append_feed(callback, line)
+        except Exception as err:  # noqa: BLE001 - any failure: the poll already succeeded
+            log.warning("Azure Pipelines log line not appended: %s: %s %s", type(err).__name__,
+                        str(err).split("\n", 1)[0][:300], fields_text(fields), extra=fields)
+
+    def _complete_task(self, callback: AzureDevOpsCallback, result: dict[str, Any], dequeue_count: int,
+                       fields: dict[str, Any]) -> None:
+        """After the sinks: the outcome line, then TaskCompleted (contract section 3b).
+
+        A transient failure raises, so the message is retried like a failed sink (same eventId);
+        a refusal (401/403/404) is logged once and not retried; at host.json's last dequeue a
+        failure is given up rather than let the host poison a message holding the token.
+        """
+        if self._callbacks is None:
+            return
+        self._append_feed(callback, outcome_line(self._clock(), result), fields)
+        try:
+            answer = self._callbacks.task_completed(callback, result["outcome"])
+        except Exception as error:
+            text = f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
+            if dequeue_count >= HOST_MAX_DEQUEUE_COUNT:
+                log.error("TaskCompleted not delivered at attempt %s, given up (the outcome is in the sinks): %s %s",
+                          dequeue_count, text, fields_text(fields), extra=fields)
+                return
+            log.error("TaskCompleted failed, the message will be retried: %s %s", text, fields_text(fields), extra=fields)
+            raise
+        if isinstance(answer, Refused):
+            log.warning("TaskCompleted refused by Azure DevOps (HTTP %s, %s), not retried; the outcome is in the sinks %s",
+                        answer.http_status, answer.where, fields_text(fields), extra=fields)
+            return
+        log.info("TaskCompleted %s sent to Azure Pipelines (HTTP %s) %s", task_result(result["outcome"]),
+                 answer.http_status, fields_text(fields), extra=fields)
 
     def _deferred(self, request: WatchedRequest, now: datetime, fields: dict[str, Any]) -> bool:
         """ARM's read budget is low (ARM_READS_RESERVE): send the request again, unread, for a later slot."""
@@ -169,7 +234,24 @@ class Watcher:
             raise
 
     def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime, fields: dict[str, Any]) -> None:
-        entry = poison_entry(raw, err.reason, rfc3339(now), fields)
+        original = _without_callback_token(raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace"))
+        entry = poison_entry(original, err.reason, rfc3339(now), fields)
         with self._logged_failure("poison", fields):
             self._queues.poison(entry)
         log.warning("rejected request (field %s): %s %s", err.field, err.reason, fields_text(fields), extra=fields)
+
+
+def _without_callback_token(original: str) -> str:
+    """The rejected text with ``callback.azureDevOps.authToken`` replaced by ``[redacted]`` wherever it appears."""
+    try:
+        body = decode_message_text(original)  # raw JSON or base64 of it, as the parser read it
+    except InvalidRequest:
+        return original
+    token = None
+    if isinstance(body, dict) and isinstance(body.get("callback"), dict):
+        devops = body["callback"].get("azureDevOps")
+        token = devops.get("authToken") if isinstance(devops, dict) else None
+    if not isinstance(token, str) or not token:
+        return original
+    body["callback"]["azureDevOps"]["authToken"] = "[redacted]"
+    return jsonio.dumps(body).replace(token, "[redacted]")

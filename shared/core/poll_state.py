@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.core import jsonio
 from shared.core.sources import Source
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from shared.core.azure_devops import AzureDevOpsCallback
 
 __all__ = ["PollState", "WatchedRequest", "rfc3339"]
 
@@ -67,7 +70,7 @@ class WatchedRequest:
     """A request that passed validation, with everything needed to poll it."""
 
     source: Source
-    body: dict[str, Any]  # the producer's fields, without ``poll``; re-enqueued as is
+    body: dict[str, Any] = field(repr=False)  # the producer's fields, without ``poll``; re-enqueued as is (may hold a token)
     status_url: str  # the URL polled now: canonical, checked against the token rules
     scope: str  # token scope for status_url
     operation_id: str | None
@@ -78,6 +81,7 @@ class WatchedRequest:
     expected_seconds: int | None = None  # the producer's estimate of the whole duration (a scheduling hint)
     status_header: str = "Azure-AsyncOperation"  # how reads are understood (contract section 2a)
     origin_url: str | None = None  # the request's own statusUrl when a Location moved it (the eventId's)
+    callback: AzureDevOpsCallback | None = None  # Azure Pipelines to tell (contract section 3b); never in a result
 
     @property
     def identity_url(self) -> str:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from shared.core.azure_devops import MAX_CALLBACK_TIMEOUT_SECONDS, AzureDevOpsCallback
 from shared.core.errors import InvalidRequest
 from shared.core.message_text import MAX_REQUEST_BYTES, decode_message_text
 from shared.core.poll_state import PollState, WatchedRequest
@@ -34,6 +35,7 @@ _COMMON_SAYS = {
     "context": "be a JSON object",
     "timeoutSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
     "expectedSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
+    "callback": "be a JSON object {\"azureDevOps\": {...}}",
 }
 _TYPE_WORDS = {"string_type": "a string", "int_type": "a whole number", "dict_type": "a JSON object", "model_type": "a JSON object"}
 
@@ -66,7 +68,16 @@ class RequestParser:
             if poll_model is not None
             else PollState(first_seen_at=now)
         )
+        callback = self._callback(model)
         timeout_seconds = model.timeoutSeconds or self._settings.poll_default_timeout_seconds
+        if callback is not None:
+            if model.timeoutSeconds is not None and model.timeoutSeconds > MAX_CALLBACK_TIMEOUT_SECONDS:
+                raise InvalidRequest(
+                    "timeoutSeconds",
+                    f"Field 'timeoutSeconds' must be at most {MAX_CALLBACK_TIMEOUT_SECONDS} (48 hours, the life of "
+                    f"Azure Pipelines' job token) with 'callback'; got {model.timeoutSeconds}.",
+                )
+            timeout_seconds = min(timeout_seconds, MAX_CALLBACK_TIMEOUT_SECONDS)
         _check_first_sighting(poll.first_seen_at, timeout_seconds)
         status_url, scope = self._status_url(source, model)
         polled_url, scope, poll = self._moved_url(source, model, status_url, scope, poll)
@@ -88,6 +99,22 @@ class RequestParser:
             expected_seconds=model.expectedSeconds,
             status_header=canonical_status_header(header) if header else source.status_header,
             origin_url=status_url if polled_url != status_url else None,
+            callback=callback,
+        )
+
+    def _callback(self, model: Any) -> AzureDevOpsCallback | None:
+        """``callback.azureDevOps`` with its planUrl checked against CALLBACK_HOST_ALLOWLIST (the token goes there)."""
+        if model.callback is None:
+            return None
+        devops = model.callback.azureDevOps
+        field = "callback.azureDevOps.planUrl"
+        plan_url = checked_url(devops.planUrl, field=field, allowed=self._settings.callback_host_allowlist)
+        if "?" in plan_url:
+            raise InvalidRequest(field, f"Field '{field}' must not contain a query string.")
+        return AzureDevOpsCallback(
+            plan_url=plan_url, project_id=devops.projectId, hub_name=devops.hubName, plan_id=devops.planId,
+            job_id=devops.jobId, timeline_id=devops.timelineId, task_instance_id=devops.taskInstanceId,
+            auth_token=devops.authToken,
         )
 
     def _status_url(self, source: Source, model: Any) -> tuple[str, str]:
@@ -160,6 +187,8 @@ def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
         if "source" not in body:
             return InvalidRequest("source", f"Field 'source' is required and must {_COMMON_SAYS['source']}.")
         return InvalidRequest("source", f"Field 'source' must {_COMMON_SAYS['source']}; got {_shown(source)}.")
+    if field.startswith("callback"):
+        return _invalid_callback(field, kind, first["msg"])
     if field.startswith("poll"):
         return InvalidRequest(field, f"Field '{field}' is the watcher's own bookkeeping and is malformed ({first['msg']}); producers omit 'poll'.")
     if kind == "missing":
@@ -177,6 +206,22 @@ def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
     if kind == "value_error":
         return InvalidRequest(field, f"Field '{field}' {first['msg'].removeprefix('Value error, ')}; got {_shown(first['input'])}.")
     return InvalidRequest(field, f"Field '{field}' must {says}; got {_shown(first['input'])}.")
+
+
+def _invalid_callback(field: str, kind: str, message: str) -> InvalidRequest:
+    """A bad ``callback``: the sentence names the field and never repeats a value (the token is a secret)."""
+    keys = "planUrl, projectId, hubName, planId, jobId, timelineId, taskInstanceId, authToken"
+    if kind == "missing":
+        return InvalidRequest(field, f"Field '{field}' is required: callback.azureDevOps needs all of {keys}.")
+    if kind == "extra_forbidden":
+        return InvalidRequest(field, f"Field '{field}' is not part of the request contract (callback.azureDevOps holds {keys}).")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return InvalidRequest(field, f"Field '{field}' must be a JSON object.")
+    if kind == "string_type":
+        return InvalidRequest(field, f"Field '{field}' must be a string.")
+    if kind == "value_error":
+        return InvalidRequest(field, f"Field '{field}' {message.removeprefix('Value error, ')}.")
+    return InvalidRequest(field, f"Field '{field}' must be a non-empty string of sensible length ({kind}).")
 
 
 def _rule_says(field: str, source_name: Any) -> str:
