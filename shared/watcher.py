@@ -34,7 +34,7 @@ from shared.edges.read_budget import ReadBudgets, budget_key
 from shared.edges.sinks import Publisher
 from shared.edges.status_client import StatusClient
 
-__all__ = ["Watcher", "Handled", "utc_now", "operation_fields", "LOG_FIELDS"]
+__all__ = ["Watcher", "Handled", "poison_entry", "utc_now", "operation_fields", "LOG_FIELDS"]
 
 log = logging.getLogger("lro_watcher")
 #: A re-enqueued copy lives this long past its deadline, so a backlog cannot expire it.
@@ -69,6 +69,25 @@ class Handled:
     action: str  # "reenqueued", "published", "poisoned" or "deferred" (re-enqueued unread: ARM read budget)
     outcome: str | None = None
     delay_seconds: int | None = None
+
+
+def poison_entry(raw: str | bytes, reason: str, rejected_at: str, fields: dict[str, Any]) -> str:
+    """The poison entry of a rejected request: the contract's wrapper, plus the ids that find it.
+
+    ``{"reason", "original", "rejectedAt"}`` (contract §3) gains ``messageId`` (the id of the
+    rejected message, as its log line names it) and ``correlationId`` (when the original names
+    one), so ``tools.poison --id`` / ``--correlation-id`` and a waiting ``tools.results`` find
+    the entry. Without room for the ids, the bare wrapper; too big even for that, the message
+    itself, as the host's own poisoning does.
+    """
+    original = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
+    wrapper = {"reason": reason, "original": original, "rejectedAt": rejected_at}
+    ids = {key: fields.get(key) for key in ("messageId", "correlationId") if isinstance(fields.get(key), str)}
+    for candidate in ({**wrapper, **ids}, wrapper):
+        entry = jsonio.dumps(candidate)
+        if len(entry.encode("utf-8")) <= MAX_QUEUE_MESSAGE_BYTES:
+            return entry
+    return original
 
 
 class Watcher:
@@ -216,9 +235,7 @@ class Watcher:
 
     def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime, fields: dict[str, Any]) -> None:
         original = _without_callback_token(raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace"))
-        entry = jsonio.dumps({"reason": err.reason, "original": original, "rejectedAt": rfc3339(now)})
-        if len(entry.encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES:
-            entry = original  # too big to wrap: keep the message itself, as the host's own poisoning does
+        entry = poison_entry(original, err.reason, rfc3339(now), fields)
         with self._logged_failure("poison", fields):
             self._queues.poison(entry)
         log.warning("rejected request (field %s): %s %s", err.field, err.reason, fields_text(fields), extra=fields)

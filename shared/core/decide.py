@@ -32,7 +32,7 @@ from shared.core import schedule
 from shared.core.errors import InvalidRequest
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate, progress_data
-from shared.core.reading import NOT_FOUND_GRACE_SECONDS, TERMINAL_OUTCOMES, ReadFailure, Reading, StatusRead, strategy_for
+from shared.core.reading import NOT_FOUND_GRACE_SECONDS, TERMINAL_OUTCOMES, ReadFailure, Reading, StatusRead, strategy_for_request
 from shared.core.result import build_result
 from shared.core.settings import Settings
 from shared.core.status_urls import StatusUrlRules
@@ -65,7 +65,7 @@ class Publish:
 
 def decide(request: WatchedRequest, read: StatusRead, now: datetime, settings: Settings) -> Reenqueue | Publish:
     """The whole protocol for one read; see the module docstring."""
-    reading = strategy_for(request.status_header)(read, now, request.poll.first_seen_at)
+    reading = strategy_for_request(request)(read, now, request.poll.first_seen_at)
     if reading.failure is None:
         progress = schedule.progress_of(reading.body if reading.status_in_body else None)
         new_poll = request.poll.after_read(
