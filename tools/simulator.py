@@ -23,6 +23,9 @@ One ThreadingHTTPServer (stdlib only) plays:
   ``X-IDENTITY-HEADER`` (what azure-identity uses when IDENTITY_ENDPOINT/IDENTITY_HEADER are set).
 * Event Grid topic: ``POST /eventgrid/api/events?api-version=2018-01-01``, CloudEvents 1.0 batch,
   ``aeg-sas-key`` (when the simulator has a key) or a bearer token for ``https://eventgrid.azure.net``.
+* Azure DevOps (an agentless job's plan, ``tools/sim/azdo.py``): ``POST /{org}/{project}/_apis/distributedtask/hubs/{hub}/plans/{plan}/events``
+  (TaskCompleted) and ``.../timelines/{timeline}/records/{job}/feed`` (live log lines), Basic auth; ``sim.plan_url()``
+  is a ``PlanUrl``; ``sim.azdo`` records what arrived (never the token) and can answer 401 or 500 next.
 * Control plane ``/_sim/...``: script operations, inspect requests/events, inject faults, reset.
 
 Python::
@@ -56,7 +59,8 @@ Python API (all thread-safe): ``start() / stop()`` (or ``with``), ``base_url``, 
 HTTP control plane: ``POST /_sim/resources`` (object or list of ``{resourceId, steps, answers}``),
 ``GET /_sim/resources?resourceId=``, ``POST /_sim/operations`` (object or list of ``{operationId, steps, style?}``), ``GET /_sim/operations/{id}``,
 ``GET /_sim/requests[?operationId=&route=&since=]``, ``GET /_sim/events``, ``POST /_sim/faults``,
-``POST /_sim/eventgrid/fail``, ``POST /_sim/reset``, ``POST /_sim/tokens/revoke``, ``GET /_sim/info``.
+``POST /_sim/eventgrid/fail``, ``GET /_sim/azdo[?planId=&kind=]``, ``POST /_sim/azdo/answers`` (``{planId, statuses}``),
+``POST /_sim/reset``, ``POST /_sim/tokens/revoke``, ``GET /_sim/info``.
 
 Each request record: ``method, path`` (raw, as received), ``query`` (dict), ``rawQuery, host, audience``
 (from the token; for /msi/token the resource asked for), ``authMode`` ("bearer", "key", "identity-header" or None),

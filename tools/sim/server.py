@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import shapes
+from .azdo import AzureDevOpsFake
 from .httpd import JSON_TYPE, Server, Server6
 from .httpd import Resp as _Resp
 from .httpd import json_response as _json
@@ -71,6 +72,7 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._conns: set[socket.socket] = set()
+        self.azdo = AzureDevOpsFake()  # Azure Pipelines' plan endpoints (events, feed)
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> Simulator:
@@ -136,6 +138,10 @@ class Simulator:
     @property
     def eventgrid_endpoint(self) -> str:
         return self.base_url + "/eventgrid/api/events"
+
+    def plan_url(self, org: str = "contoso") -> str:
+        """An Azure Pipelines ``PlanUrl`` ($(System.CollectionUri)) served by :attr:`azdo`: ends with one ``/``."""
+        return f"{self.base_url}/{org}/"
 
     def info(self) -> dict:
         return {"baseUrl": self.base_url, "identityEndpoint": self.identity_endpoint,
@@ -241,6 +247,7 @@ class Simulator:
             self._faults = (0.0, (), 0)
             self._eg_fail = (0, 503)
             self._cond.notify_all()
+        self.azdo.reset()
 
     def revoke_tokens(self) -> None:
         """Make every token issued so far invalid (401), to exercise forced token refresh."""
@@ -293,6 +300,8 @@ class Simulator:
     def _serve(self, method: str, raw_path: str, query: dict, headers: Any, body: bytes, rec: dict) -> _Resp:
         decoded = [unquote(s) for s in raw_path.split("/")[1:]]
         low = [s.lower() for s in decoded]
+        if AzureDevOpsFake.matches(low):
+            return self.azdo.serve(method, low, query, headers, body, rec)
         if low == ["msi", "token"]:
             return self._msi(method, query, headers, rec)
         if low == ["eventgrid", "api", "events"]:
@@ -672,6 +681,17 @@ class Simulator:
                     raise ScriptError("body must be an object {count, status}")
                 self.eventgrid_fail_next(payload.get("count", 1), payload.get("status", 503))
                 return _json(200, {"count": payload.get("count", 1), "status": payload.get("status", 503)})
+            if parts == ["azdo"] and method == "GET":
+                return _json(200, self.azdo.received(query.get("planId"), query.get("kind")))
+            if parts == ["azdo", "answers"] and method == "POST":
+                payload = data()
+                if not isinstance(payload, dict) or not isinstance(payload.get("planId"), str):
+                    raise ScriptError("body must be an object {planId, statuses}")
+                try:
+                    self.azdo.answer_next(payload["planId"], list(payload.get("statuses", [])))
+                except (TypeError, ValueError) as exc:
+                    raise ScriptError(str(exc)) from None
+                return _json(200, {"planId": payload["planId"], "statuses": payload.get("statuses", [])})
             if parts == ["reset"] and method == "POST":
                 self.reset()
                 return _json(200, {"reset": True})
