@@ -326,7 +326,8 @@ class Simulator:
             return self._eventgrid(method, query, headers, body, rec)
         resource, action = self._match_resource(method, raw_path)
         if resource is not None:
-            return self._resource_request(method, resource, action, query, headers, rec)
+            answer = self._resource_request(method, resource, action, query, headers, rec)
+            return _with_arm_budget(answer) if method == "GET" else answer
         if len(low) >= 3 and low[0] == "subscriptions" and all(decoded[1:]):
             if len(low) == 8 and low[2] == "providers" and low[4] == "locations" and low[6] == "operationstatuses":
                 kind = {"microsoft.apimanagement": "apim",
