@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from shared.core.result import EVENT_ID_NAMESPACE
-from tools.soak import SoakConfig, run_soak
-from tools.soak.check import judge
-from tools.soak.plan import PlannedOp, build_plan
-from tools.soak.report import summary
+from tools.measure.soak import SoakConfig, run_soak
+from tools.measure.soak.check import judge
+from tools.measure.soak.plan import PlannedOp, build_plan
+from tools.measure.soak.report import summary
 
 
 def test_a_small_soak_loses_nothing_and_gets_nothing_wrong(tmp_path: Path) -> None:

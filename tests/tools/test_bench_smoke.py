@@ -11,10 +11,10 @@ import json
 import math
 from pathlib import Path
 
-from tools.azurite import Azurite
-from tools.bench import SMOKE, format_table, run
-from tools.bench.cost_model import simulate
-from tools.bench.run import write
+from tools.dev.azurite import Azurite
+from tools.measure.bench import SMOKE, format_table, run
+from tools.measure.bench.cost_model import simulate
+from tools.measure.bench.run import write
 
 TARGETS = {"p1": 0.7, "p2": 0.6, "p3": 1.15, "p4": 1.1}
 
@@ -58,7 +58,7 @@ def test_the_cost_model_follows_the_decision_core() -> None:
 
 def test_p5_fleet_replay_smoke() -> None:
     """A small fleet: the structure is there and every figure is finite (no timing, no targets)."""
-    from tools.bench import p5
+    from tools.measure.bench import p5
 
     result = p5.measure(operations=60, seed=1)
     assert set(result["by_kind"]) == set(p5.KINDS)
@@ -73,7 +73,7 @@ def test_p5_fleet_replay_smoke() -> None:
 
 
 def test_p6_budget_replay_smoke() -> None:
-    from tools.bench import p6
+    from tools.measure.bench import p6
 
     result = p6.measure(operations=60, seed=1)
     for replay in (result["budget_on"], result["budget_off"]):

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet
-from tools import results
-from tools.results_wait import wait_for
+from tools.ops import results
+from tools.ops.results.wait import wait_for
 
 from .test_results import a_result, json_lines, run
 
