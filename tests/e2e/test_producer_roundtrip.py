@@ -1,6 +1,6 @@
 """Round trips through the producer and operator tools, with the real ``function_app``.
 
-``tools.run_local.run`` drives the function in-process against Azurite (the session's),
+``tools.dev.run_local.run`` drives the function in-process against Azurite (the session's),
 the simulator plays ARM, devcenter, managed identity and Event Grid, and the tools are
 called as a pipeline and an operator would (``main(argv, environ)``; one as a subprocess):
 

@@ -1,6 +1,6 @@
 """``make soak`` in small, inside ``make test``: 60 operations, two run_local workers, faults, chaos.
 
-The same run as ``python -m tools.soak`` (see tools/soak): all six lanes (the four seeded sources,
+The same run as ``python -m tools.soak`` (see tools/measure/soak): all six lanes (the four seeded sources,
 Location polling and a data-plane Operation-Location host) and every
 outcome plus invalid requests, the simulator (a child process) faulting about 20 % of
 status reads with every kind of fault, one worker SIGKILLed and started again, Azurite

@@ -1,4 +1,4 @@
-"""``python -m tools.run_local``: see :func:`tools.run_local.cli.main`."""
+"""``python -m tools.run_local``: see :func:`tools.dev.run_local.cli.main`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """LocalHost's per-message side: invoke the function, then delete, release or poison the message.
 
-``_Dispatch`` is a mixin of :class:`tools.run_local.host.LocalHost`: its methods use the
+``_Dispatch`` is a mixin of :class:`tools.dev.run_local.host.LocalHost`: its methods use the
 host's attributes (``function``, ``options``, ``_cond``, ``_leases``, ``_queue``, ...).
 """
 

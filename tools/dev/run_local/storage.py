@@ -1,6 +1,6 @@
 """LocalHost's storage side: leases and counters, queue clients and creation, lease renewal.
 
-``_QueueStorage`` is a mixin of :class:`tools.run_local.host.LocalHost`: its methods use
+``_QueueStorage`` is a mixin of :class:`tools.dev.run_local.host.LocalHost`: its methods use
 the host's attributes (``settings``, ``_cond``, ``_leases``, ``_queue``, ``stats``, ...).
 """
 

@@ -1,6 +1,6 @@
 """The cost model of docs/cost-model.md, computed with the watcher's own decision core.
 
-``python -m tools.bench.cost_model [--min 5] [--max 300] [--durations 60,600,3600,86400] [--progress] [--hint]``
+``python -m tools.measure.bench.cost_model [--min 5] [--max 300] [--durations 60,600,3600,86400] [--progress] [--hint]``
 replays one operation of each duration D through :func:`shared.core.decide.decide` (a provider
 that answers ``InProgress`` without any ``Retry-After`` until D has passed, then
 ``Succeeded``; with ``--progress`` its bodies carry ``startTime`` and a ``percentComplete``
@@ -107,7 +107,7 @@ def table(durations: list[float], min_delay: float, max_delay: float, *, progres
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench.cost_model")
+    parser = argparse.ArgumentParser(prog="python -m tools.measure.bench.cost_model")
     parser.add_argument("--min", type=float, default=5, help="POLL_MIN_DELAY_SECONDS (default 5)")
     parser.add_argument("--max", type=float, default=300, help="POLL_MAX_DELAY_SECONDS (default 300)")
     parser.add_argument("--durations", default="60,600,3600,86400", help="operation durations in seconds")

@@ -3,7 +3,7 @@
 Every run gets fresh queues on one Azurite and ``operations`` request messages (the four
 sources in turn), each scripted on the simulator to answer ``InProgress`` (``Running``)
 ``polls_per_op - 1`` times and then ``Succeeded``, with ``POLL_MIN/MAX_DELAY_SECONDS=0``.
-A worker process (:mod:`tools.bench.worker`) handles all ``operations * polls_per_op``
+A worker process (:mod:`tools.measure.bench.worker`) handles all ``operations * polls_per_op``
 messages; the rate is taken over the steady state (from 10 % to 90 % of them), so start-up
 and the tail are not counted. Modes, alternated run by run:
 

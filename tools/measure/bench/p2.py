@@ -1,6 +1,6 @@
 """P2: CPU time per status read — the watcher's read vs azure-core's ``LROPoller`` + ``ARMPolling``.
 
-Both read the same loopback status endpoint (:mod:`tools.bench.statusd`, a separate process,
+Both read the same loopback status endpoint (:mod:`tools.measure.bench.statusd`, a separate process,
 so the server's CPU is not counted) over keep-alive HTTP, with a bearer token from a cache.
 
 * **watcher**: per poll, exactly what ``Watcher.handle`` does before acting:
@@ -45,7 +45,7 @@ def _status_url(port: int, op: str, polls: int = 0) -> str:
 def watcher_cpu_per_read(port: int, polls: int, *, transport: str = "httpx") -> dict[str, float]:
     """CPU seconds per watcher status read (parse + token + GET + decide).
 
-    ``transport``: the watcher's own (``httpx``) or one of :data:`tools.bench.alternatives.ALTERNATIVES`.
+    ``transport``: the watcher's own (``httpx``) or one of :data:`tools.measure.bench.alternatives.ALTERNATIVES`.
     """
     import json
 
@@ -284,7 +284,7 @@ def measure(runs: int = 5, polls: int = 2000, operations: int = 100, polls_per_o
         "azure_core_auth": "ARMChallengeAuthenticationPolicy (BearerTokenCredentialPolicy) with enforce_https=False per request",
         "watcher_over_other_transports": {
             name: {
-                "what": f"the same parse + read + decide with tools.bench.alternatives ({name}) as the transport",
+                "what": f"the same parse + read + decide with tools.measure.bench.alternatives ({name}) as the transport",
                 "cpu_us_per_read": statistics.median(r["cpu"] for r in runs_) * 1e6,
                 "ratio": statistics.median(r["cpu"] for r in runs_) / c_cpu,
             }

@@ -3,7 +3,7 @@
 ``small`` (100) and ``large`` (10,000) operations are enqueued once each on their own queue
 and scripted to run forever (``InProgress``), with ``POLL_MIN/MAX_DELAY_SECONDS=0``, so every
 operation is always in flight: queued or being polled. For each run a fresh worker process
-(``tools.bench.worker watcher``: run_local's ``LocalHost`` + ``function_app``) handles ``polls``
+(``tools.measure.bench.worker watcher``: run_local's ``LocalHost`` + ``function_app``) handles ``polls``
 messages — the same number for both sizes, so both did the same work: with 100 operations
 each one is polled ``polls / 100`` times, with 10,000 ``polls`` different operations pass
 through — while its RSS is sampled (psutil, every 100 ms). The figure per run is the peak

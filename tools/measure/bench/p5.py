@@ -1,6 +1,6 @@
 """P5: status reads and detection lag of the watcher's schedule, replayed on a simulated fleet.
 
-Every operation of :func:`tools.bench.fleet.make_fleet` (seeded; the model and why it looks
+Every operation of :func:`tools.measure.bench.fleet.make_fleet` (seeded; the model and why it looks
 like it does are in that module) is replayed through the real ``shared.core.decide.decide``
 on a fake clock, each read answered by the operation's truth at that moment. The same fleet
 is replayed under three references: a fixed 30 s timer (a Durable Functions monitor),
@@ -56,7 +56,7 @@ def measure(operations: int = 3000, seed: int = 5) -> dict[str, Any]:
         "seed": seed,
         "by_kind": figures,
         "pass": all(figures[kind]["pass"] for kind in TARGETS),
-        "model": "tools/bench/fleet.py (log-normal durations median 10 min, 1 min..8 h; 1/3 percentComplete; "
+        "model": "tools/measure/bench/fleet.py (log-normal durations median 10 min, 1 min..8 h; 1/3 percentComplete; "
                  "60% Retry-After 10-60 s; 1/4 expectedSeconds with 25% error)",
     }
 

@@ -5,7 +5,7 @@ refilled at 25 reads/s; every answer carries ``x-ms-ratelimit-remaining-subscrip
 and a read with the bucket empty gets **429** with ``Retry-After``. The pipelines that started
 the operations read ARM too: :data:`PIPELINE_READS_PER_S` of the refill is theirs.
 
-The fleet is :func:`tools.bench.fleet.make_fleet` with every start within one minute; each
+The fleet is :func:`tools.measure.bench.fleet.make_fleet` with every start within one minute; each
 operation is driven through the real ``decide`` on a fake clock (an event queue ordered by the
 next read's time), each read answered by the shared bucket and the operation's truth, and
 each request first passing the watcher's budget gate (``shared.edges.read_budget``: a read

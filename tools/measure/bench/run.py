@@ -51,7 +51,7 @@ SMOKE = BenchConfig(
 def run(config: BenchConfig = FULL, progress: Any = None, azurite: Any = None, checkpoint: Any = None) -> dict[str, Any]:
     """Measure what ``config.only`` names; the result dict is what ``bench/latest.json`` holds.
 
-    ``azurite``: a running :class:`tools.azurite.Azurite` to use (default: start one).
+    ``azurite``: a running :class:`tools.dev.azurite.Azurite` to use (default: start one).
     ``checkpoint``: called with the result so far after each figure (to save partial results).
     """
     say = progress or (lambda text: None)

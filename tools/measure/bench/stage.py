@@ -24,7 +24,7 @@ class Stage:
     """Azurite + simulator; ``with Stage() as stage: stage.run(...)``."""
 
     def __init__(self, azurite: Any = None) -> None:
-        """``azurite``: a running :class:`tools.azurite.Azurite` to use; default: start one."""
+        """``azurite``: a running :class:`tools.dev.azurite.Azurite` to use; default: start one."""
         self._stack = contextlib.ExitStack()
         self.azurite: Any = azurite
         self.sim_process: subprocess.Popen[str] | None = None
@@ -146,7 +146,7 @@ class Stage:
 
     def run_worker(self, mode: str, env: dict[str, str], polls: int, *, max_seconds: float = 600.0,
                    watch_rss: bool = False) -> dict[str, Any]:
-        """Run ``tools.bench.worker MODE`` to ``polls`` handled messages; its JSON plus the
+        """Run ``tools.measure.bench.worker MODE`` to ``polls`` handled messages; its JSON plus the
         CPU seconds of Azurite and the simulator (and RSS samples of the worker) over time."""
         import psutil
 

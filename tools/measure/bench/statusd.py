@@ -1,6 +1,6 @@
 """A cheap loopback status endpoint for P2, run in its own process so its CPU is not counted.
 
-``python -m tools.bench.statusd`` listens on a free 127.0.0.1 port (asyncio, HTTP/1.1
+``python -m tools.measure.bench.statusd`` listens on a free 127.0.0.1 port (asyncio, HTTP/1.1
 keep-alive, no threads, no logging) and prints one JSON line ``{"port": N}``. Routes:
 
 * ``POST /start/{id}?polls=N`` -> ``202`` with ``Azure-AsyncOperation: http://127.0.0.1:PORT/status/{id}?polls=N``

@@ -1,6 +1,6 @@
 """Sync + thread pool vs async, through tools.run_local (issue 14's measurement; not part of `make bench`).
 
-    .venv/bin/python -m tools.bench.threadpool [MESSAGES] [SECONDS]
+    .venv/bin/python -m tools.measure.bench.threadpool [MESSAGES] [SECONDS]
 
 Runs MESSAGES (default 480) through run_local with the project's host.json (batchSize 16 +
 newBatchThreshold 8 = 24 messages handed over at once), with the echo fixture apps taking SECONDS

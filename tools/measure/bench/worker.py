@@ -1,10 +1,10 @@
-"""The process under test for P1 and P4: ``python -m tools.bench.worker MODE --polls N``.
+"""The process under test for P1 and P4: ``python -m tools.measure.bench.worker MODE --polls N``.
 
 Modes (settings come from the environment, as for ``python -m tools.run_local``):
 
-* ``watcher``: ``tools.run_local.LocalHost`` running the real ``function_app`` in this process,
+* ``watcher``: ``tools.dev.run_local.LocalHost`` running the real ``function_app`` in this process,
   with the project's ``host.json`` queue semantics and run_local's logging (INFO to stderr);
-* ``queue-app``: the same ``LocalHost`` running :mod:`tools.bench.queue_app`, a function that
+* ``queue-app``: the same ``LocalHost`` running :mod:`tools.measure.bench.queue_app`, a function that
   does only the queue work (re-enqueue a copy or publish), to split run_local's own cost out;
 * ``bare``: no run_local, no function: a loop with the same concurrency as ``host.json`` gives
   run_local (``batchSize`` per receive, a new batch once no more than ``newBatchThreshold`` are
@@ -127,7 +127,7 @@ def run_bare(polls: int, limit: float) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench.worker")
+    parser = argparse.ArgumentParser(prog="python -m tools.measure.bench.worker")
     parser.add_argument("mode", choices=("watcher", "queue-app", "bare"))
     parser.add_argument("--polls", type=int, required=True, help="stop after this many handled messages")
     parser.add_argument("--max-seconds", type=float, default=600.0)

@@ -1,4 +1,4 @@
-"""CLI of the soak: ``python -m tools.soak [--ops N] [--workers W] ...``; see tools/soak/__init__.py."""
+"""CLI of the soak: ``python -m tools.soak [--ops N] [--workers W] ...``; see tools/measure/soak/__init__.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The soak's report: the verdict (:mod:`tools.soak.check`) with the run's figures, and its summary."""
+"""The soak's report: the verdict (:mod:`tools.measure.soak.check`) with the run's figures, and its summary."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ Timeline of :func:`run_soak`:
    start it again a second later; at ``restart_at``, restart Azurite on the same port;
 6. done when every operation has a result or a poison entry and the operations queue
    is empty (so late duplicates are counted too); then stop the workers with SIGTERM;
-7. judge (:mod:`tools.soak.check`) and return the report.
+7. judge (:mod:`tools.measure.soak.check`) and return the report.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
     python -m tools.results                    # what is on the queue now (first 32), one line per outcome
     python -m tools.results --follow           # and then each new one as it arrives (Ctrl-C stops)
     python -m tools.results --follow --max 1 --max-seconds 900 --json   # the next outcome, any pipeline's
-    python -m tools.results --correlation-id ID --wait --timeout 900    # one pipeline's own (tools.results_wait)
+    python -m tools.results --correlation-id ID --wait --timeout 900    # one pipeline's own (tools.ops.results.wait)
     python -m tools.results --consume          # take them: delete each message once printed
 
 By default the queue is only *peeked*: nothing is deleted, hidden or counted as a
