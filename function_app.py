@@ -21,3 +21,14 @@ app = func.FunctionApp()
 def poll_operation(msg: func.QueueMessage) -> None:
     """Poll one long-running operation; re-enqueue it, publish its outcome, or poison it."""
     runtime.get_watcher().handle(msg.get_body(), msg.dequeue_count, message_id=msg.id)
+
+
+@app.function_name(name="watch")
+@app.route(
+    route="watch",
+    methods=[func.HttpMethod.POST],
+    auth_level=func.AuthLevel.FUNCTION,
+)
+def watch(req: func.HttpRequest) -> func.HttpResponse:
+    """Accept a request over HTTP (Azure Pipelines' agentless AzureFunction@1 too): validate, enqueue, answer at once."""
+    return runtime.get_front_door().respond(req)

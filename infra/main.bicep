@@ -130,6 +130,9 @@ param statusHostAllowlist string = '*.devcenter.azure.com'
 @description('DATAPLANE_HOSTS: pattern=scope entries separated by ;, the data-plane hosts dataplane requests may name and the token scope each gets.')
 param dataplaneHosts string = '*.devcenter.azure.com=https://devcenter.azure.com/.default'
 
+@description('CALLBACK_HOST_ALLOWLIST: comma-separated host[:port] list an Azure Pipelines planUrl (the watch HTTP function\'s PlanUrl header) must match.')
+param callbackHostAllowlist string = 'dev.azure.com,*.visualstudio.com'
+
 @description('PUBLISH_PROGRESS: publish LroWatcher.Operation.Progress events to Event Grid when a status or percentComplete changes.')
 param publishProgress bool = false
 
@@ -337,6 +340,7 @@ var watcherSettings = {
   DEVCENTER_SCOPE: devCenterScope
   STATUS_HOST_ALLOWLIST: statusHostAllowlist
   DATAPLANE_HOSTS: dataplaneHosts
+  CALLBACK_HOST_ALLOWLIST: callbackHostAllowlist
   PUBLISH_PROGRESS: publishProgress ? 'true' : 'false'
   POLL_MIN_DELAY_SECONDS: string(pollMinDelaySeconds)
   POLL_MAX_DELAY_SECONDS: string(guards.outputs.pollMaxDelaySeconds)

@@ -14,10 +14,11 @@ from typing import Any
 
 from shared.core.settings import Settings, load_settings
 
-__all__ = ["check_settings", "get_watcher", "build_watcher", "build_credential", "reset"]
+__all__ = ["check_settings", "get_watcher", "get_front_door", "build_watcher", "build_credential", "reset"]
 
 _lock = threading.Lock()
 _watcher: Any = None
+_front_door: Any = None
 
 
 def check_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -44,6 +45,7 @@ def build_credential(environ: Mapping[str, str]) -> Any:
 
 def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any = None, http: Any = None) -> Any:
     """Compose a Watcher from settings; ``credential`` and ``http`` are seams for tests."""
+    from shared.edges.azure_devops import AzureDevOpsClient
     from shared.edges.http import HttpxTransport
     from shared.edges.queues import QueueGateway
     from shared.edges.sinks import Publisher, QueueSink
@@ -71,7 +73,11 @@ def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any =
     if settings.publishes_to_eventgrid:
         sinks.append(eventgrid)
     status = StatusClient(tokens, http)
-    return Watcher(settings, status, queues, Publisher(sinks), progress=eventgrid if settings.publish_progress else None)
+    return Watcher(
+        settings, status, queues, Publisher(sinks),
+        progress=eventgrid if settings.publish_progress else None,
+        callbacks=AzureDevOpsClient(http),  # Azure Pipelines' plan endpoints, through the same pool
+    )
 
 
 def get_watcher() -> Any:
@@ -83,8 +89,22 @@ def get_watcher() -> Any:
     return _watcher
 
 
+def get_front_door() -> Any:
+    """The ``watch`` HTTP function's FrontDoor, enqueueing through the Watcher's own queue clients."""
+    global _front_door
+    if _front_door is None:
+        watcher = get_watcher()
+        with _lock:
+            if _front_door is None:
+                from shared.http_front import FrontDoor
+
+                _front_door = FrontDoor(watcher.settings, watcher.queues)
+    return _front_door
+
+
 def reset() -> None:
-    """Forget the process's Watcher (tests that change the environment)."""
-    global _watcher
+    """Forget the process's Watcher and FrontDoor (tests that change the environment)."""
+    global _watcher, _front_door
     with _lock:
         _watcher = None
+        _front_door = None

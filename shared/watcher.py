@@ -1,8 +1,9 @@
 """One queue message, start to end: parse, read the status, decide, act.
 
 Every message ends in exactly one of: re-enqueued for its next poll (or, with ARM's read
-budget low, re-enqueued unread for a later slot), an outcome published to the sinks, or a
-poison entry with a reason. If acting fails (a queue or sink is down) the exception
+budget low, re-enqueued unread for a later slot: :class:`shared.core.arm_budget.Defer`),
+an outcome published to the sinks, or a poison entry with a reason. Both re-enqueues take
+one path (:meth:`Watcher._reenqueue`) with one TTL rule. If acting fails (a queue or sink is down) the exception
 propagates, the host retries the message, and the status is read again: the decision is the
 same, and so is the eventId. Every log line names the operation (:mod:`shared.core.log_fields`).
 """
@@ -10,36 +11,49 @@ same, and so is the eventId. Every log line names the operation (:mod:`shared.co
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.core import jsonio
+from shared.core.azure_devops import AzureDevOpsCallback, feed_line, outcome_line, task_result
 from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
 from shared.core.log_fields import LOG_FIELDS, fields_text, operation_fields
-from shared.core.poll_state import WatchedRequest, rfc3339
+from shared.core.message_text import decode_message_text
+from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate
 from shared.core.request_parser import RequestParser
 from shared.core.settings import Settings
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
+from shared.edges.azure_devops import Delivered, Refused
+from shared.edges.budget_estimates import BudgetEstimates
 from shared.edges.queues import QueueGateway
-from shared.edges.read_budget import ReadBudgets, budget_key
 from shared.edges.sinks import Publisher
 from shared.edges.status_client import StatusClient
 
-__all__ = ["Watcher", "Handled", "utc_now", "operation_fields", "LOG_FIELDS"]
+__all__ = ["Watcher", "Handled", "poison_entry", "utc_now", "operation_fields", "LOG_FIELDS"]
 
 log = logging.getLogger("lro_watcher")
 #: A re-enqueued copy lives this long past its deadline, so a backlog cannot expire it.
 TTL_MARGIN_SECONDS = 7 * 24 * 3600
+#: host.json's ``maxDequeueCount``: a failure at this dequeue sends the raw message (and a callback's
+#: token with it) to the poison queue, so a callback that still fails then is given up instead.
+HOST_MAX_DEQUEUE_COUNT = 5
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class CallbackSender(Protocol):
+    """Azure Pipelines' plan endpoints (:class:`shared.edges.azure_devops.AzureDevOpsClient`)."""
+
+    def append_feed(self, callback: AzureDevOpsCallback, line: str) -> None: ...
+
+    def task_completed(self, callback: AzureDevOpsCallback, outcome: str) -> Delivered | Refused: ...
 
 
 class ProgressSink(Protocol):
@@ -57,6 +71,25 @@ class Handled:
     delay_seconds: int | None = None
 
 
+def poison_entry(raw: str | bytes, reason: str, rejected_at: str, fields: dict[str, Any]) -> str:
+    """The poison entry of a rejected request: the contract's wrapper, plus the ids that find it.
+
+    ``{"reason", "original", "rejectedAt"}`` (contract §3) gains ``messageId`` (the id of the
+    rejected message, as its log line names it) and ``correlationId`` (when the original names
+    one), so ``tools.poison --id`` / ``--correlation-id`` and a waiting ``tools.results`` find
+    the entry. Without room for the ids, the bare wrapper; too big even for that, the message
+    itself, as the host's own poisoning does.
+    """
+    original = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
+    wrapper = {"reason": reason, "original": original, "rejectedAt": rejected_at}
+    ids = {key: fields.get(key) for key in ("messageId", "correlationId") if isinstance(fields.get(key), str)}
+    for candidate in ({**wrapper, **ids}, wrapper):
+        entry = jsonio.dumps(candidate)
+        if len(entry.encode("utf-8")) <= MAX_QUEUE_MESSAGE_BYTES:
+            return entry
+    return original
+
+
 class Watcher:
     """Handles request messages; built once per process by :mod:`shared.runtime`."""
 
@@ -68,6 +101,7 @@ class Watcher:
         publisher: Publisher,
         clock: Callable[[], datetime] = utc_now,
         progress: ProgressSink | None = None,
+        callbacks: CallbackSender | None = None,
     ) -> None:
         self.settings = settings
         self._parser = RequestParser(settings)
@@ -76,7 +110,13 @@ class Watcher:
         self._publisher = publisher
         self._clock = clock
         self._progress = progress  # set only with PUBLISH_PROGRESS=true
-        self._budgets = ReadBudgets(settings.arm_reads_reserve)
+        self._budget = BudgetEstimates(settings.arm_reads_reserve)  # ARM's read budget: the only state it keeps
+        self._callbacks = callbacks
+
+    @property
+    def queues(self) -> QueueGateway:
+        """The process's queue clients (the ``watch`` HTTP function enqueues through them too)."""
+        return self._queues
 
     def handle(self, raw: str | bytes, dequeue_count: int = 1, *, message_id: str | None = None) -> Handled:
         now = self._clock()
@@ -86,22 +126,26 @@ class Watcher:
             self._poison(raw, err, now, operation_fields(None, message_id=message_id, dequeue_count=dequeue_count, raw=raw))
             return Handled("poisoned")
         fields = operation_fields(request, message_id=message_id, dequeue_count=dequeue_count)
-        if self._deferred(request, now, fields):
-            return Handled("deferred")
+        deferred = self._budget.gate(request, now)
+        if deferred is not None:
+            self._reenqueue(request, deferred.poll, deferred.delay_seconds, now, fields)
+            log.info("poll: ARM read budget low -> read in %ss %s", deferred.delay_seconds, fields_text(fields), extra=fields)
+            return Handled("deferred", delay_seconds=deferred.delay_seconds)
         read = self._status.read(request.status_url, request.scope)
-        if request.source.audience == "arm":
-            self._budgets.observe(budget_key(request.status_url), read.headers, self._clock())
+        self._budget.observe(request, read, self._clock())
         decision = decide(request, read, self._clock(), self.settings)
         if isinstance(decision, Reenqueue):
-            ttl = int((request.deadline - now).total_seconds()) + decision.delay_seconds + TTL_MARGIN_SECONDS
-            with self._logged_failure("re-enqueue", fields):
-                self._queues.reenqueue(request.message_text(decision.poll), decision.delay_seconds, ttl)
+            self._reenqueue(request, decision.poll, decision.delay_seconds, now, fields)
             log.info(
                 "poll: status=%s http=%s -> again in %ss (%s) %s",
                 decision.status, read.http_status, decision.delay_seconds, decision.why, fields_text(fields), extra=fields,
             )
             if decision.progress is not None:
                 self._publish_progress(decision.progress, fields)
+            if request.callback is not None:
+                line = feed_line(self._clock(), decision.status, decision.poll.last_percent_complete,
+                                 decision.delay_seconds, decision.why)
+                self._append_feed(request.callback, line, fields)
             return Handled("reenqueued", delay_seconds=decision.delay_seconds)
         assert isinstance(decision, Publish)
         fields["eventId"] = decision.result["eventId"]
@@ -112,22 +156,56 @@ class Watcher:
             decision.result["status"], read.http_status, decision.outcome, decision.result["polls"], fields_text(fields),
             extra=fields,
         )
+        if request.callback is not None:
+            self._complete_task(request.callback, decision.result, dequeue_count, fields)
         return Handled("published", outcome=decision.outcome)
 
-    def _deferred(self, request: WatchedRequest, now: datetime, fields: dict[str, Any]) -> bool:
-        """ARM's read budget is low (ARM_READS_RESERVE): send the request again, unread, for a later slot."""
-        if request.source.audience != "arm":
-            return False
-        booked = request.poll.read_slot_at is not None and request.poll.read_slot_at <= now + timedelta(seconds=1)
-        slot = self._budgets.slot(budget_key(request.status_url), now, request.deadline, booked=booked)
-        if slot is None:
-            return False
-        delay = max(1, math.ceil((slot - now).total_seconds()))
+    def _append_feed(self, callback: AzureDevOpsCallback, line: str, fields: dict[str, Any]) -> None:
+        """Best effort: a line that does not reach the task's live log is logged and never fails the poll."""
+        if self._callbacks is None:
+            return
+        try:
+            self._callbacks.append_feed(callback, line)
+        except Exception as err:  # noqa: BLE001 - any failure: the poll already succeeded
+            log.warning("Azure Pipelines log line not appended: %s: %s %s", type(err).__name__,
+                        str(err).split("\n", 1)[0][:300], fields_text(fields), extra=fields)
+
+    def _complete_task(self, callback: AzureDevOpsCallback, result: dict[str, Any], dequeue_count: int,
+                       fields: dict[str, Any]) -> None:
+        """After the sinks: the outcome line, then TaskCompleted (contract section 3b).
+
+        A transient failure raises, so the message is retried like a failed sink (same eventId);
+        a refusal (401/403/404) is logged once and not retried; at host.json's last dequeue a
+        failure is given up rather than let the host poison a message holding the token.
+        """
+        if self._callbacks is None:
+            return
+        self._append_feed(callback, outcome_line(self._clock(), result), fields)
+        try:
+            answer = self._callbacks.task_completed(callback, result["outcome"])
+        except Exception as error:
+            text = f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
+            if dequeue_count >= HOST_MAX_DEQUEUE_COUNT:
+                log.error("TaskCompleted not delivered at attempt %s, given up (the outcome is in the sinks): %s %s",
+                          dequeue_count, text, fields_text(fields), extra=fields)
+                return
+            log.error("TaskCompleted failed, the message will be retried: %s %s", text, fields_text(fields), extra=fields)
+            raise
+        if isinstance(answer, Refused):
+            log.warning("TaskCompleted refused by Azure DevOps (HTTP %s, %s), not retried; the outcome is in the sinks %s",
+                        answer.http_status, answer.where, fields_text(fields), extra=fields)
+            return
+        log.info("TaskCompleted %s sent to Azure Pipelines (HTTP %s) %s", task_result(result["outcome"]),
+                 answer.http_status, fields_text(fields), extra=fields)
+
+    def _reenqueue(self, request: WatchedRequest, poll: PollState, delay: int, now: datetime, fields: dict[str, Any]) -> None:
+        """The one way a request goes back to the queue (a next poll, or a read deferred for ARM's budget).
+
+        The copy lives until its deadline plus the delay plus :data:`TTL_MARGIN_SECONDS`, so a backlog cannot expire it.
+        """
         ttl = int((request.deadline - now).total_seconds()) + delay + TTL_MARGIN_SECONDS
         with self._logged_failure("re-enqueue", fields):
-            self._queues.reenqueue(request.message_text(replace(request.poll, read_slot_at=slot)), delay, ttl)
-        log.info("poll: ARM read budget low -> read in %ss %s", delay, fields_text(fields), extra=fields)
-        return True
+            self._queues.reenqueue(request.message_text(poll), delay, ttl)
 
     def _publish_progress(self, update: ProgressUpdate, fields: dict[str, Any]) -> None:
         """Best effort, after the re-enqueue: a failed progress event is logged and never fails the poll."""
@@ -150,10 +228,24 @@ class Watcher:
             raise
 
     def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime, fields: dict[str, Any]) -> None:
-        original = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
-        entry = jsonio.dumps({"reason": err.reason, "original": original, "rejectedAt": rfc3339(now)})
-        if len(entry.encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES:
-            entry = original  # too big to wrap: keep the message itself, as the host's own poisoning does
+        original = _without_callback_token(raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace"))
+        entry = poison_entry(original, err.reason, rfc3339(now), fields)
         with self._logged_failure("poison", fields):
             self._queues.poison(entry)
         log.warning("rejected request (field %s): %s %s", err.field, err.reason, fields_text(fields), extra=fields)
+
+
+def _without_callback_token(original: str) -> str:
+    """The rejected text with ``callback.azureDevOps.authToken`` replaced by ``[redacted]`` wherever it appears."""
+    try:
+        body = decode_message_text(original)  # raw JSON or base64 of it, as the parser read it
+    except InvalidRequest:
+        return original
+    token = None
+    if isinstance(body, dict) and isinstance(body.get("callback"), dict):
+        devops = body["callback"].get("azureDevOps")
+        token = devops.get("authToken") if isinstance(devops, dict) else None
+    if not isinstance(token, str) or not token:
+        return original
+    body["callback"]["azureDevOps"]["authToken"] = "[redacted]"
+    return jsonio.dumps(body).replace(token, "[redacted]")

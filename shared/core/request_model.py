@@ -15,7 +15,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from shared.core.sources import SOURCES, FieldRule, Source
 
-__all__ = ["PollModel", "REQUEST_MODELS", "REQUEST_ADAPTER", "COMMON_FIELDS", "MAX_TIMEOUT_SECONDS"]
+__all__ = [
+    "PollModel",
+    "AzureDevOpsModel",
+    "CallbackModel",
+    "REQUEST_MODELS",
+    "REQUEST_ADAPTER",
+    "COMMON_FIELDS",
+    "MAX_TIMEOUT_SECONDS",
+]
 
 MAX_TIMEOUT_SECONDS = 2_592_000
 _CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -53,6 +61,38 @@ def _path_segment(value: str) -> str:
     return value
 
 
+_Segment = Annotated[str, StringConstraints(min_length=1, max_length=512), AfterValidator(_path_segment)]
+
+
+class AzureDevOpsModel(BaseModel):
+    """Azure Pipelines' callback (contract §3b): the eight headers AzureFunction@1 sends, all required."""
+
+    model_config = _CONFIG
+
+    planUrl: Annotated[
+        str, StringConstraints(min_length=1, max_length=2048),
+        Field(description="$(System.CollectionUri), e.g. https://dev.azure.com/contoso/; host per CALLBACK_HOST_ALLOWLIST."),
+    ]
+    projectId: Annotated[_Segment, Field(description="$(System.TeamProjectId).")]
+    hubName: Annotated[_Segment, Field(description="$(System.HostType): build or release.")]
+    planId: Annotated[_Segment, Field(description="$(System.PlanId).")]
+    jobId: Annotated[_Segment, Field(description="$(System.JobId).")]
+    timelineId: Annotated[_Segment, Field(description="$(System.TimelineId).")]
+    taskInstanceId: Annotated[_Segment, Field(description="$(System.TaskInstanceId).")]
+    authToken: Annotated[
+        str, StringConstraints(min_length=1, max_length=16384),
+        Field(description="$(System.AccessToken): a secret, never in a result, event, log line or poison reason."),
+    ]
+
+
+class CallbackModel(BaseModel):
+    """Where to report the outcome besides the sinks; written by the watch HTTP function."""
+
+    model_config = _CONFIG
+
+    azureDevOps: AzureDevOpsModel
+
+
 def _field_type(rule: FieldRule) -> Any:
     constraints = StringConstraints(min_length=rule.min_length, max_length=rule.max_length, pattern=rule.pattern)
     if rule.kind == "segment":
@@ -84,6 +124,10 @@ COMMON_FIELDS: dict[str, tuple[Any, Any]] = {
         Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None,
         Field(default=None, description="The producer's estimate of the whole duration in seconds (1 to 2592000); a scheduling hint only."),
     ),
+    "callback": (
+        CallbackModel | None,
+        Field(default=None, description="Report the outcome to Azure Pipelines too (contract section 3b); written by the watch HTTP function."),
+    ),
     "poll": (
         PollModel | None,
         Field(default=None, description="Written by the watcher on re-enqueued copies; producers omit it."),
@@ -98,7 +142,15 @@ def _model_for(source: Source) -> type[BaseModel]:
         fields[rule.name] = (_field_type(rule), Field(default=default, description=f"Must {rule.says}."))
     fields.update(COMMON_FIELDS)
     title = "".join(part.capitalize() for part in source.name.split("_")) + "Request"
-    return create_model(title, __config__=_CONFIG, **fields)
+    config = _CONFIG
+    if source.one_of or source.needs:
+        extra: dict[str, Any] = {}
+        if source.one_of:
+            extra["oneOf"] = [{"required": [name]} for name in source.one_of]
+        if source.needs:
+            extra["dependentRequired"] = {name: [needed] for name, needed in source.needs}
+        config = ConfigDict(**_CONFIG, json_schema_extra=extra)
+    return create_model(title, __config__=config, **fields)
 
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {name: _model_for(source) for name, source in SOURCES.items()}

@@ -15,12 +15,14 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from shared.core import arm_paths
+from shared.core.azure_devops import MAX_CALLBACK_TIMEOUT_SECONDS, AzureDevOpsCallback
 from shared.core.errors import InvalidRequest
 from shared.core.message_text import MAX_REQUEST_BYTES, decode_message_text
-from shared.core.poll_state import PollState, WatchedRequest
+from shared.core.poll_state import PollState, WatchedRequest, WatchedResource
 from shared.core.request_model import COMMON_FIELDS, REQUEST_ADAPTER
 from shared.core.settings import Settings
-from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, Source, canonical_status_header
+from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, WAIT_FOR, Source, canonical_status_header
 from shared.core.status_urls import StatusUrlRules, with_api_version
 from shared.core.urls import checked_url
 
@@ -34,6 +36,7 @@ _COMMON_SAYS = {
     "context": "be a JSON object",
     "timeoutSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
     "expectedSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
+    "callback": "be a JSON object {\"azureDevOps\": {...}}",
 }
 _TYPE_WORDS = {"string_type": "a string", "int_type": "a whole number", "dict_type": "a JSON object", "model_type": "a JSON object"}
 
@@ -52,6 +55,7 @@ class RequestParser:
         except ValidationError as err:
             raise _invalid_from(err, body) from None
         source = SOURCES[model.source]
+        _check_one_of(source, model)
         poll_model = model.poll
         poll = (
             PollState(
@@ -66,9 +70,22 @@ class RequestParser:
             if poll_model is not None
             else PollState(first_seen_at=now)
         )
+        callback = self._callback(model)
         timeout_seconds = model.timeoutSeconds or self._settings.poll_default_timeout_seconds
+        if callback is not None:
+            if model.timeoutSeconds is not None and model.timeoutSeconds > MAX_CALLBACK_TIMEOUT_SECONDS:
+                raise InvalidRequest(
+                    "timeoutSeconds",
+                    f"Field 'timeoutSeconds' must be at most {MAX_CALLBACK_TIMEOUT_SECONDS} (48 hours, the life of "
+                    f"Azure Pipelines' job token) with 'callback'; got {model.timeoutSeconds}.",
+                )
+            timeout_seconds = min(timeout_seconds, MAX_CALLBACK_TIMEOUT_SECONDS)
         _check_first_sighting(poll.first_seen_at, timeout_seconds)
-        status_url, scope = self._status_url(source, model)
+        resource = self._resource(model)
+        if resource is not None:
+            status_url, scope = resource.url, self._settings.arm_scope
+        else:
+            status_url, scope = self._status_url(source, model)
         polled_url, scope, poll = self._moved_url(source, model, status_url, scope, poll)
         header = getattr(model, "statusHeader", None)
         return WatchedRequest(
@@ -79,6 +96,8 @@ class RequestParser:
             operation_id=(
                 getattr(model, source.operation_id_field)
                 if source.operation_id_field
+                else resource.name
+                if resource is not None
                 else status_url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
             ),
             correlation_id=model.correlationId,
@@ -88,7 +107,44 @@ class RequestParser:
             expected_seconds=model.expectedSeconds,
             status_header=canonical_status_header(header) if header else source.status_header,
             origin_url=status_url if polled_url != status_url else None,
+            resource=resource,
+            callback=callback,
         )
+
+    def _callback(self, model: Any) -> AzureDevOpsCallback | None:
+        """``callback.azureDevOps`` with its planUrl checked against CALLBACK_HOST_ALLOWLIST (the token goes there)."""
+        if model.callback is None:
+            return None
+        devops = model.callback.azureDevOps
+        field = "callback.azureDevOps.planUrl"
+        plan_url = checked_url(devops.planUrl, field=field, allowed=self._settings.callback_host_allowlist)
+        if "?" in plan_url:
+            raise InvalidRequest(field, f"Field '{field}' must not contain a query string.")
+        return AzureDevOpsCallback(
+            plan_url=plan_url, project_id=devops.projectId, hub_name=devops.hubName, plan_id=devops.planId,
+            job_id=devops.jobId, timeline_id=devops.timelineId, task_instance_id=devops.taskInstanceId,
+            auth_token=devops.authToken,
+        )
+
+    def _resource(self, model: Any) -> WatchedResource | None:
+        """The resource a ``resourceId`` request names, parsed with ARM's grammar, and the URL that reads it."""
+        resource_id = getattr(model, "resourceId", None)
+        if resource_id is None:
+            return None
+        try:
+            parsed = arm_paths.resource_id(resource_id)
+        except arm_paths.ArmPathError as err:
+            raise InvalidRequest("resourceId", f"Field 'resourceId' is not an ARM resource id: {err}.") from None
+        if model.apiVersion is None:
+            raise InvalidRequest(
+                "resourceId", "Field 'resourceId' needs 'apiVersion': the resource type's api-version, such as '2024-03-01'."
+            )
+        url = with_api_version(self._settings.arm_endpoint + resource_id, model.apiVersion, "resourceId")
+        allowed = self._rules.allowed(SOURCES["arm"])
+        url = checked_url(url, field="resourceId", allowed=allowed)
+        wait_for = (model.waitFor or WAIT_FOR[0]).lower()
+        return WatchedResource(id=resource_id, name=parsed.name, type=parsed.type, wait_for=wait_for,
+                               is_deployment=parsed.is_deployment, url=url)
 
     def _status_url(self, source: Source, model: Any) -> tuple[str, str]:
         """The request's own status URL, canonical, and its token scope."""
@@ -113,10 +169,26 @@ class RequestParser:
         moved = model.poll.statusUrl if model.poll is not None else None
         if moved is None:
             return status_url, scope, poll
-        if source.base != "statusUrl":
+        if source.base != "statusUrl" or getattr(model, "resourceId", None) is not None:
             raise InvalidRequest("poll.statusUrl", f"Field 'poll.statusUrl' does not apply to source '{source.name}'; producers omit 'poll'.")
         url, moved_scope = self._rules.check(source, moved, field="poll.statusUrl", api_version=model.apiVersion)
         return url, moved_scope, replace(poll, status_url=url)
+
+
+def _check_one_of(source: Source, model: Any) -> None:
+    """Exactly one of ``source.one_of`` (arm: statusUrl or resourceId); each field of ``source.needs`` beside its partner."""
+    if source.one_of:
+        given = [name for name in source.one_of if getattr(model, name, None) is not None]
+        if not given:
+            first, *others = source.one_of
+            instead = " or ".join(f"'{name}'" for name in others)
+            raise InvalidRequest(first, f"Field '{first}' is required for source '{source.name}' (or {instead} instead).")
+        if len(given) > 1:
+            names = " and ".join(f"'{name}'" for name in given)
+            raise InvalidRequest(given[-1], f"Field '{given[-1]}' cannot be given with {names.replace(f' and {given[-1]!r}', '')}: source '{source.name}' takes one of {names}.")
+    for name, needed in source.needs:
+        if getattr(model, name, None) is not None and getattr(model, needed, None) is None:
+            raise InvalidRequest(name, f"Field '{name}' applies only with '{needed}'.")
 
 
 def _check_first_sighting(first_seen_at: datetime, timeout_seconds: int) -> None:
@@ -160,6 +232,8 @@ def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
         if "source" not in body:
             return InvalidRequest("source", f"Field 'source' is required and must {_COMMON_SAYS['source']}.")
         return InvalidRequest("source", f"Field 'source' must {_COMMON_SAYS['source']}; got {_shown(source)}.")
+    if field.startswith("callback"):
+        return _invalid_callback(field, kind, first["msg"])
     if field.startswith("poll"):
         return InvalidRequest(field, f"Field '{field}' is the watcher's own bookkeeping and is malformed ({first['msg']}); producers omit 'poll'.")
     if kind == "missing":
@@ -177,6 +251,22 @@ def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
     if kind == "value_error":
         return InvalidRequest(field, f"Field '{field}' {first['msg'].removeprefix('Value error, ')}; got {_shown(first['input'])}.")
     return InvalidRequest(field, f"Field '{field}' must {says}; got {_shown(first['input'])}.")
+
+
+def _invalid_callback(field: str, kind: str, message: str) -> InvalidRequest:
+    """A bad ``callback``: the sentence names the field and never repeats a value (the token is a secret)."""
+    keys = "planUrl, projectId, hubName, planId, jobId, timelineId, taskInstanceId, authToken"
+    if kind == "missing":
+        return InvalidRequest(field, f"Field '{field}' is required: callback.azureDevOps needs all of {keys}.")
+    if kind == "extra_forbidden":
+        return InvalidRequest(field, f"Field '{field}' is not part of the request contract (callback.azureDevOps holds {keys}).")
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return InvalidRequest(field, f"Field '{field}' must be a JSON object.")
+    if kind == "string_type":
+        return InvalidRequest(field, f"Field '{field}' must be a string.")
+    if kind == "value_error":
+        return InvalidRequest(field, f"Field '{field}' {message.removeprefix('Value error, ')}.")
+    return InvalidRequest(field, f"Field '{field}' must be a non-empty string of sensible length ({kind}).")
 
 
 def _rule_says(field: str, source_name: Any) -> str:

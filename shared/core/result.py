@@ -19,9 +19,15 @@ def event_id(request: WatchedRequest, outcome: str) -> str:
     """Same operation + same outcome -> same id, whichever copy of the request decided it.
 
     The operation is identified by its source and the producer's status URL without
-    the query (so an apiVersion override does not change the id, nor a moved Location).
+    the query (so an apiVersion override does not change the id, nor a moved Location); a
+    watched resource also by what it waits for and the request's correlationId.
     """
     path = request.identity_url.split("?", 1)[0]
+    if request.resource is not None:
+        # A resource is watched many times (every redeploy of a deployment named 'main', a create and
+        # then a delete): what it waits for and the producer's correlationId tell those watches apart.
+        watch = f"{request.resource.wait_for}|{request.correlation_id or ''}"
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{watch}|{outcome}"))
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{outcome}"))
 
 

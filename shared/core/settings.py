@@ -11,16 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from shared.core.arm_budget import MAX_READS_RESERVE
 from shared.core.dataplane_hosts import DEFAULT_DATAPLANE_HOSTS, DataplaneHosts
 from shared.core.errors import SettingsError
 from shared.core.storage_connection import StorageConnection, storage_connection_from_environ
 from shared.core.urls import HostAllowlist, is_loopback_host
 
-__all__ = ["Settings", "load_settings", "RESULT_SINKS", "MAX_VISIBILITY_SECONDS"]
+__all__ = ["Settings", "load_settings", "RESULT_SINKS", "MAX_VISIBILITY_SECONDS", "DEFAULT_CALLBACK_HOSTS"]
 
 RESULT_SINKS = ("queue", "eventgrid", "both")
 #: Azure Storage caps a message's visibility timeout at 7 days.
 MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
+#: Contract §5: the hosts an Azure Pipelines planUrl may name (§3b).
+DEFAULT_CALLBACK_HOSTS = "dev.azure.com,*.visualstudio.com"
 #: Contract §1: timeoutSeconds is at most 30 days.
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
 
@@ -40,6 +43,7 @@ class Settings:
     devcenter_scope: str = "https://devcenter.azure.com/.default"
     status_host_allowlist: HostAllowlist = field(default_factory=lambda: HostAllowlist.parse("*.devcenter.azure.com"))
     dataplane_hosts: DataplaneHosts = field(default_factory=lambda: DataplaneHosts.parse(DEFAULT_DATAPLANE_HOSTS))
+    callback_host_allowlist: HostAllowlist = field(default_factory=lambda: HostAllowlist.parse(DEFAULT_CALLBACK_HOSTS))
     poll_min_delay_seconds: float = 5.0
     poll_max_delay_seconds: float = 300.0
     poll_default_timeout_seconds: int = 86400
@@ -151,6 +155,10 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         dataplane_hosts = DataplaneHosts.parse(_text(env, "DATAPLANE_HOSTS", DEFAULT_DATAPLANE_HOSTS) or "")
     except ValueError as err:
         raise SettingsError("DATAPLANE_HOSTS", str(err)) from None
+    try:
+        callback_hosts = HostAllowlist.parse(_text(env, "CALLBACK_HOST_ALLOWLIST", DEFAULT_CALLBACK_HOSTS) or "")
+    except ValueError as err:
+        raise SettingsError("CALLBACK_HOST_ALLOWLIST", str(err)) from None
     queue_names = {}
     for name, default in (("OPERATIONS_QUEUE", "operations"), ("RESULTS_QUEUE", "operation-results")):
         queue = _text(env, name, default) or default
@@ -171,6 +179,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         devcenter_scope=_scope(env, "DEVCENTER_SCOPE", "https://devcenter.azure.com/.default"),
         status_host_allowlist=allowlist,
         dataplane_hosts=dataplane_hosts,
+        callback_host_allowlist=callback_hosts,
         poll_min_delay_seconds=min_delay,
         poll_max_delay_seconds=max_delay,
         poll_default_timeout_seconds=int(
@@ -178,7 +187,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         ),
         poll_max_failures=int(_number(env, "POLL_MAX_FAILURES", 10, low=1, high=10_000, integer=True)),
         publish_progress=publish_progress,
-        arm_reads_reserve=int(_number(env, "ARM_READS_RESERVE", 100, low=0, high=12_000, integer=True)),
+        arm_reads_reserve=int(_number(env, "ARM_READS_RESERVE", 100, low=0, high=MAX_READS_RESERVE, integer=True)),
         storage=storage_connection_from_environ(env) if require_storage else None,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
+from shared.core.arm_paths import ArmPathError, operation_status_path
 from shared.core.errors import InvalidRequest
 from shared.core.settings import Settings
 from shared.core.sources import Source
@@ -60,20 +61,21 @@ class StatusUrlRules:
 
 
 def require_operation_path(url: str, field: str) -> None:
-    """An ``arm`` statusUrl must name an async-operation resource, not any ARM resource.
+    """An ``arm`` statusUrl must name an async-operation resource, not any ARM resource (contract §2b).
 
-    Azure-AsyncOperation and Location URLs end ``.../{operations|operationStatuses|
-    operationResults|asyncOperations|azureAsyncOperation|...}/{id}``: the segment before
-    the id names an operation. Without this, a producer could have the watcher read (and
-    publish) any ARM resource its identity may read.
+    The path is read with ARM's grammar (:mod:`shared.core.arm_paths`): its last type must
+    name an operation (``operations``, ``operationStatuses``, ``…OperationResults``,
+    ``…AzureAsyncOperation``, …) followed by exactly one id. Without this, a producer could
+    have the watcher read (and publish) any ARM resource its identity may read.
     """
-    segments = [segment for segment in url.split("?", 1)[0].split("/")[3:] if segment]
-    if len(segments) < 2 or segments[0].lower() not in ("subscriptions", "providers") or "operation" not in segments[-2].lower():
+    try:
+        operation_status_path(urlsplit(url).path)
+    except ArmPathError as err:
         raise InvalidRequest(
             field,
             f"Field '{field}' must be an ARM async-operation status URL (its path ending '.../operations/{{id}}', "
-            "'.../operationStatuses/{id}', '.../operationResults/{id}' or similar).",
-        )
+            f"'.../operationStatuses/{{id}}', '.../operationResults/{{id}}' or similar): {err}.",
+        ) from None
 
 
 def with_api_version(url: str, api_version: str | None, field: str) -> str:

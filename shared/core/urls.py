@@ -51,7 +51,7 @@ def is_loopback_host(host: str) -> bool:
 
 #: Domains already checked against the full Public Suffix List (tests/shared/test_urls.py), so the
 #: default allowlist reads no list at cold start.
-_VETTED_DOMAINS = frozenset({"devcenter.azure.com"})
+_VETTED_DOMAINS = frozenset({"devcenter.azure.com", "dev.azure.com", "visualstudio.com"})
 
 
 @lru_cache(maxsize=1)

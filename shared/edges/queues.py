@@ -26,6 +26,11 @@ class QueueGateway:
         self.results = service.get_queue_client(settings.results_queue)
         self.poison_queue = service.get_queue_client(settings.poison_queue)
 
+    def enqueue(self, text: str) -> str:
+        """A new request (the ``watch`` HTTP function): visible now, never expiring; returns the message id."""
+        sent = self.operations.send_message(text, time_to_live=NEVER_EXPIRES)
+        return str(sent.id)
+
     def reenqueue(self, text: str, delay_seconds: int, time_to_live_seconds: int) -> None:
         """Send the request on to its next poll, invisible for ``delay_seconds``."""
         self.operations.send_message(text, visibility_timeout=delay_seconds, time_to_live=time_to_live_seconds)

@@ -54,6 +54,7 @@ CONTRACT_SETTINGS: dict[str, str | None] = {
     "DATAPLANE_HOSTS": "*.devcenter.azure.com=https://devcenter.azure.com/.default",
     "PUBLISH_PROGRESS": "false",
     "ARM_READS_RESERVE": "100",
+    "CALLBACK_HOST_ALLOWLIST": "dev.azure.com,*.visualstudio.com",
 }
 
 # Every numeric app setting, the main.bicep parameter behind it, and the range the app accepts

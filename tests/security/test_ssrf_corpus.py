@@ -9,7 +9,7 @@ records every connection it accepts, and answers a Succeeded status if one ever 
 * Each hostile request (userinfo, suffix/prefix tricks, trailing dot, mixed-case scheme,
   backslashes, encoded slashes and dots, IP literals in decimal/octal/hex/short form,
   IPv6, IDN look-alikes and punycode, port confusion, http off loopback, path-field
-  traversal) is **rejected**: one poison entry whose reason names the field, no result.
+  traversal; ARM paths that are not an async-operation resource by ARM's path grammar) is **rejected**: one poison entry whose reason names the field, no result.
 * Each status endpoint that answers a redirect to the trap (301, 302, 303, 307, 308) is
   **refused**: outcome PollingFailed, ``RedirectNotFollowed``, one read.
 * The same hostile URLs as ``dataplane`` statusUrls (plus pattern tricks on
@@ -77,6 +77,23 @@ ARM_STATUS_URLS = [
     ("encoded dots in the path", "http://127.0.0.1:{S}/subscriptions/%2e%2e/%2E%2E/admin?api-version=1"),
     ("encoded backslashes in the path", "http://127.0.0.1:{S}/subscriptions/x%5c..%5cadmin?api-version=1"),
     ("dot segments in the path", "http://127.0.0.1:{S}/subscriptions/x/../../admin?api-version=1"),
+]
+#: (name, path) for source arm on the ARM host itself: ARM resources that are not an async-operation
+#: status resource (a word search for "operation" passed each one; the path grammar refuses them).
+ARM_NOT_OPERATIONS = [
+    ("a collection in a namespace holding the word", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces"),
+    ("a resource in a namespace holding the word", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/w"),
+    ("a resource group named operations-rg", "/subscriptions/x/resourceGroups/operations-rg"),
+    ("a resource group named operations", "/subscriptions/x/resourceGroups/operations"),
+    ("a resource in a group named operations", "/subscriptions/x/resourceGroups/operations/providers/Microsoft.KeyVault/vaults/v"),
+    ("Microsoft.OperationsManagement", "/subscriptions/x/resourceGroups/rg/providers/Microsoft.OperationsManagement/solutions/s"),
+    ("a provider's operation listing", "/subscriptions/x/providers/Microsoft.Compute/operations"),
+    ("an operation collection", "/subscriptions/x/providers/Microsoft.Compute/locations/westus/operations"),
+    ("a resource under an operation", "/subscriptions/x/providers/Microsoft.Web/locations/w/operationResults/1/extra"),
+    ("an extension after an operation", "/subscriptions/x/providers/Microsoft.Web/operationResults/1/providers/Microsoft.KeyVault/vaults/v"),
+    ("an empty segment", "/subscriptions/x//providers/Microsoft.Web/locations/w/operationResults/1"),
+    ("a namespace that is not one", "/subscriptions/x/providers/operations/locations/w/operationResults/1"),
+    ("a tenant path without providers", "/operations/1"),
 ]
 #: (name, endpoint) for source devcenter.
 DEVCENTER_ENDPOINTS = [
@@ -197,6 +214,11 @@ def corpus(sim: Simulator, trap: Trap) -> tuple[list[dict[str, Any]], list[dict[
         url = template.replace("{P}", path).format(**fill)
         sim.script(f"ssrf-arm-{i}", [{"status": "Succeeded"}])  # so a leaked read would find something
         rejected.append({"name": name, "field": "statusUrl", "message": {"source": "arm", "statusUrl": url}})
+    for name, path in ARM_NOT_OPERATIONS:
+        url = f"{sim.base_url}{path}?api-version=2024-01-01"
+        for header in ("Azure-AsyncOperation", "Location"):
+            rejected.append({"name": f"arm path grammar ({header}): {name}", "field": "statusUrl",
+                             "message": {"source": "arm", "statusUrl": url, "statusHeader": header}})
     dp_path = "/formrecognizer/documentModels/operations/ssrf-dp?api-version=2024-11-30"
     for name, template in [*ARM_STATUS_URLS, *DATAPLANE_URLS]:
         url = template.replace("{P}", dp_path).format(**fill)

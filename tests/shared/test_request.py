@@ -209,6 +209,9 @@ def test_unknown_field_names_are_named_on_one_line(name: str, shown: str) -> Non
         "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/x/azureAsyncOperation/1",
         "/subscriptions/s/providers/Microsoft.DocumentDB/locations/westus/operationsStatus/1",
         "/providers/Microsoft.Management/operationResults/1",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/locations/eastus/databaseOperationResults/1",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/locations/eastus/databaseAzureAsyncOperation/1",
+        "/providers/Microsoft.Management/managementGroups/mg/providers/Microsoft.Resources/deployments/d/operationStatuses/1",
     ],
 )
 def test_arm_status_urls_are_async_operation_resources(path: str) -> None:
@@ -223,6 +226,11 @@ def test_arm_status_urls_are_async_operation_resources(path: str) -> None:
         "/subscriptions/s",
         "/operations/1",
         "/tenants/t/operations/1",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces",
+        "/subscriptions/s/resourceGroups/operations-rg",
+        "/subscriptions/s/resourceGroups/operations",
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationsManagement/solutions/x",
+        "/subscriptions/s/providers/Microsoft.Compute/locations/westus/operations",
     ],
 )
 def test_arm_status_urls_cannot_read_other_resources(path: str) -> None:
@@ -296,3 +304,9 @@ class TestStatusHeaderAndDataplane:
                     "http://127.0.0.1:1/subscriptions/x/providers/p/operationResults/z?api-version=1", 12):
             err = rejected(arm(statusHeader="Location", poll={**poll, "statusUrl": bad}))
             assert err.field == "poll.statusUrl", err.reason
+
+
+def test_computes_monitor_location_is_an_operation() -> None:
+    url = ("https://management.azure.com/subscriptions/s/providers/Microsoft.Compute/locations/westus/operations/"
+           "840391d3-fe88-4cfd-8866-da9cf84e5fb8?monitor=true&api-version=2017-03-30")
+    assert parse(arm(statusUrl=url, statusHeader="Location")).operation_id == "840391d3-fe88-4cfd-8866-da9cf84e5fb8"

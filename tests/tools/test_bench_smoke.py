@@ -57,19 +57,40 @@ def test_the_cost_model_follows_the_decision_core() -> None:
 
 
 def test_p5_fleet_replay_smoke() -> None:
-    """A small fleet: the structure is there and every figure is finite (no timing, no targets)."""
-    from tools.measure.bench import p5
+    """Small fleets of every model: the structure is there and every figure is finite (no timing, no targets)."""
+    from tools.measure.bench import fleet, p5
 
-    result = p5.measure(operations=60, seed=1)
-    assert set(result["by_kind"]) == set(p5.KINDS)
-    for kind, row in result["by_kind"].items():
-        for name in p5.SCHEDULES:
-            figures = row[name]
-            assert figures["operations"] == row["fixed_30s_timer"]["operations"]
-            assert all(math.isfinite(figures[key]) for key in ("reads_per_op", "mean_lag_s", "p95_lag_s")), (kind, name)
-            assert figures["mean_lag_s"] >= 0 and figures["reads_per_op"] >= 1
+    result = p5.measure(operations=60)
+    assert list(result["models"]) == [model.name for model in fleet.MODELS] and len(result["models"]) >= 3
+    assert len({figures["seed"] for figures in result["models"].values()}) == len(result["models"])  # each its own seed
+    for figures in result["models"].values():
+        assert set(figures["by_kind"]) == set(p5.KINDS)
+        for kind, row in figures["by_kind"].items():
+            for name in p5.SCHEDULES:
+                s = row[name]
+                assert s["operations"] == row["fixed_30s_timer"]["operations"]
+                if s["operations"]:
+                    assert all(math.isfinite(s[key]) for key in ("reads_per_op", "mean_lag_s", "p95_lag_s")), (kind, name)
+                    assert s["mean_lag_s"] >= 0 and s["reads_per_op"] >= 1
+        assert isinstance(figures["pass"], bool)
     assert isinstance(result["pass"], bool)
-    assert "| percentComplete" in p5.table(result)
+    assert "| arm-mix | percentComplete" in p5.table(result) and "`wide`" in p5.side_by_side(result)
+    assert any(line.startswith("P5 floors percentComplete") for line in format_table({"p5": result}).splitlines())
+
+
+def test_the_fleet_models_differ_as_designed() -> None:
+    """Each model has the feature it was made for (so a schedule cannot pass by fitting one)."""
+    from tools.measure.bench import fleet
+
+    ops = {model.name: fleet.make_fleet(600, model=model) for model in fleet.MODELS}
+    reporters = [op for op in ops["floors"] if op.kind == "percentComplete"]
+    assert sum(op.retry_after is not None for op in reporters) > 0.8 * len(reporters)  # progress with floors
+    noisy = [op for op in ops["noisy"] if op.kind == "percentComplete"]
+    assert any(op.coarse_step == 25 for op in noisy) and all(op.knots for op in noisy)  # coarse, phased progress
+    durations = sorted(op.duration_s for op in ops["wide"])
+    assert durations[-30] / durations[30] > 500  # p95 / p5: nearly three orders of magnitude
+    hinted = [op.hint_s / op.duration_s for op in ops["wide"] if op.hint_s]
+    assert min(hinted) < 0.5 and max(hinted) > 2  # hints wrong both ways
 
 
 def test_p6_budget_replay_smoke() -> None:
@@ -80,6 +101,27 @@ def test_p6_budget_replay_smoke() -> None:
         assert replay["outcomes"] == {"Succeeded": 60}  # every operation ends with one outcome
         assert replay["reads"] >= 60 and replay["throttled_429"] >= 0 and replay["mean_lag_s"] >= 0
     assert result["budget_off"]["arm_reads_reserve"] == 0 and result["budget_on"]["arm_reads_reserve"] == 100
+    four = result["instances4"]
+    assert set(four) == {"instances", "reads", "throttled", "mean_lag_s"} and four["instances"] == 4
+    assert four["reads"] == result["budget_on_4_instances"]["reads"] >= 60
+
+
+def test_p6_throttles_as_arm_does_both_buckets_shared_by_every_instance() -> None:
+    from tools.measure.bench.p6 import Arm
+
+    arm = Arm()
+    answers = [arm.read(0.0) for _ in range(251)]
+    assert all(ok for ok, _ in answers[:250]) and not answers[250][0]  # the principal's 250, one bucket for all
+    ok, headers = answers[249]
+    assert headers["x-ms-ratelimit-remaining-subscription-reads"] == "0"
+    assert headers["x-ms-routing-request-id"].startswith("WESTUS:")
+    assert int(headers["x-ms-ratelimit-remaining-subscription-global-reads"]) == 3750 - 250
+    assert int(answers[250][1]["retry-after"]) >= 1
+    assert arm.read(1.0)[0]  # 25/s refill
+    drained = Arm()
+    drained.global_.tokens = 0.5  # the other principals spent the global bucket: 429 with the principal's full
+    ok, headers = drained.read(0.0)
+    assert not ok and headers["x-ms-ratelimit-remaining-subscription-reads"] == "250"
 
 
 def test_a_subset_run_merges_into_the_file(tmp_path: Path) -> None:

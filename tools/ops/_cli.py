@@ -6,7 +6,8 @@
 * storage: ``--connection-string`` / ``--account-url`` (DefaultAzureCredential) or the
   function's ``AzureWebJobsStorage`` settings, turned into clients by :mod:`shared.edges.storage`;
 * output: aligned tables and one-line errors, never a traceback; exit codes 0 (done),
-  1 (storage failed, or a bug), 2 (bad input or settings: nothing was sent).
+  1 (storage failed, or a bug), 2 (bad input or settings: nothing was sent), 130 / 143
+  (interrupted by SIGINT / SIGTERM: one line says so, and what was and was not done).
 
 Azure SDK modules are imported on first use, so ``--help`` and ``--dry-run`` stay quick.
 """
@@ -15,9 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, Any
 
@@ -25,7 +29,12 @@ __all__ = [
     "EXIT_OK",
     "EXIT_FAILED",
     "EXIT_USAGE",
+    "EXIT_SIGINT",
+    "EXIT_SIGTERM",
     "PEEK_LIMIT",
+    "Interrupted",
+    "interruptible",
+    "interrupted_line",
     "CliError",
     "add_storage_arguments",
     "tool_settings",
@@ -45,6 +54,9 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+#: 128 + the signal's number, as a shell reports a process a signal ended.
+EXIT_SIGINT = 128 + int(signal.SIGINT)
+EXIT_SIGTERM = 128 + int(signal.SIGTERM)
 #: Azure Storage returns at most 32 messages per Peek / Get Messages call.
 PEEK_LIMIT = 32
 
@@ -55,6 +67,47 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Interrupted(BaseException):
+    """SIGTERM (or SIGINT) arrived: unwinds the stack like KeyboardInterrupt, so ``finally`` blocks run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def code(self) -> int:
+        """The exit code: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+def interrupted_line(signum: int, what: str) -> str:
+    """``interrupted by SIGTERM: <what>``: the one line a tool prints before exiting 130 or 143."""
+    return f"interrupted by {signal.Signals(signum).name}: {what}"
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM raise :class:`Interrupted` in the main thread; the old handlers after.
+
+    (A CI runner cancels a step with SIGTERM, whose default action ends the process without
+    unwinding; a terminal sends SIGINT. Either way the tool stops in the same place, runs its
+    ``finally`` blocks and exits 128 + the signal's number, never 0.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, _raise) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def add_storage_arguments(parser: argparse.ArgumentParser, queue_flag: str, queue_setting: str) -> None:
@@ -150,19 +203,27 @@ def tool_main(
     # in-process with an explicit environ, it sees exactly that environ (and --local-settings).
     args.default_local_settings = environ is None
     env = os.environ if environ is None else environ
-    return run_tool(lambda: body(args, env, out or sys.stdout))
+    note = getattr(args, "interrupted_note", None)
+    return run_tool(lambda: body(args, env, out or sys.stdout), interrupted=note(args) if note else "stopped")
 
 
-def run_tool(body: Callable[[], int], err: IO[str] | None = None) -> int:
-    """Run a tool's body: one line on stderr and the exit code for the failures it expects."""
+def run_tool(body: Callable[[], int], err: IO[str] | None = None, interrupted: str = "stopped") -> int:
+    """Run a tool's body: one line on stderr and the exit code for the failures it expects.
+
+    SIGINT and SIGTERM end it with 130 and 143 and the line ``interrupted by SIG…: {interrupted}``
+    (say there what was and was not done, e.g. "nothing was taken from the queue").
+    """
     err = err or sys.stderr
     try:
-        return body()
+        with interruptible():
+            return body()
     except CliError as error:
         print(f"error: {error}", file=err)
         return error.code
-    except KeyboardInterrupt:
-        return EXIT_OK
+    except (KeyboardInterrupt, Interrupted) as stop:
+        signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
+        print(interrupted_line(signum, interrupted), file=err, flush=True)
+        return 128 + signum
     except Exception as error:
         # Only a body that talked to Storage can raise an AzureError: its module is loaded by then.
         azure = sys.modules.get("azure.core.exceptions")

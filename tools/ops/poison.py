@@ -10,7 +10,9 @@
 
 ``{OPERATIONS_QUEUE}-poison`` holds two kinds of entry:
 
-* **wrapped** — the watcher rejected the request: ``{"reason", "original", "rejectedAt"}``;
+* **wrapped** — the watcher rejected the request: ``{"reason", "original", "rejectedAt"}``, with
+  ``messageId`` (the rejected message's id, which its log line names) and ``correlationId``
+  beside them when there was room;
 * **raw** — the message text itself: either the host gave up on it after host.json's
   ``maxDequeueCount`` failed deliveries (the function raised each time: a queue or Event
   Grid write failed), or the watcher rejected a request too large to wrap.
@@ -62,17 +64,19 @@ from tools.ops._cli import (
     tool_settings,
 )
 
-__all__ = ["PoisonEntry", "read_entry", "replay_text", "main"]
+__all__ = ["PoisonEntry", "read_entry", "replay_text", "entry_correlation_id", "entry_wrapper", "main"]
 
 HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
 _WRAPPER_KEYS = {"reason", "original", "rejectedAt"}
+#: Keys the watcher adds beside the contract's three, so the entry can be found by the ids the logs name.
+_ID_KEYS = {"messageId", "correlationId"}
 
 
 @dataclass
 class PoisonEntry:
     """One poison message, explained."""
 
-    messageId: str
+    messageId: str  # this poison entry's own id (what --replay and --discard act on)
     insertedOn: str
     kind: str  # "wrapped" or "raw"
     reason: str
@@ -85,6 +89,7 @@ class PoisonEntry:
     deadlinePassed: bool  # valid, but its deadline (from its poll bookkeeping) has passed
     original: str
     action: str | None = None  # --replay: what happened to it
+    originalMessageId: str | None = None  # the rejected message's id (the one its log line names), if recorded
 
 
 def _wrapper(text: str) -> dict[str, Any] | None:
@@ -92,7 +97,8 @@ def _wrapper(text: str) -> dict[str, Any] | None:
         value = json.loads(text)
     except ValueError:
         return None
-    if isinstance(value, dict) and set(value) == _WRAPPER_KEYS and all(isinstance(value[k], str) for k in _WRAPPER_KEYS):
+    if (isinstance(value, dict) and _WRAPPER_KEYS <= set(value) <= _WRAPPER_KEYS | _ID_KEYS
+            and all(isinstance(v, str) for v in value.values())):
         return value
     return None
 
@@ -132,7 +138,7 @@ def read_entry(message: Any, parser: Any, now: datetime, max_dequeue: int | None
     """Explain one poison message (``parser``: a RequestParser with the function's settings)."""
     from shared.core.errors import InvalidRequest
 
-    text = message.content if isinstance(message.content, str) else bytes(message.content).decode("utf-8", "replace")
+    text = _text(message)
     wrapper = _wrapper(text)
     original = wrapper["original"] if wrapper else text
     valid, problem, late = True, None, False
@@ -151,12 +157,37 @@ def read_entry(message: Any, parser: Any, now: datetime, max_dequeue: int | None
         rejectedAt=wrapper["rejectedAt"] if wrapper else inserted,
         source=source,
         operationId=operation,
-        correlationId=correlation,
+        correlationId=wrapper.get("correlationId", correlation) if wrapper else correlation,
         valid=valid,
         problem=problem,
         deadlinePassed=late,
         original=original,
+        originalMessageId=wrapper.get("messageId") if wrapper else None,
     )
+
+
+def _text(message: Any) -> str:
+    return message.content if isinstance(message.content, str) else bytes(message.content).decode("utf-8", "replace")
+
+
+def entry_wrapper(message: Any) -> dict[str, Any] | None:
+    """A wrapped poison message's ``{"reason", "original", "rejectedAt", ...}``, or None for a raw one."""
+    return _wrapper(_text(message))
+
+
+def _recorded_message_id(message: Any) -> str | None:
+    """The rejected message's id a wrapped entry records (the watcher's ``messageId``), else None."""
+    wrapper = entry_wrapper(message)
+    return wrapper.get("messageId") if wrapper else None
+
+
+def entry_correlation_id(message: Any) -> Any:
+    """The correlationId of a poison message: the wrapper's, else the original request's (as far as it reads)."""
+    text = _text(message)
+    wrapper = _wrapper(text)
+    if wrapper and "correlationId" in wrapper:
+        return wrapper["correlationId"]
+    return _ids(wrapper["original"] if wrapper else text)[2]
 
 
 def replay_text(entry: PoisonEntry, reset_deadline: bool) -> str:
@@ -266,7 +297,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--replay", action="store_true",
                         help="move the entries that are valid now back to the operations queue")
     parser.add_argument("--id", action="append", dest="ids", metavar="MESSAGE_ID",
-                        help="only this entry (repeatable); a unique prefix of the id will do, e.g. 9632c9e1")
+                        help="only this entry (repeatable): its id or the rejected message's id (the messageId its log "
+                        "line names); a unique prefix will do, e.g. 9632c9e1")
+    parser.add_argument("--correlation-id", metavar="ID",
+                        help="only the entries whose request has this correlationId (exact)")
     parser.add_argument("--reset-deadline", action="store_true",
                         help="replay without the 'poll' bookkeeping: the deadline and failure count start afresh")
     parser.add_argument("--discard", action="store_true",
@@ -295,15 +329,20 @@ class _Session:
         self.wanted = self._resolve(args.ids) if args.ids else set()
 
     def _resolve(self, prefixes: Sequence[str]) -> set[str]:
-        """Each --id (a whole message id or a unique prefix, '…' allowed) -> the one full id it names; else exit 2."""
-        ids = self._all_ids()
+        """Each --id -> the one entry it names; else exit 2.
+
+        An --id is a whole message id or a unique prefix ('…' allowed), either of the poison
+        entry itself or of the rejected message it holds (the ``messageId`` its log line names).
+        """
+        names = self._all_names()
         wanted: set[str] = set()
         for given in prefixes:
             prefix = given.strip().rstrip("…").rstrip(".").strip().lower()
-            matches = sorted(i for i in ids if i.lower().startswith(prefix)) if prefix else []
+            matches = sorted({entry for name, entry in names if name.lower().startswith(prefix)}) if prefix else []
             queue = self.settings.poison_queue
             if not matches:
-                raise CliError(f"--id {given}: no entry on {queue} has an id starting with {prefix!r}", EXIT_USAGE)
+                raise CliError(f"--id {given}: no entry on {queue} has an id (its own, or the rejected message's) "
+                               f"starting with {prefix!r}", EXIT_USAGE)
             if len(matches) > 1:
                 shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
                 raise CliError(f"--id {given}: {len(matches)} entries on {queue} have ids starting with {prefix!r} "
@@ -311,12 +350,16 @@ class _Session:
             wanted.add(matches[0])
         return wanted
 
-    def _all_ids(self) -> set[str]:
-        """Every entry's id: one peek when the queue holds fewer than 32, else a leased read released at once."""
+    def _all_names(self) -> list[tuple[str, str]]:
+        """(an id, the entry's id) for every entry: its own id and the rejected message's id it records.
+
+        One peek when the queue holds fewer than 32 entries, else a leased read released at once.
+        """
         peeked = self.poison.peek_messages(max_messages=PEEK_LIMIT)
-        if len(peeked) < PEEK_LIMIT:
-            return {m.id for m in peeked}
-        return {m.id for m in self._leased_all()}
+        messages = peeked if len(peeked) < PEEK_LIMIT else self._leased_all()
+        names = [(m.id, m.id) for m in messages]
+        names += [(original, m.id) for m in messages if (original := _recorded_message_id(m))]
+        return names
 
     def _leased_all(self) -> list[Any]:
         """Every entry (up to --max), received under a short lease and released again at once."""
@@ -329,7 +372,11 @@ class _Session:
         return received
 
     def chosen(self, messages: Sequence[Any]) -> list[Any]:
-        return [m for m in messages if not self.wanted or m.id in self.wanted]
+        """The entries --id and --correlation-id choose (all of them without either)."""
+        picked = [m for m in messages if not self.wanted or m.id in self.wanted]
+        if self.args.correlation_id is None:
+            return picked
+        return [m for m in picked if entry_correlation_id(m) == self.args.correlation_id]
 
     def explain(self, messages: Sequence[Any]) -> list[PoisonEntry]:
         return [read_entry(m, self.parser, self.now, self.max_dequeue) for m in messages]
@@ -387,8 +434,9 @@ class _Session:
 
 
 def _operate(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
-    if args.discard and (args.replay or not args.ids):
-        raise CliError("--discard needs --id MESSAGE_ID (one or more) and goes without --replay", EXIT_USAGE)
+    if args.discard and (args.replay or not (args.ids or args.correlation_id is not None)):
+        raise CliError("--discard needs --id MESSAGE_ID (one or more) or --correlation-id ID, and goes without --replay",
+                       EXIT_USAGE)
     for flag, value in (("--max", args.max), ("--lease-seconds", args.lease_seconds)):
         if value < 1:
             raise CliError(f"{flag} must be at least 1, got {value}", EXIT_USAGE)

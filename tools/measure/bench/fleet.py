@@ -38,20 +38,74 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-MEDIAN_DURATION_S = 600.0
-DURATION_SIGMA = 1.1
-MIN_DURATION_S, MAX_DURATION_S = 60.0, 8 * 3600.0
-PROGRESS_SHARE = 1 / 3
-COARSE_SHARE = 0.4
-SHAPE_SIGMA = 0.3
-START_TIME_SHARE_WITHOUT_PROGRESS = 0.5
-RETRY_AFTER_SHARE = 0.6
-RETRY_AFTER_VALUES = (10, 15, 20, 30, 60)
-HINT_SHARE = 0.25
-HINT_SIGMA = 0.25
 FIRST_SIGHTING_MAX_S = 20.0
 TIMER_S = 30.0
 AZURE_CORE_DEFAULT_S = 30.0
+
+
+@dataclass(frozen=True)
+class FleetModel:
+    """How one simulated fleet is drawn; every model has its own seed (see :data:`MODELS`)."""
+
+    name: str
+    seed: int
+    why: str
+    median_duration_s: float = 600.0
+    duration_sigma: float = 1.1
+    min_duration_s: float = 60.0
+    max_duration_s: float = 8 * 3600.0
+    progress_share: float = 1 / 3
+    coarse_share: float = 0.4  # of reporters: progress in steps of coarse_step
+    coarse_step: int = 10
+    shape_sigma: float = 0.3  # progress = 100 * (t / D) ** g, g log-normal(0, shape_sigma)
+    phases: int = 0  # > 0: progress moves through this many phases of random length (stalls and bursts)
+    start_time_share_without_progress: float = 0.5
+    retry_after_share: float = 0.6  # of all operations; reporters may differ:
+    retry_after_share_with_progress: float | None = None
+    retry_after_values: tuple[int, ...] = (10, 15, 20, 30, 60)
+    hint_share: float = 0.25
+    hint_sigma: float = 0.25  # expectedSeconds = D * log-normal(0, hint_sigma) ...
+    hint_stale_share: float = 0.0  # ... or, for this share of hints, D * a factor between 1/hint_stale_factor and hint_stale_factor
+    hint_stale_factor: float = 1.0
+
+    def describe(self) -> str:
+        return self.why
+
+
+#: The fleet the schedule of issue 13 was built on: ARM's async operations as a pipeline sees them.
+ARM_MIX = FleetModel(
+    "arm-mix", 5,
+    "log-normal durations, median 10 min, 1 min..8 h; 1/3 report percentComplete (40 % in steps of 10); "
+    "60 % send Retry-After 10-60 s; 1/4 carry expectedSeconds with a 25 % error",
+)
+#: Resource providers that report progress *and* ask for long floors on every answer (APIM,
+#: Dev Center: Retry-After 15-60 s), on shorter operations, so most of the lag is decided near the end.
+FLOORS = FleetModel(
+    "floors", 11,
+    "log-normal durations, median 4 min, 1 min..2 h; 1/2 report percentComplete, 90 % of them with "
+    "Retry-After 15-60 s (40 % of the others); 1/4 expectedSeconds with a 25 % error",
+    median_duration_s=240.0, duration_sigma=0.8, max_duration_s=2 * 3600.0, progress_share=0.5,
+    retry_after_share=0.4, retry_after_share_with_progress=0.9, retry_after_values=(15, 20, 30, 30, 60),
+)
+#: Progress that says little: most reporters move in steps of 10 or 25, through phases of
+#: random length (a long copy, then a quick swap), with curved shapes; hints are rough.
+NOISY = FleetModel(
+    "noisy", 23,
+    "log-normal durations, median 15 min, 1 min..8 h; 1/2 report percentComplete, 70 % in coarse steps "
+    "of 10 or 25 through 2-5 phases of random length; 50 % Retry-After 10-60 s; 1/4 expectedSeconds, 40 % error",
+    median_duration_s=900.0, progress_share=0.5, coarse_share=0.7, shape_sigma=0.5, phases=4,
+    retry_after_share=0.5, hint_sigma=0.4,
+)
+#: Durations over four orders of magnitude (a 10 s config change to a day-long restore), and
+#: producers' hints wrong both ways: a fifth of them stale, off by up to 3x early or late.
+WIDE = FleetModel(
+    "wide", 37,
+    "log-normal durations, median 5 min, sigma 2, 10 s..24 h; 1/4 report percentComplete; 60 % Retry-After "
+    "10-60 s; 1/3 expectedSeconds: 30 % error, a fifth of them off by up to 3x either way",
+    median_duration_s=300.0, duration_sigma=2.0, min_duration_s=10.0, max_duration_s=86400.0,
+    progress_share=0.25, hint_share=1 / 3, hint_sigma=0.3, hint_stale_share=0.2, hint_stale_factor=3.0,
+)
+MODELS: tuple[FleetModel, ...] = (ARM_MIX, FLOORS, NOISY, WIDE)
 
 
 @dataclass(frozen=True)
@@ -67,6 +121,9 @@ class TrueOperation:
     start_time_in_body: bool
     retry_after: int | None
     hint_s: int | None
+    coarse_step: int = 10
+    #: (fraction of the duration, fraction of the progress) knots after (0, 0), ending at (1, 1); empty: one smooth curve
+    knots: tuple[tuple[float, float], ...] = ()
 
     @property
     def ends(self) -> datetime:
@@ -76,15 +133,26 @@ class TrueOperation:
     def first_seen(self) -> datetime:
         return self.started + timedelta(seconds=self.first_seen_s)
 
+    def _fraction_done(self, fraction: float) -> float:
+        if not self.knots:
+            return fraction ** (self.progress_shape or 1.0)
+        t0, p0 = 0.0, 0.0
+        for t1, p1 in self.knots:
+            if fraction <= t1:
+                local = (fraction - t0) / (t1 - t0) if t1 > t0 else 1.0
+                return p0 + (p1 - p0) * local ** (self.progress_shape or 1.0)
+            t0, p0 = t1, p1
+        return 1.0
+
     def percent(self, now: datetime) -> float | None:
         if self.progress_shape is None:
             return None
         if now >= self.ends:
             return 100.0
         fraction = max((now - self.started).total_seconds(), 0.0) / self.duration_s
-        value = math.floor(100.0 * fraction ** self.progress_shape)
+        value = math.floor(100.0 * self._fraction_done(fraction))
         if self.coarse:
-            value = 10 * (value // 10)
+            value = self.coarse_step * (value // self.coarse_step)
         return float(min(value, 99))
 
     def body(self, now: datetime) -> dict[str, Any]:
@@ -109,24 +177,49 @@ class TrueOperation:
         return "expectedSeconds" if self.hint_s is not None else "no percentComplete"
 
 
-def make_fleet(count: int, seed: int = 5, *, start_spread_s: float = 3600.0) -> list[TrueOperation]:
-    """``count`` operations started uniformly over ``start_spread_s`` seconds (seeded)."""
+def make_fleet(count: int, seed: int | None = None, *, start_spread_s: float = 3600.0,
+               model: FleetModel = ARM_MIX) -> list[TrueOperation]:
+    """``count`` operations of ``model`` started uniformly over ``start_spread_s`` seconds (``seed``: the model's)."""
+    seed = model.seed if seed is None else seed
     rng = random.Random(seed)
     fleet = []
     for i in range(count):
-        duration = min(max(rng.lognormvariate(math.log(MEDIAN_DURATION_S), DURATION_SIGMA), MIN_DURATION_S), MAX_DURATION_S)
-        progress = rng.random() < PROGRESS_SHARE
-        hint = rng.random() < HINT_SHARE
+        duration = min(max(rng.lognormvariate(math.log(model.median_duration_s), model.duration_sigma),
+                           model.min_duration_s), model.max_duration_s)
+        progress = rng.random() < model.progress_share
+        hint = rng.random() < model.hint_share
+        started = T0 + timedelta(seconds=rng.uniform(0, start_spread_s))
+        first_seen = rng.uniform(0, FIRST_SIGHTING_MAX_S)
+        shape = rng.lognormvariate(0.0, model.shape_sigma) if progress else None
+        coarse = rng.random() < model.coarse_share
+        start_time = progress or rng.random() < model.start_time_share_without_progress
+        ra_share = model.retry_after_share
+        if progress and model.retry_after_share_with_progress is not None:
+            ra_share = model.retry_after_share_with_progress
+        retry_after = rng.choice(model.retry_after_values) if rng.random() < ra_share else None
+        error = rng.lognormvariate(0.0, model.hint_sigma) if hint else 1.0
+        # the draws above are the issue-13 fleet's, in its order (ARM_MIX, seed 5, is that fleet); new features draw after
+        if hint and model.hint_stale_share and rng.random() < model.hint_stale_share:
+            error = math.exp(rng.uniform(-1.0, 1.0) * math.log(model.hint_stale_factor))
+        step = model.coarse_step
+        knots: tuple[tuple[float, float], ...] = ()
+        if progress and model.phases:
+            step = rng.choice((10, 25)) if coarse else 1
+            n = rng.randint(2, model.phases + 1)
+            cuts = sorted(rng.random() for _ in range(n - 1))
+            knots = tuple((t, (k + 1) / n) for k, t in enumerate(cuts)) + ((1.0, 1.0),)
         fleet.append(TrueOperation(
             key=f"op-{seed}-{i:05d}",
-            started=T0 + timedelta(seconds=rng.uniform(0, start_spread_s)),
+            started=started,
             duration_s=duration,
-            first_seen_s=rng.uniform(0, FIRST_SIGHTING_MAX_S),
-            progress_shape=rng.lognormvariate(0.0, SHAPE_SIGMA) if progress else None,
-            coarse=rng.random() < COARSE_SHARE,
-            start_time_in_body=progress or rng.random() < START_TIME_SHARE_WITHOUT_PROGRESS,
-            retry_after=rng.choice(RETRY_AFTER_VALUES) if rng.random() < RETRY_AFTER_SHARE else None,
-            hint_s=max(1, round(duration * rng.lognormvariate(0.0, HINT_SIGMA))) if hint else None,
+            first_seen_s=first_seen,
+            progress_shape=shape,
+            coarse=coarse,
+            start_time_in_body=start_time,
+            retry_after=retry_after,
+            hint_s=max(1, round(duration * error)) if hint else None,
+            coarse_step=step,
+            knots=knots,
         ))
     return fleet
 

@@ -73,7 +73,7 @@ def run(config: BenchConfig = FULL, progress: Any = None, azurite: Any = None, c
     if "p5" in config.only:
         from tools.measure.bench import p5
 
-        say(f"P5: fleet replay of {config.p5_operations:,} operations (schedule vs fixed 30 s timer vs azure-core) ...")
+        say(f"P5: fleet replays of {config.p5_operations:,} operations per model (schedule vs fixed 30 s timer vs azure-core) ...")
         guarded("p5", lambda: p5.measure(config.p5_operations))
     if "p6" in config.only:
         from tools.measure.bench import p6
@@ -186,20 +186,26 @@ def _schedule_notes(result: dict[str, Any]) -> list[str]:
     notes = []
     p5, p6 = result.get("p5"), result.get("p6")
     if p5 and "error" not in p5:
-        for kind, row in p5["by_kind"].items():
-            w, t, c = row["watcher"], row["fixed_30s_timer"], row["azure_core"]
-            verdict = "" if "pass" not in row else (" (target: reads <= {reads_ratio_max:g}x, lag <= {lag_ratio_max:g}x): ".format(**row["target"])
-                                                     + ("pass" if row["pass"] else "FAIL"))
-            notes.append(f"P5 {kind} ({w['operations']:,} ops): reads/op watcher {w['reads_per_op']:.1f} = {w['reads_ratio']:.2f}x timer "
-                         f"{t['reads_per_op']:.1f}, azure-core {c['reads_per_op']:.1f}; mean lag {w['mean_lag_s']:.1f} s = "
-                         f"{w['lag_ratio']:.2f}x timer {t['mean_lag_s']:.1f} s, azure-core {c['mean_lag_s']:.1f} s; "
-                         f"p95 {w['p95_lag_s']:.0f} / {t['p95_lag_s']:.0f} / {c['p95_lag_s']:.0f} s{verdict}")
+        for name, model in p5["models"].items():
+            for kind, row in model["by_kind"].items():
+                w, t, c = row["watcher"], row["fixed_30s_timer"], row["azure_core"]
+                if not w["operations"]:
+                    continue
+                verdict = "" if "pass" not in row else (
+                    " (target: reads <= {reads_ratio_max:g}x, lag <= {lag_ratio_max:g}x): ".format(**row["target"])
+                    + ("pass" if row["pass"] else "FAIL"))
+                notes.append(f"P5 {name} {kind} ({w['operations']:,} ops): reads/op watcher {w['reads_per_op']:.1f} = "
+                             f"{w['reads_ratio']:.2f}x timer {t['reads_per_op']:.1f}, azure-core {c['reads_per_op']:.1f}; "
+                             f"mean lag {w['mean_lag_s']:.1f} s = {w['lag_ratio']:.2f}x timer {t['mean_lag_s']:.1f} s, "
+                             f"azure-core {c['mean_lag_s']:.1f} s; p95 {w['p95_lag_s']:.0f} / {t['p95_lag_s']:.0f} / "
+                             f"{c['p95_lag_s']:.0f} s{verdict}")
     if p6 and "error" not in p6:
         on, off = p6["budget_on"], p6["budget_off"]
         scaled = next(v for k, v in p6.items() if k.startswith("budget_on_"))
         notes.append(f"P6 {p6['operations']:,} ops, one subscription: 429s with the budget logic {on['throttled_429']:,} "
-                     f"({scaled['throttled_429']:,} with {scaled['instances']} instances), without {off['throttled_429']:,}; "
-                     f"mean lag {on['mean_lag_s']:.0f} s ({scaled['mean_lag_s']:.0f} s) vs {off['mean_lag_s']:.0f} s; "
+                     f"({scaled['throttled_429']:,} of {scaled['reads']:,} reads with {scaled['instances']} instances), "
+                     f"without {off['throttled_429']:,}; mean lag {on['mean_lag_s']:.1f} s ({scaled['mean_lag_s']:.1f} s = "
+                     f"{p6['lag_ratio_instances']:.2f}x) vs {off['mean_lag_s']:.0f} s; "
                      f"reads/op {on['reads_per_op']:.1f} vs {off['reads_per_op']:.1f}; put off unread per op "
                      f"{on['deferred_unread'] / p6['operations']:.1f} (target {p6['target']}: {'pass' if p6['pass'] else 'FAIL'})")
     return notes

@@ -54,8 +54,20 @@ __all__ = ["COLUMNS", "EXIT_MAX_SECONDS", "main"]
 EXIT_MAX_SECONDS = 3
 COLUMNS = (
     ("INSERTED", 24), ("OUTCOME", 13), ("SOURCE", 19), ("OPERATION ID", 36), ("CORRELATION ID", 24),
-    ("EVENT ID", 36), ("POLLS", 5), ("COPY", 4),
+    ("EVENT ID", 36), ("POLLS", 5), ("COPY", 4), ("ERROR", 60),
 )
+#: What --help says of the COPY column.
+COPY_HELP = ("COPY numbers the copies of one outcome (the same eventId) this run has printed: 1 for the first; "
+             "2 or more is a duplicate delivery (delivery is at least once), which consumers drop by eventId.")
+
+
+def error_cell(result: dict[str, Any]) -> str | None:
+    """``code: message`` of a result's ``error`` (one line; the column cuts it), or None when it has none."""
+    error = result.get("error")
+    if not isinstance(error, dict):
+        return None
+    code, message = error.get("code"), error.get("message")
+    return ": ".join(str(part) for part in (code, message) if part not in (None, "")) or None
 
 
 class _Printer:
@@ -96,11 +108,11 @@ class _Printer:
             print(json.dumps(line, ensure_ascii=False), file=self.out, flush=True)
             return
         if result is None:
-            self.columns.row([inserted, "?", "-", "-", "-", f"(not a result: {text[:60]!r})", "-", "-"])
+            self.columns.row([inserted, "?", "-", "-", "-", f"(not a result: {text[:60]!r})", "-", "-", "-"])
             return
         self.columns.row([
             inserted, result.get("outcome"), result.get("source"), result.get("operationId"),
-            result.get("correlationId"), event, result.get("polls"), copy,
+            result.get("correlationId"), event, result.get("polls"), copy, error_cell(result),
         ])
 
 
@@ -108,9 +120,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tools.results",
         description="Print the outcomes on the results queue; peeks (takes nothing) unless --consume.",
-        epilog=f"Exit codes: 0 done, 1 the queue could not be read, 2 bad flags or settings, "
-        f"{EXIT_MAX_SECONDS} --max not reached within --max-seconds (or, with --correlation-id, no outcome within --timeout); "
-        "with --correlation-id the outcome's code: 0 Succeeded, 10 Failed, 11 Canceled, 12 TimedOut, 13 PollingFailed.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"Columns: ERROR is the result's error code and message, cut to fit. {COPY_HELP}\n\n"
+        f"Exit codes: 0 done, 1 the queue could not be read, 2 bad flags or settings, "
+        f"{EXIT_MAX_SECONDS} --max not reached within --max-seconds (or, with --correlation-id, no outcome within --timeout), "
+        "130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (nothing taken unless --consume); "
+        "with --correlation-id the outcome's code: 0 Succeeded, 10 Failed, 11 Canceled, 12 TimedOut, 13 PollingFailed, "
+        "and 4 rejected (the request is on the poison queue: it will get no outcome).",
     )
     parser.add_argument("--follow", "-f", action="store_true", help="keep printing new outcomes until Ctrl-C")
     parser.add_argument("--consume", action="store_true", help="delete each message after printing it")
@@ -120,15 +136,27 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-seconds", type=float, metavar="S", help="with --follow: stop after S seconds")
     mine = parser.add_argument_group(
         "one pipeline's outcome",
-        "exit codes: 0 Succeeded, 10 Failed, 11 Canceled, 12 TimedOut, 13 PollingFailed, 3 none within --timeout",
+        "exit codes: 0 Succeeded, 10 Failed, 11 Canceled, 12 TimedOut, 13 PollingFailed, 4 rejected "
+        "(on the poison queue, which every pass looks at too), 3 none within --timeout",
     )
     mine.add_argument("--correlation-id", metavar="ID", help="only the outcome whose correlationId is ID")
+    mine.add_argument("--message-id", metavar="ID",
+                      help="also: the message id tools.enqueue printed; a poison entry for it ends the wait (exit 4)")
     mine.add_argument("--wait", action="store_true", help="with --correlation-id: wait until that outcome arrives")
     mine.add_argument("--timeout", type=float, metavar="S", help="with --wait: give up after S seconds (exit 3)")
     mine.add_argument("--lease-seconds", type=int, default=5, metavar="S",
                       help="when more than 32 results wait: how long a scanned result stays hidden (default 5)")
     add_storage_arguments(parser, "--results-queue", "RESULTS_QUEUE")
+    parser.set_defaults(interrupted_note=_interrupted_note)
     return parser
+
+
+def _interrupted_note(args: argparse.Namespace) -> str:
+    """What an interrupted run did: with --consume only what it printed was taken; else nothing."""
+    stopped = f"stopped waiting for correlationId {args.correlation_id}; " if args.correlation_id is not None else ""
+    if args.consume:
+        return f"{stopped}only the results printed above were taken off the queue (--consume), nothing else"
+    return f"{stopped}nothing was taken from the queue"
 
 
 def _read(queue: Any, printer: _Printer, args: argparse.Namespace) -> tuple[int, int]:
@@ -151,7 +179,7 @@ def _read(queue: Any, printer: _Printer, args: argparse.Namespace) -> tuple[int,
 def _run(queue: Any, args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     printer = _Printer(args.json, out)
     deadline = time.monotonic() + args.max_seconds if args.max_seconds is not None else None
-    warned = False
+    warned = following = False
     while args.max is None or printer.printed < args.max:
         seen, printed = _read(queue, printer, args)
         if not args.consume and seen == PEEK_LIMIT and not warned:
@@ -164,6 +192,9 @@ def _run(queue: Any, args: argparse.Namespace, out: IO[str], err: IO[str]) -> in
             continue  # more may be waiting right now
         if not args.follow:
             break
+        if not following:
+            following = True
+            print(f"following {getattr(queue, 'queue_name', 'the results queue')} (Ctrl-C stops)", file=err, flush=True)
         if not sleep_until(deadline, args.interval):
             return EXIT_MAX_SECONDS if args.max is not None else EXIT_OK
     return EXIT_OK
@@ -176,13 +207,23 @@ def _tail(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int
     if args.correlation_id is not None:
         from tools.ops.results.wait import wait_for
 
-        return wait_for(queue, args, _Printer(args.json, out).show)
+        poison = queue_client(args, env, settings.poison_queue)
+        return wait_for(queue, args, _Printer(args.json, out).show, poison=poison,
+                        rejected=lambda rejection: _rejected(rejection, settings.poison_queue, args, out))
     return _run(queue, args, out, sys.stderr)
 
 
+def _rejected(rejection: Any, queue_name: str, args: argparse.Namespace, out: IO[str]) -> None:
+    print(rejection.line(queue_name), file=sys.stderr, flush=True)
+    if args.json:
+        line = {"rejected": {"poisonQueue": queue_name, "entryId": rejection.entry_id, "reason": rejection.reason,
+                             "rejectedAt": rejection.rejected_at, "messageId": rejection.message_id}}
+        print(json.dumps(line, ensure_ascii=False), file=out, flush=True)
+
+
 def _check_flags(args: argparse.Namespace) -> None:
-    if (args.wait or args.timeout is not None) and args.correlation_id is None:
-        raise CliError("--wait and --timeout need --correlation-id ID (the outcome to wait for)", EXIT_USAGE)
+    if (args.wait or args.timeout is not None or args.message_id is not None) and args.correlation_id is None:
+        raise CliError("--wait, --timeout and --message-id need --correlation-id ID (the outcome to wait for)", EXIT_USAGE)
     if args.correlation_id is not None and (args.follow or args.max is not None or args.max_seconds is not None):
         raise CliError("--correlation-id goes with --wait [--timeout S], not with --follow, --max or --max-seconds", EXIT_USAGE)
     if args.timeout is not None and args.timeout <= 0:
