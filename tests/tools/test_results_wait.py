@@ -151,7 +151,7 @@ def test_the_message_id_from_enqueue_finds_the_rejection(capsys: pytest.CaptureF
 
 
 def test_a_rejection_that_arrives_during_the_wait_ends_it(queues: QueueSet) -> None:
-    from tools.results_wait import Rejection
+    from tools.ops.results.wait import Rejection
 
     queues.create()
     poison = queues.client(queues.poison)
