@@ -21,8 +21,8 @@ import pytest
 from tests.support import QueueSet
 from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
 from tests.support.processes import start_run_local
-from tools.ops import start
 from tools.dev.sim import Simulator
+from tools.ops import start
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
