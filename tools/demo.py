@@ -23,6 +23,7 @@ from typing import Any
 
 from shared import runtime
 from tools import run_local
+from tools._cli import exit_on_interrupt
 from tools.azurite import Azurite
 from tools.simulator import Simulator
 
@@ -146,9 +147,17 @@ def progress_rows(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.demo", description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 every outcome as expected, 1 not (the line before says which), "
+        "130 / 143 interrupted by SIGINT / SIGTERM (everything it started is stopped).",
+    )
     parser.add_argument("--quiet", action="store_true", help="hide the watcher's log lines")
     args = parser.parse_args(argv)
+    return exit_on_interrupt(lambda: _demo(args), "stopped the watcher, Azurite and the simulator; no outcome table")
+
+
+def _demo(args: argparse.Namespace) -> int:
     run_local.configure_logging()
     if args.quiet:
         logging.getLogger().setLevel(logging.WARNING)
@@ -183,8 +192,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nProgress events on Event Grid (PUBLISH_PROGRESS=true; a read that changed status or percentComplete):\n")
     print(table(progress_rows(progress), ("operationId", "poll", "status", "percentComplete", "expectedEndAt", "observedAt")))
     print("Everything started has been stopped.")
-    ok = code == 0 and len(results) == 6 and len(poison) == 1 and same and bool(progress)
-    return 0 if ok else 1
+    problems = [
+        *([f"the watcher exited {code}"] if code != 0 else []),
+        *([f"{len(results)} outcomes, 6 expected"] if len(results) != 6 else []),
+        *([f"{len(poison)} rejected requests, 1 expected"] if len(poison) != 1 else []),
+        *(["the Event Grid outcomes differ from the queue's"] if not same else []),
+        *(["no progress event"] if not progress else []),
+    ]
+    if problems:
+        print(f"error: the demo did not go as expected: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _service(env: dict[str, str]) -> Any:

@@ -23,7 +23,8 @@ file without ``--force``), says what to run next, and records where everything l
 ``{location}/stack.json`` for ``python -m tools.stack script``. A line ``stack ready`` on
 stdout tells scripts it is up. Ctrl-C (or SIGTERM) stops all of it.
 
-Exit codes: 0 stopped cleanly, 1 something could not start or died, 2 bad flags.
+Exit codes: 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM, as it is meant to be stopped (a
+shell's convention for a process a signal ended), 1 something could not start or died, 2 bad flags.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from tools._cli import interrupted_line
 from tools.azurite import Azurite, AzuriteError, connection_string_for
 
 __all__ = ["stack_settings", "local_settings_document", "main"]
@@ -172,8 +174,14 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
     from tools.simulator import Simulator
 
     stop = threading.Event()
+    signals: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     location = Path(args.location).resolve()
     queue = Azurite(location=location, port=args.queue_port)
     blob = Azurite(location=location, port=args.blob_port, service="blob")
@@ -193,7 +201,7 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
             if dead:
                 print(f"error: {', '.join(dead)} exited:\n{queue.output_tail() or blob.output_tail()}", file=sys.stderr)
                 return EXIT_FAILED
-        return EXIT_OK
+        return 128 + signals[0] if signals else EXIT_OK
     except (AzuriteError, OSError) as error:
         print(f"error: the stack could not start: {_one_line(error, args)}", file=sys.stderr)
         return EXIT_FAILED
@@ -202,6 +210,9 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
             part.stop()
         (location / STATE_FILE).unlink(missing_ok=True)
         print("stopped Azurite (queue, blob) and the simulator", file=out, flush=True)
+        if signals:
+            print(interrupted_line(signals[0], "the stack is stopped; its queues' data stays in " + str(location)),
+                  file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:

@@ -111,11 +111,11 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
                 assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         assert "Succeeded" in done.stdout and "my-first" in done.stdout, done.stdout
         run_local, stack = background[1], background[0]
-        assert _stop(run_local) == 0
+        assert _stop(run_local) == 130
         log_text = (tmp_path / "run_local.log").read_text(encoding="utf-8")
         assert "correlationId=my-first" in log_text and "-> Succeeded" in log_text
         queue_port = int(next(p for p in printed if "Azurite queue" in p).rsplit(":", 1)[1].split("/")[0])
-        assert _stop(stack) == 0
+        assert _stop(stack) == 130
         assert not _port_open(queue_port), "Ctrl-C stopped Azurite"
     finally:
         for process in background:
