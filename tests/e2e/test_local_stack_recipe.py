@@ -28,6 +28,7 @@ from typing import IO
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SIM_PORT = 10090  # the stack's default simulator port, as the docs' data-plane URL names it
 SECTION = "### The local stack, step by step"
 BACKGROUND = ("python -m tools.stack", "python -m tools.run_local")
 
@@ -84,16 +85,19 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
     commands = recipe_commands()
     assert [c.split()[2] for c in commands] == [
         "tools.stack", "tools.run_local", "tools.stack", "tools.enqueue", "tools.results",
+        "tools.stack", "tools.enqueue", "tools.results", "tools.stack",
     ], "the recipe changed: update this test's expectations with it"
     shutil.copy(PROJECT_ROOT / "host.json", tmp_path / "host.json")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AzureWebJobs", "ARM_", "IDENTITY_"))}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     background: list[subprocess.Popen[str]] = []
     try:
+        sim_address = f"127.0.0.1:{SIM_PORT}"
+        outputs: list[str] = []
         for command in commands:
-            argv = [sys.executable, *shlex.split(command)[1:]]
-            if command.startswith(BACKGROUND[0]) and "script" not in argv:
-                argv += ["--queue-port", "0", "--blob-port", "0"]
+            argv = [sys.executable, *shlex.split(command.replace(f"127.0.0.1:{SIM_PORT}", sim_address))[1:]]
+            if command.startswith(BACKGROUND[0]) and not {"script", "events"} & set(argv):
+                argv += ["--queue-port", "0", "--blob-port", "0", "--sim-port", "0"]
                 stack = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          text=True, encoding="utf-8")
                 background.append(stack)
@@ -101,6 +105,7 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
                 assert stack.stdout is not None
                 threading.Thread(target=_lines, args=(stack.stdout, lines), daemon=True).start()
                 printed = _wait_for_line(lines, "stack ready", 60)
+                sim_address = next(p for p in printed if p.strip().startswith("simulator")).split("//", 1)[1].split()[0]
                 assert any(line.startswith("wrote local.settings.json") for line in printed)
                 assert any("export AzureWebJobsStorage=" in line and "BlobEndpoint=" in line for line in printed)
             elif command.startswith(BACKGROUND[1]):
@@ -109,7 +114,12 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
             else:
                 done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
                 assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
-        assert "Succeeded" in done.stdout and "my-first" in done.stdout, done.stdout
+                outputs.append(done.stdout)
+        first, model, events = outputs[2], outputs[5], outputs[6]  # the foreground commands, in order
+        assert "Succeeded" in first and "my-first" in first, first
+        assert "Succeeded" in model and "my-model" in model and "dataplane" in model, model
+        assert events.count("LroWatcher.Operation.Succeeded") == 2, events
+        assert "correlationId=my-first" in events and "correlationId=my-model" in events, events
         run_local, stack = background[1], background[0]
         assert _stop(run_local) == 130
         log_text = (tmp_path / "run_local.log").read_text(encoding="utf-8")
