@@ -4,8 +4,9 @@ Starts Azurite (queue storage) and the simulator (ARM, Dev Center, the managed
 identity endpoint and an Event Grid topic, all on loopback), enqueues a request
 for each source — one operation that fails, one that is cancelled, an ARM
 DELETE watched through its Location header (202, a moved Location, then 204),
-a data-plane operation behind an Operation-Location header, and one request
-that is invalid — runs the real ``function_app`` through
+a data-plane operation behind an Operation-Location header, a Bicep deployment
+started with ``--no-wait`` and watched by its ``resourceId`` (404 while ARM records
+it, then Accepted, Running, Succeeded), and one request that is invalid — runs the real ``function_app`` through
 ``tools.run_local`` until the queue drains, prints the outcomes as a table and
 stops everything it started.
 """
@@ -60,7 +61,15 @@ def demo_requests(sim: Simulator) -> list[tuple[str, dict[str, Any] | str]]:
         {"status": "NotStarted"}, {"status": "Running", "percentComplete": 50},
         {"status": "Succeeded", "extra": {"result": {"modelId": "invoices-v2"}}},
     ])
+    deployment = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/web-rg/providers/Microsoft.Resources/deployments/main"
+    sim.script_resource(deployment, [
+        {"http": 404},  # az deployment group create --no-wait has returned; ARM has not recorded it yet
+        {"state": "Accepted"}, {"state": "Running", "times": 2}, {"state": "Succeeded"},
+    ])
     return [
+        ("arm (resourceId): a Bicep deployment started with --no-wait, watched by its id", {
+            "source": "arm", "resourceId": deployment, "apiVersion": "2024-03-01", "correlationId": "release-42/deploy",
+        }),
         ("apim: an API Management update", {
             "source": "apim", "subscriptionId": SUBSCRIPTION, "location": "West US",
             "operationId": "apim-upgrade-7f3a", "correlationId": "release-42/apim",
@@ -194,7 +203,7 @@ def _demo(args: argparse.Namespace) -> int:
     print("Everything started has been stopped.")
     problems = [
         *([f"the watcher exited {code}"] if code != 0 else []),
-        *([f"{len(results)} outcomes, 6 expected"] if len(results) != 6 else []),
+        *([f"{len(results)} outcomes, 7 expected"] if len(results) != 7 else []),
         *([f"{len(poison)} rejected requests, 1 expected"] if len(poison) != 1 else []),
         *(["the Event Grid outcomes differ from the queue's"] if not same else []),
         *(["no progress event"] if not progress else []),

@@ -8,6 +8,8 @@
     python -m tools.enqueue --status-url "Azure-AsyncOperation: https://management.azure.com/..."   # source arm
     python -m tools.enqueue --status-url "Location: https://management.azure.com/.../operationResults/..."  # arm, Location
     python -m tools.enqueue --status-url "Operation-Location: https://SERVICE.cognitiveservices.azure.com/..."  # dataplane
+    python -m tools.enqueue --resource-id /subscriptions/SUB/resourceGroups/RG/providers/Microsoft.Resources/deployments/main \
+        --api-version 2024-03-01 [--wait-for deleted] --expected-seconds 600                    # source arm, a resource
     python -m tools.enqueue ... --correlation-id release-42 --context '{"stage": "prod"}' --timeout 3600 --dry-run
 
 The request is checked by :class:`shared.core.request_parser.RequestParser` with the function's own
@@ -48,11 +50,15 @@ FLAGS: dict[str, str] = {
     "--operation-id": "operationId",
     "--status-url": "statusUrl",
     "--status-header": "statusHeader",
+    "--resource-id": "resourceId",
+    "--wait-for": "waitFor",
     "--api-version": "apiVersion",
     "--correlation-id": "correlationId",
     "--context": "context",
     "--timeout": "timeoutSeconds",
+    "--expected-seconds": "expectedSeconds",
 }
+_INT_FLAGS = ("--timeout", "--expected-seconds")
 _FLAG_OF = {field: flag for flag, field in FLAGS.items()}
 # "Azure-AsyncOperation: https://..." as curl writes it, "< ..." as curl -v does, "'Azure-AsyncOperation': '...'" as a log does.
 _HEADER_LINE = re.compile(r"^[<\s]*(['\"]?)(?P<name>[A-Za-z][A-Za-z0-9-]*)\1\s*:\s*(?P<value>.*)$")
@@ -68,10 +74,14 @@ _HELP = {
                      "'Location: URL', 'Operation-Location: URL')"),
     "--status-header": ("NAME", "arm, dataplane: the header the status URL came from (Azure-AsyncOperation, "
                         "Operation-Location or Location); set by a pasted header line"),
-    "--api-version": ("VERSION", "overrides the source's default api-version"),
+    "--resource-id": ("ID", "arm, instead of --status-url: an ARM resource id (a path: /subscriptions/.../deployments/NAME) "
+                      "to watch until its provisioningState is terminal; needs --api-version"),
+    "--wait-for": ("STATE", "with --resource-id: provisioned (default) or deleted"),
+    "--api-version": ("VERSION", "overrides the source's default api-version (the resource type's, with --resource-id)"),
     "--correlation-id": ("TEXT", "echoed in the result (at most 256 characters)"),
     "--context": ("JSON", "a JSON object, echoed in the result"),
     "--timeout": ("SECONDS", "seconds from the first poll until the outcome is TimedOut (1 to 2592000)"),
+    "--expected-seconds": ("SECONDS", "your estimate of the whole duration (1 to 2592000): a scheduling hint"),
 }
 
 
@@ -122,6 +132,8 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     request: dict[str, Any] = {}
     header, url = split_status_header(args.status_url) if args.status_url is not None else (None, None)
     source = args.source or (("dataplane" if header == "Operation-Location" else "arm") if url is not None else None)
+    if source is None and args.resource_id is not None:
+        source = "arm"
     if source is not None:
         request["source"] = source
     if header is not None and args.status_header is None and (source not in SOURCES or header != SOURCES[source].status_header):
@@ -153,10 +165,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     from shared.core.sources import SOURCE_NAMES
 
-    parser.add_argument("--source", choices=SOURCE_NAMES, help="which status API to poll (default: arm with --status-url)")
+    parser.add_argument("--source", choices=SOURCE_NAMES,
+                        help="which status API to poll (default: arm with --status-url or --resource-id)")
     for flag in FLAGS:
         metavar, text = _HELP[flag]
-        parser.add_argument(flag, type=int if flag == "--timeout" else str, metavar=metavar, help=text)
+        parser.add_argument(flag, type=int if flag in _INT_FLAGS else str, metavar=metavar, help=text)
     parser.add_argument("--base64", action="store_true", help="send the base64 of the JSON (the watcher reads both)")
     parser.add_argument("--dry-run", action="store_true", help="print the message text and send nothing")
     add_storage_arguments(parser, "--operations-queue", "OPERATIONS_QUEUE")

@@ -14,10 +14,18 @@ One ThreadingHTTPServer (stdlib only) plays:
   {"Location": URL}`` moves it; a relative URL is fine), then ``{"http": 204}``, ``{"http": 200, "body": {...}}``
   or ``{"http": 400, "error": {...}}``; script the operation with ``"style": "location"`` so that injected
   faults are Location-shaped (a 202, slow or not) instead of broken status bodies.
+* ARM resources and deployments (``tools/sim/resources.py``), scripted by id (any case): each GET answers the
+  next step (``{"state": S}`` -> 200 with ``properties.provisioningState``; ``{"http": 404}`` before creation or
+  after deletion), and PUT / PATCH / POST / DELETE answer as scripted (``"answers": {"PUT": {"style": "aao" |
+  "location" | "none", "http": N, "state": S, "operationSteps": [...]}}``: an Azure-AsyncOperation or Location
+  header naming a scripted operation, a 201 with only a provisioningState, a synchronous 200, or a 409 error).
 * Managed identity, App Service flavour: ``GET /msi/token?api-version=2019-08-01&resource=...`` with
   ``X-IDENTITY-HEADER`` (what azure-identity uses when IDENTITY_ENDPOINT/IDENTITY_HEADER are set).
 * Event Grid topic: ``POST /eventgrid/api/events?api-version=2018-01-01``, CloudEvents 1.0 batch,
   ``aeg-sas-key`` (when the simulator has a key) or a bearer token for ``https://eventgrid.azure.net``.
+* Azure DevOps (an agentless job's plan, ``tools/sim/azdo.py``): ``POST /{org}/{project}/_apis/distributedtask/hubs/{hub}/plans/{plan}/events``
+  (TaskCompleted) and ``.../timelines/{timeline}/records/{job}/feed`` (live log lines), Basic auth; ``sim.plan_url()``
+  is a ``PlanUrl``; ``sim.azdo`` records what arrived (never the token) and can answer 401 or 500 next.
 * Control plane ``/_sim/...``: script operations, inspect requests/events, inject faults, reset.
 
 Python::
@@ -47,9 +55,12 @@ Python API (all thread-safe): ``start() / stop()`` (or ``with``), ``base_url``, 
 ``requests(operation_id=None, route=None, since=None)``, ``events()``, ``polls(id)``, ``operation(id)``;
 ``set_faults(rate, kinds, seed=0)``, ``eventgrid_fail_next(n, status=503)``, ``reset()``, ``revoke_tokens()``,
 ``issue_token(audience, client_id=None)``, ``wait_for_events(n, timeout)``, ``wait_for_polls(id, n, timeout)``.
-HTTP control plane: ``POST /_sim/operations`` (object or list of ``{operationId, steps, style?}``), ``GET /_sim/operations/{id}``,
+``script_resource(id, steps, answers)``, ``script_resources([...])``, ``resource(id)`` (reads, writes, lastState).
+HTTP control plane: ``POST /_sim/resources`` (object or list of ``{resourceId, steps, answers}``),
+``GET /_sim/resources?resourceId=``, ``POST /_sim/operations`` (object or list of ``{operationId, steps, style?}``), ``GET /_sim/operations/{id}``,
 ``GET /_sim/requests[?operationId=&route=&since=]``, ``GET /_sim/events``, ``POST /_sim/faults``,
-``POST /_sim/eventgrid/fail``, ``POST /_sim/reset``, ``POST /_sim/tokens/revoke``, ``GET /_sim/info``.
+``POST /_sim/eventgrid/fail``, ``GET /_sim/azdo[?planId=&kind=]``, ``POST /_sim/azdo/answers`` (``{planId, statuses}``),
+``POST /_sim/reset``, ``POST /_sim/tokens/revoke``, ``GET /_sim/info``.
 
 Each request record: ``method, path`` (raw, as received), ``query`` (dict), ``rawQuery, host, audience``
 (from the token; for /msi/token the resource asked for), ``authMode`` ("bearer", "key", "identity-header" or None),

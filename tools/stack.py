@@ -4,6 +4,7 @@
 
     python -m tools.stack --write-local-settings     # start; write local.settings.json for run_local / func start
     python -m tools.stack script OP-ID '[{"status": "InProgress"}, {"status": "Succeeded"}]'   # script an operation
+    python -m tools.stack resource /subscriptions/.../deployments/main '[{"http": 404}, {"state": "Succeeded"}]'  # a resource
 
 ``up`` (the default) starts:
 
@@ -107,7 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     script.add_argument("steps", metavar="STEPS_JSON", help='a JSON list of steps, e.g. \'[{"status": "Succeeded"}]\'')
     events = sub.add_parser("events", help="the CloudEvents the running stack's Event Grid topic received, one a line")
     events.add_argument("--json", action="store_true", help="print them as a JSON array")
-    for each in (parser, up, script, events):
+    resource = sub.add_parser("resource", help="script an ARM resource or deployment on the running stack's simulator")
+    resource.add_argument("resource_id", metavar="RESOURCE_ID")
+    resource.add_argument("steps", metavar="STEPS_JSON",
+                          help='a JSON list of GET answers, e.g. \'[{"http": 404}, {"state": "Running"}, {"state": "Succeeded"}]\'')
+    for each in (parser, up, script, resource, events):
         each.add_argument("--location", default=".azurite", help="Azurite's files and stack.json (default: .azurite)")
     for each in (parser, up):
         each.add_argument("--queue-port", type=int, default=10001, help="Azurite queue port (default 10001; 0: a free one)")
@@ -167,8 +172,13 @@ def _script(args: argparse.Namespace, out: IO[str]) -> int:
     except ValueError as error:
         print(f"error: STEPS_JSON is not JSON ({error})", file=sys.stderr)
         return EXIT_USAGE
-    body = json.dumps({"operationId": args.operation_id, "steps": steps}).encode("utf-8")
-    request = urllib.request.Request(f"{state['simulator']}/_sim/operations", data=body, method="POST",
+    if args.command == "resource":
+        name, route = args.resource_id, "resources"
+        body = json.dumps({"resourceId": args.resource_id, "steps": steps}).encode("utf-8")
+    else:
+        name, route = args.operation_id, "operations"
+        body = json.dumps({"operationId": args.operation_id, "steps": steps}).encode("utf-8")
+    request = urllib.request.Request(f"{state['simulator']}/_sim/{route}", data=body, method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback simulator only
@@ -179,7 +189,7 @@ def _script(args: argparse.Namespace, out: IO[str]) -> int:
     except OSError as error:
         print(f"error: the simulator at {state['simulator']} did not answer ({error}): is the stack running?", file=sys.stderr)
         return EXIT_FAILED
-    print(f"scripted {args.operation_id}: {len(steps) if isinstance(steps, list) else 1} step(s)", file=out)
+    print(f"scripted {name}: {len(steps) if isinstance(steps, list) else 1} step(s)", file=out)
     return EXIT_OK
 
 
@@ -291,7 +301,7 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
 def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = out or sys.stdout
-    if args.command == "script":
+    if args.command in ("script", "resource"):
         return _script(args, out)
     if args.command == "events":
         return _events(args, out)

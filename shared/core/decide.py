@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from shared.core import schedule
+from shared.core import arm_budget, schedule
 from shared.core.errors import InvalidRequest
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate, progress_data
@@ -97,7 +97,7 @@ def _running(
         return _timed_out(request, poll, now, body, read.http_status, reading.status)
     plan = schedule.running_delay(
         body=body, headers=read.headers, now=now, first_seen_at=request.poll.first_seen_at,
-        expected_seconds=request.expected_seconds, bounds=_bounds(request, settings),
+        expected_seconds=request.expected_seconds, bounds=_bounds(request, settings, read),
         key=request.identity_url, polls=poll.polls,
     )
     update = progress_data(request, request.poll, poll, body, progress, now, plan.expected_end)
@@ -117,7 +117,7 @@ def _failed(request: WatchedRequest, read: StatusRead, now: datetime, settings: 
         error["message"] = f"{new_poll.failures} consecutive status reads failed; the last: {failure.message}"
         return Publish(build_result(request, "PollingFailed", new_poll, now, body=None, error=error))
     delay = schedule.failure_delay(
-        headers=read.headers, now=now, failures=new_poll.failures, bounds=_bounds(request, settings),
+        headers=read.headers, now=now, failures=new_poll.failures, bounds=_bounds(request, settings, read),
         key=request.identity_url, polls=new_poll.polls,
     )
     return Reenqueue(delay, new_poll, new_poll.last_status, failure.message)
@@ -164,9 +164,10 @@ def _host_of(url: str) -> str:
         return "(unparseable URL)"
 
 
-def _bounds(request: WatchedRequest, settings: Settings) -> schedule.Bounds:
+def _bounds(request: WatchedRequest, settings: Settings, read: StatusRead) -> schedule.Bounds:
     return schedule.Bounds(
-        settings.poll_min_delay_seconds, settings.poll_max_delay_seconds, request.deadline, settings.arm_reads_reserve
+        settings.poll_min_delay_seconds, settings.poll_max_delay_seconds, request.deadline,
+        arm_budget.stretch(read.budget, settings.arm_reads_reserve),
     )
 
 

@@ -41,10 +41,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared.core import jsonio
+from shared.core.arm_budget import BudgetReading, reading_of
 from shared.core.poll_state import WatchedRequest, WatchedResource
 from shared.core.provider_errors import error_from_response_body, normalise_error
 
@@ -89,6 +91,11 @@ class StatusRead:
     headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
     body: bytes = b""
     failure: str | None = None  # why no response arrived (timeout, connection reset, token error)
+
+    @cached_property
+    def budget(self) -> BudgetReading:
+        """ARM's read-budget headers of this answer, parsed once (:func:`shared.core.arm_budget.reading_of`)."""
+        return reading_of(self.headers)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ def build_result(
     ``status_in_body`` is False for a Location read, whose body is the action's result, not a status
     body: its ``status``, ``percentComplete``, ``startTime`` and ``endTime`` are not the operation's.
     """
+    if request.resource is not None and body is None:  # a watched resource always shows which (never its body)
+        body = request.resource.projection(poll.last_status)
     status_body = body if status_in_body else None
     status = _field(status_body, "status", (str,))
     return {

@@ -85,18 +85,19 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
     commands = recipe_commands()
     assert [c.split()[2] for c in commands] == [
         "tools.stack", "tools.run_local", "tools.stack", "tools.enqueue", "tools.results",
+        "tools.stack", "tools.enqueue", "tools.results",
         "tools.stack", "tools.enqueue", "tools.results", "tools.stack",
     ], "the recipe changed: update this test's expectations with it"
     shutil.copy(PROJECT_ROOT / "host.json", tmp_path / "host.json")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AzureWebJobs", "ARM_", "IDENTITY_"))}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     background: list[subprocess.Popen[str]] = []
+    outputs: list[str] = []
     try:
         sim_address = f"127.0.0.1:{SIM_PORT}"
-        outputs: list[str] = []
         for command in commands:
             argv = [sys.executable, *shlex.split(command.replace(f"127.0.0.1:{SIM_PORT}", sim_address))[1:]]
-            if command.startswith(BACKGROUND[0]) and not {"script", "events"} & set(argv):
+            if command.startswith(BACKGROUND[0]) and not {"script", "resource", "events"} & set(argv):
                 argv += ["--queue-port", "0", "--blob-port", "0", "--sim-port", "0"]
                 stack = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          text=True, encoding="utf-8")
@@ -115,15 +116,17 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
                 done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
                 assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
                 outputs.append(done.stdout)
-        first, model, events = outputs[2], outputs[5], outputs[6]  # the foreground commands, in order
+        first, deployment, model, events = outputs[2], outputs[5], outputs[8], outputs[9]  # the foreground commands
         assert "Succeeded" in first and "my-first" in first, first
+        assert "Succeeded" in deployment and "my-deployment" in deployment and "main" in deployment, deployment
         assert "Succeeded" in model and "my-model" in model and "dataplane" in model, model
-        assert events.count("LroWatcher.Operation.Succeeded") == 2, events
+        assert events.count("LroWatcher.Operation.Succeeded") == 3, events
         assert "correlationId=my-first" in events and "correlationId=my-model" in events, events
         run_local, stack = background[1], background[0]
         assert _stop(run_local) == 130
         log_text = (tmp_path / "run_local.log").read_text(encoding="utf-8")
         assert "correlationId=my-first" in log_text and "-> Succeeded" in log_text
+        assert "correlationId=my-deployment" in log_text
         queue_port = int(next(p for p in printed if "Azurite queue" in p).rsplit(":", 1)[1].split("/")[0])
         assert _stop(stack) == 130
         assert not _port_open(queue_port), "Ctrl-C stopped Azurite"

@@ -101,6 +101,27 @@ def test_p6_budget_replay_smoke() -> None:
         assert replay["outcomes"] == {"Succeeded": 60}  # every operation ends with one outcome
         assert replay["reads"] >= 60 and replay["throttled_429"] >= 0 and replay["mean_lag_s"] >= 0
     assert result["budget_off"]["arm_reads_reserve"] == 0 and result["budget_on"]["arm_reads_reserve"] == 100
+    four = result["instances4"]
+    assert set(four) == {"instances", "reads", "throttled", "mean_lag_s"} and four["instances"] == 4
+    assert four["reads"] == result["budget_on_4_instances"]["reads"] >= 60
+
+
+def test_p6_throttles_as_arm_does_both_buckets_shared_by_every_instance() -> None:
+    from tools.bench.p6 import Arm
+
+    arm = Arm()
+    answers = [arm.read(0.0) for _ in range(251)]
+    assert all(ok for ok, _ in answers[:250]) and not answers[250][0]  # the principal's 250, one bucket for all
+    ok, headers = answers[249]
+    assert headers["x-ms-ratelimit-remaining-subscription-reads"] == "0"
+    assert headers["x-ms-routing-request-id"].startswith("WESTUS:")
+    assert int(headers["x-ms-ratelimit-remaining-subscription-global-reads"]) == 3750 - 250
+    assert int(answers[250][1]["retry-after"]) >= 1
+    assert arm.read(1.0)[0]  # 25/s refill
+    drained = Arm()
+    drained.global_.tokens = 0.5  # the other principals spent the global bucket: 429 with the principal's full
+    ok, headers = drained.read(0.0)
+    assert not ok and headers["x-ms-ratelimit-remaining-subscription-reads"] == "250"
 
 
 def test_a_subset_run_merges_into_the_file(tmp_path: Path) -> None:

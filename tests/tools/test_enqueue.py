@@ -248,3 +248,31 @@ def test_the_text_sent_is_what_is_validated(capsys: pytest.CaptureFixture[str]) 
     assert run(capsys, NO_STORAGE, *APIM, "--context", big, "--dry-run")[0] == 0
     code, out, err = run(capsys, NO_STORAGE, *APIM, "--context", big, "--dry-run", "--base64")
     assert code == 2 and out == "" and "larger than" in err
+
+
+DEPLOYMENT = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/web-rg/providers/Microsoft.Resources/deployments/main"
+
+
+def test_resource_id_wait_for_and_expected_seconds_build_a_resource_request(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, NO_STORAGE, "--resource-id", DEPLOYMENT, "--api-version", "2024-03-01", "--wait-for", "deleted",
+                       "--expected-seconds", "600", "--dry-run")
+    assert code == 0
+    assert json.loads(out) == {"source": "arm", "resourceId": DEPLOYMENT, "waitFor": "deleted", "apiVersion": "2024-03-01",
+                               "expectedSeconds": 600}
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (("--resource-id", DEPLOYMENT), "--resource-id"),  # no api-version
+        (("--resource-id", "https://management.azure.com" + DEPLOYMENT, "--api-version", "1"), "--resource-id"),
+        (("--resource-id", DEPLOYMENT, "--api-version", "1", "--status-url", ARM_URL), "--resource-id"),
+        (("--resource-id", DEPLOYMENT, "--api-version", "1", "--wait-for", "gone"), "--wait-for"),
+        (("--status-url", ARM_URL, "--wait-for", "deleted"), "--wait-for"),
+        (("--status-url", ARM_URL, "--expected-seconds", "0"), "--expected-seconds"),
+    ],
+)
+def test_bad_resource_flags_exit_2_naming_the_flag(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], flag: str) -> None:
+    code, out, err = run(capsys, NO_STORAGE, *argv, "--dry-run")
+    assert code == 2 and out == ""
+    assert f"(flag {flag})" in err and len(err.strip().splitlines()) == 1

@@ -203,8 +203,9 @@ def _schedule_notes(result: dict[str, Any]) -> list[str]:
         on, off = p6["budget_on"], p6["budget_off"]
         scaled = next(v for k, v in p6.items() if k.startswith("budget_on_"))
         notes.append(f"P6 {p6['operations']:,} ops, one subscription: 429s with the budget logic {on['throttled_429']:,} "
-                     f"({scaled['throttled_429']:,} with {scaled['instances']} instances), without {off['throttled_429']:,}; "
-                     f"mean lag {on['mean_lag_s']:.0f} s ({scaled['mean_lag_s']:.0f} s) vs {off['mean_lag_s']:.0f} s; "
+                     f"({scaled['throttled_429']:,} of {scaled['reads']:,} reads with {scaled['instances']} instances), "
+                     f"without {off['throttled_429']:,}; mean lag {on['mean_lag_s']:.1f} s ({scaled['mean_lag_s']:.1f} s = "
+                     f"{p6['lag_ratio_instances']:.2f}x) vs {off['mean_lag_s']:.0f} s; "
                      f"reads/op {on['reads_per_op']:.1f} vs {off['reads_per_op']:.1f}; put off unread per op "
                      f"{on['deferred_unread'] / p6['operations']:.1f} (target {p6['target']}: {'pass' if p6['pass'] else 'FAIL'})")
     return notes

@@ -31,6 +31,7 @@ def run(
     max_seconds: float | None = None,
     lease_seconds: int = DEFAULT_LEASE_SECONDS,
     export_environ: bool = True,
+    http_port: int | None = None,
 ) -> int:
     """Load settings, host.json and the app as ``python -m tools.run_local`` does, run, return the exit code.
 
@@ -44,6 +45,7 @@ def run(
         host = LocalHost.from_app(
             app_module, settings, options, function_name=function_name, project_dir=project,
             drain=drain, max_seconds=max_seconds, lease_seconds=lease_seconds, export_environ=export_environ,
+            http_port=http_port,
         )
     except RunLocalError as error:
         log.error("%s", error)
@@ -90,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, help="give up after this many seconds (exit code 3)")
     parser.add_argument("--lease-seconds", type=int, default=DEFAULT_LEASE_SECONDS,
                         help=f"invisibility of a message being processed, renewed at half-time (default {DEFAULT_LEASE_SECONDS})")
+    parser.add_argument("--http-port", type=int, metavar="PORT",
+                        help="also serve the app's HTTP functions on http://127.0.0.1:PORT/api/{route}, as func start "
+                             "does on 7071 (0: any free port, logged)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (one line per invocation)")
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
@@ -103,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         host = LocalHost.from_app(
             args.app, settings, options, function_name=args.function_name, project_dir=project,
             drain=args.drain, max_seconds=args.max_seconds, lease_seconds=args.lease_seconds,
+            http_port=args.http_port,
         )
     except RunLocalError as error:
         log.error("%s", error)

@@ -24,6 +24,7 @@ from tools.run_local.common import (
     log,
 )
 from tools.run_local.dispatch import _Dispatch
+from tools.run_local.http import HttpFront, HttpFunction, find_http_functions
 from tools.run_local.options import QueueOptions
 from tools.run_local.redaction import _brief, redact
 from tools.run_local.settings import _export, _restore
@@ -62,6 +63,8 @@ class LocalHost(_QueueStorage, _Dispatch):
         lease_seconds: int = DEFAULT_LEASE_SECONDS,
         export_environ: bool = False,
         shutdown_timeout: float | None = None,
+        http_functions: list[HttpFunction] | None = None,
+        http_port: int | None = None,
     ) -> None:
         if lease_seconds < 1:
             raise RunLocalError("lease_seconds must be at least 1")
@@ -89,6 +92,10 @@ class LocalHost(_QueueStorage, _Dispatch):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._sync_slots: threading.BoundedSemaphore | None = None  # the worker's limit on sync functions
+        self.http_functions = list(http_functions or [])
+        self.http_port = http_port  # None: no HTTP; 0: any free port (self.http.port once running)
+        self.http: HttpFront | None = None
+        self._http_ready = threading.Event()
         self._service: Any = None
         self._queue: Any = None
         self._poison: Any = None
@@ -108,7 +115,12 @@ class LocalHost(_QueueStorage, _Dispatch):
         # export_environ they are in os.environ for the import too.
         saved = _export(settings) if kwargs.get("export_environ") else None
         try:
-            function = find_queue_function(load_app(app_module, project_dir), function_name)
+            app = load_app(app_module, project_dir)
+            function = find_queue_function(app, function_name)
+            if kwargs.get("http_port") is not None:
+                kwargs["http_functions"] = find_http_functions(app)
+                if not kwargs["http_functions"]:
+                    raise RunLocalError(f"--http-port: {app_module} has no HTTP-triggered function")
         finally:
             if saved is not None:
                 _restore(saved)
@@ -159,6 +171,7 @@ class LocalHost(_QueueStorage, _Dispatch):
         """Receive and dispatch until stopped, drained or out of time. Returns the exit code."""
         saved = _export(self.settings) if self.export_environ else None
         try:
+            self._start_http()
             self.exit_code = self._run()
         except RunLocalError as error:
             log.error("%s", error)
@@ -168,9 +181,27 @@ class LocalHost(_QueueStorage, _Dispatch):
             log.debug("%s", redact(traceback.format_exc()))
             self.exit_code = EXIT_ERROR
         finally:
+            if self.http is not None:
+                self.http.stop()
+            self._http_ready.set()
             if saved is not None:
                 _restore(saved)
         return self.exit_code
+
+    def _start_http(self) -> None:
+        """Serve the app's HTTP functions on 127.0.0.1:``http_port`` (``--http-port``), as ``func start`` does."""
+        if self.http_port is None:
+            return
+        self.http = HttpFront(self.http_functions, "127.0.0.1", self.http_port).start()
+        for url in self.http.urls():
+            log.info("http: %s", url)
+        self._http_ready.set()
+
+    def wait_for_http(self, timeout: float = 10.0) -> int:
+        """The HTTP port once it listens (a background run); RunLocalError if it never does."""
+        if not self._http_ready.wait(timeout) or self.http is None:
+            raise RunLocalError("the HTTP front did not start")
+        return self.http.port
 
     def _run(self) -> int:
         started = time.monotonic()

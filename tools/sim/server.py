@@ -11,9 +11,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from . import shapes
+from .azdo import AzureDevOpsFake
 from .httpd import JSON_TYPE, Server, Server6
 from .httpd import Resp as _Resp
 from .httpd import json_response as _json
+from .resources import RESOURCE_METHODS, Resource, validate_resource
 from .script import (
     Operation,
     ScriptError,
@@ -59,6 +61,7 @@ class Simulator:
         self._tokens = TokenIssuer("sim-msi", token_lifetime_seconds)
         self._cond = threading.Condition(threading.RLock())
         self._ops: dict[str, Operation] = {}
+        self._resources: dict[str, Resource] = {}   # lower-cased resource id -> scripted resource
         self._unscripted_polls: Counter[str] = Counter()
         self._requests: deque[dict] = deque(maxlen=max_requests)   # oldest dropped past max_requests
         self._seq = 0
@@ -69,6 +72,7 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._conns: set[socket.socket] = set()
+        self.azdo = AzureDevOpsFake()  # Azure Pipelines' plan endpoints (events, feed)
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> Simulator:
@@ -135,6 +139,10 @@ class Simulator:
     def eventgrid_endpoint(self) -> str:
         return self.base_url + "/eventgrid/api/events"
 
+    def plan_url(self, org: str = "contoso") -> str:
+        """An Azure Pipelines ``PlanUrl`` ($(System.CollectionUri)) served by :attr:`azdo`: ends with one ``/``."""
+        return f"{self.base_url}/{org}/"
+
     def info(self) -> dict:
         return {"baseUrl": self.base_url, "identityEndpoint": self.identity_endpoint,
                 "identityHeader": self.identity_header, "eventgridEndpoint": self.eventgrid_endpoint}
@@ -160,6 +168,27 @@ class Simulator:
                 key = op_id.lower()
                 self._ops[key] = Operation(op_id, steps, style=style)
                 self._unscripted_polls.pop(key, None)
+
+    def script_resource(self, resource_id: str, steps: list[dict] | None = None,
+                        answers: dict[str, dict] | None = None) -> None:
+        """Script one ARM resource or deployment (tools/sim/resources.py): GET steps and write answers."""
+        self.script_resources([{"resourceId": resource_id, "steps": steps or [{"state": "Succeeded"}], "answers": answers or {}}])
+
+    def script_resources(self, resources: list[dict]) -> int:
+        """Bulk form of script_resource(): a list of {resourceId, steps, answers}; all or nothing."""
+        if not isinstance(resources, list):
+            raise ScriptError("resources must be a list of {resourceId, steps, answers} objects")
+        items = [validate_resource(item, f"resources[{i}]") for i, item in enumerate(resources)]
+        with self._cond:
+            for resource_id, steps, answers in items:
+                self._resources[resource_id.lower()] = Resource(resource_id, steps, answers)
+        return len(items)
+
+    def resource(self, resource_id: str) -> dict:
+        """A scripted resource's counters: reads (GETs), writes (PUT/PATCH/POST/DELETE), lastState."""
+        with self._cond:
+            res = self._resources.get(resource_id.lower())
+            return res.info() if res is not None else {"resourceId": resource_id, "scripted": False}
 
     def requests(self, operation_id: str | None = None, route: str | None = None,
                  since: int | None = None) -> list[dict]:
@@ -211,12 +240,14 @@ class Simulator:
         Tokens already issued stay valid (long-lived clients cache them)."""
         with self._cond:
             self._ops.clear()
+            self._resources.clear()
             self._unscripted_polls.clear()
             self._requests.clear()
             self._events.clear()
             self._faults = (0.0, (), 0)
             self._eg_fail = (0, 503)
             self._cond.notify_all()
+        self.azdo.reset()
 
     def revoke_tokens(self) -> None:
         """Make every token issued so far invalid (401), to exercise forced token refresh."""
@@ -269,10 +300,15 @@ class Simulator:
     def _serve(self, method: str, raw_path: str, query: dict, headers: Any, body: bytes, rec: dict) -> _Resp:
         decoded = [unquote(s) for s in raw_path.split("/")[1:]]
         low = [s.lower() for s in decoded]
+        if AzureDevOpsFake.matches(low):
+            return self.azdo.serve(method, low, query, headers, body, rec)
         if low == ["msi", "token"]:
             return self._msi(method, query, headers, rec)
         if low == ["eventgrid", "api", "events"]:
             return self._eventgrid(method, query, headers, body, rec)
+        resource, action = self._match_resource(method, raw_path)
+        if resource is not None:
+            return self._resource_request(method, resource, action, query, headers, rec)
         if len(low) >= 3 and low[0] == "subscriptions" and all(decoded[1:]):
             if len(low) == 8 and low[2] == "providers" and low[4] == "locations" and low[6] == "operationstatuses":
                 kind = {"microsoft.apimanagement": "apim",
@@ -415,6 +451,106 @@ class Simulator:
         resp.delay = float(seconds)
         return resp
 
+    # ----------------------------------------------------------------- resources and deployments
+    def _match_resource(self, method: str, raw_path: str) -> tuple[Resource | None, str | None]:
+        """The scripted resource at ``raw_path`` (any case), or the one a POST action path is under."""
+        key = unquote(raw_path).lower()
+        with self._cond:
+            if not self._resources:
+                return None, None
+            found = self._resources.get(key)
+            if found is not None:
+                return found, None
+            if method == "POST":
+                head, _, action = key.rpartition("/")
+                found = self._resources.get(head)
+                if found is not None:
+                    return found, action
+        return None, None
+
+    def _resource_request(self, method: str, res: Resource, action: str | None, query: dict, headers: Any,
+                          rec: dict) -> _Resp:
+        rec["route"] = "resource"
+        rec["operationId"] = res.name
+        failure = self._check_bearer(headers, self._arm_audience, rec)
+        if failure:
+            code, message = failure
+            return _json(401, shapes.error_response(401, {"code": code, "message": message}),
+                         {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        api_version = query.get("api-version")
+        if not api_version:
+            return _json(400, shapes.error_response(400, {"code": "MissingApiVersionParameter",
+                                                          "message": "The api-version query parameter (?api-version=) is required for all requests."}))
+        if method == "GET" and action is None:
+            return self._resource_read(res, rec)
+        if method not in RESOURCE_METHODS:
+            return _json(405, shapes.error_response(405, {"code": "MethodNotAllowed", "message": f"{method} is not supported here."}))
+        with self._cond:
+            res.writes += 1
+            serial = res.writes
+            answer = res.answers.get(method)
+        if answer is None:
+            return _json(405, shapes.error_response(405, {"code": "NotScripted",
+                                                          "message": f"The simulator has no {method} answer scripted for this resource."}))
+        code = answer["http"]
+        if code >= 400:
+            error = answer.get("error") or {"code": "Conflict", "message": f"The {method} was refused."}
+            return _json(code, {"error": error})
+        hdrs: dict[str, str] = {}
+        if "retryAfter" in answer:
+            hdrs["Retry-After"] = str(answer["retryAfter"])
+        style = answer["style"]
+        with_body = method in ("PUT", "PATCH")
+        if style in ("aao", "location"):
+            op_id = f"{res.name}-{method.lower()}-{serial}"
+            kind = "operationStatuses" if style == "aao" else "operationResults"
+            url = (f"{self.base_url}/subscriptions/{res.subscription}/providers/{res.namespace}/locations/westus/"
+                   f"{kind}/{op_id}?api-version={api_version}")
+            self._install([(op_id, answer["operationSteps"], "status" if style == "aao" else "location")])
+            hdrs["Azure-AsyncOperation" if style == "aao" else "Location"] = url
+            if style == "aao" and with_body:
+                return _json(code, res.body(answer.get("state", "Accepted")), hdrs)
+            return _Resp(code, b"", hdrs)
+        if code == 204 or not with_body and "state" not in answer:
+            return _Resp(code, b"", hdrs)
+        return _json(code, res.body(answer.get("state", "Succeeded")), hdrs)
+
+    def _resource_read(self, res: Resource, rec: dict) -> _Resp:
+        key = res.resource_id.lower()
+        with self._cond:
+            res.reads += 1
+            rate, kinds, seed = self._faults
+            fault = pick_fault(rate, kinds, seed, key, res.reads)
+            step = None if fault is not None else res.next_step()
+            state = res.last_state
+            self._cond.notify_all()
+        if fault is not None:
+            rec["fault"] = fault
+            if fault in ("429", "500", "503"):
+                return _json(int(fault), shapes.error_response(int(fault)), {"Retry-After": "1"} if fault == "429" else None)
+            if fault == "404early":
+                return _json(404, {"error": {"code": "ResourceNotFound", "message": f"The resource '{res.name}' was not found."}})
+            if fault == "reset":
+                return _Resp(reset=True)
+            if fault == "malformed":
+                return _Resp(200, shapes.MALFORMED_BODY, {}, JSON_TYPE)
+            resp = _json(200, res.body(None if fault == "nostatus" else state))
+            if fault == "slow":
+                resp.delay = self._slow_seconds
+            return resp
+        assert step is not None
+        if "http" in step:
+            code = step["http"]
+            if code >= 400:
+                error = step.get("error") or {"code": "ResourceNotFound" if code == 404 else f"Http{code}",
+                                              "message": f"The resource '{res.resource_id}' answered {code}."}
+                if res.is_deployment and code == 404:
+                    error = step.get("error") or {"code": "DeploymentNotFound",
+                                                  "message": f"Deployment '{res.name}' could not be found."}
+                return _json(code, {"error": error}, step["_headers"])
+            return _Resp(code, b"", dict(step["_headers"]))
+        return _json(200, res.body(step["state"], step), step["_headers"])
+
     # ----------------------------------------------------------------- managed identity
     def _msi(self, method: str, query: dict, headers: Any, rec: dict) -> _Resp:
         rec["route"] = "msi"
@@ -518,6 +654,12 @@ class Simulator:
                 return _json(200, {"scripted": n})
             if len(parts) == 2 and parts[0] == "operations" and method == "GET":
                 return _json(200, self.operation(parts[1]))
+            if parts == ["resources"] and method == "POST":
+                payload = data()
+                n = self.script_resources(payload if isinstance(payload, list) else [payload])
+                return _json(200, {"scripted": n})
+            if parts == ["resources"] and method == "GET":
+                return _json(200, self.resource(query.get("resourceId", "")))
             if parts == ["requests"] and method == "GET":
                 since = query.get("since")
                 if since is not None and not since.isdigit():
@@ -539,6 +681,17 @@ class Simulator:
                     raise ScriptError("body must be an object {count, status}")
                 self.eventgrid_fail_next(payload.get("count", 1), payload.get("status", 503))
                 return _json(200, {"count": payload.get("count", 1), "status": payload.get("status", 503)})
+            if parts == ["azdo"] and method == "GET":
+                return _json(200, self.azdo.received(query.get("planId"), query.get("kind")))
+            if parts == ["azdo", "answers"] and method == "POST":
+                payload = data()
+                if not isinstance(payload, dict) or not isinstance(payload.get("planId"), str):
+                    raise ScriptError("body must be an object {planId, statuses}")
+                try:
+                    self.azdo.answer_next(payload["planId"], list(payload.get("statuses", [])))
+                except (TypeError, ValueError) as exc:
+                    raise ScriptError(str(exc)) from None
+                return _json(200, {"planId": payload["planId"], "statuses": payload.get("statuses", [])})
             if parts == ["reset"] and method == "POST":
                 self.reset()
                 return _json(200, {"reset": True})
