@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools import demo
+from tools.dev import demo
 
 
 def test_demo_runs_to_the_end_and_shows_every_source(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
