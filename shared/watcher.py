@@ -1,8 +1,9 @@
 """One queue message, start to end: parse, read the status, decide, act.
 
 Every message ends in exactly one of: re-enqueued for its next poll (or, with ARM's read
-budget low, re-enqueued unread for a later slot), an outcome published to the sinks, or a
-poison entry with a reason. If acting fails (a queue or sink is down) the exception
+budget low, re-enqueued unread for a later slot: :class:`shared.core.arm_budget.Defer`),
+an outcome published to the sinks, or a poison entry with a reason. Both re-enqueues take
+one path (:meth:`Watcher._reenqueue`) with one TTL rule. If acting fails (a queue or sink is down) the exception
 propagates, the host retries the message, and the status is read again: the decision is the
 same, and so is the eventId. Every log line names the operation (:mod:`shared.core.log_fields`).
 """
@@ -10,11 +11,10 @@ same, and so is the eventId. Every log line names the operation (:mod:`shared.co
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.core import jsonio
@@ -23,18 +23,18 @@ from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
 from shared.core.log_fields import LOG_FIELDS, fields_text, operation_fields
 from shared.core.message_text import decode_message_text
-from shared.core.poll_state import WatchedRequest, rfc3339
+from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate
 from shared.core.request_parser import RequestParser
 from shared.core.settings import Settings
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
 from shared.edges.azure_devops import Delivered, Refused
+from shared.edges.budget_estimates import BudgetEstimates
 from shared.edges.queues import QueueGateway
-from shared.edges.read_budget import ReadBudgets, budget_key
 from shared.edges.sinks import Publisher
 from shared.edges.status_client import StatusClient
 
-__all__ = ["Watcher", "Handled", "utc_now", "operation_fields", "LOG_FIELDS"]
+__all__ = ["Watcher", "Handled", "poison_entry", "utc_now", "operation_fields", "LOG_FIELDS"]
 
 log = logging.getLogger("lro_watcher")
 #: A re-enqueued copy lives this long past its deadline, so a backlog cannot expire it.
@@ -71,6 +71,25 @@ class Handled:
     delay_seconds: int | None = None
 
 
+def poison_entry(raw: str | bytes, reason: str, rejected_at: str, fields: dict[str, Any]) -> str:
+    """The poison entry of a rejected request: the contract's wrapper, plus the ids that find it.
+
+    ``{"reason", "original", "rejectedAt"}`` (contract §3) gains ``messageId`` (the id of the
+    rejected message, as its log line names it) and ``correlationId`` (when the original names
+    one), so ``tools.poison --id`` / ``--correlation-id`` and a waiting ``tools.results`` find
+    the entry. Without room for the ids, the bare wrapper; too big even for that, the message
+    itself, as the host's own poisoning does.
+    """
+    original = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
+    wrapper = {"reason": reason, "original": original, "rejectedAt": rejected_at}
+    ids = {key: fields.get(key) for key in ("messageId", "correlationId") if isinstance(fields.get(key), str)}
+    for candidate in ({**wrapper, **ids}, wrapper):
+        entry = jsonio.dumps(candidate)
+        if len(entry.encode("utf-8")) <= MAX_QUEUE_MESSAGE_BYTES:
+            return entry
+    return original
+
+
 class Watcher:
     """Handles request messages; built once per process by :mod:`shared.runtime`."""
 
@@ -91,7 +110,7 @@ class Watcher:
         self._publisher = publisher
         self._clock = clock
         self._progress = progress  # set only with PUBLISH_PROGRESS=true
-        self._budgets = ReadBudgets(settings.arm_reads_reserve)
+        self._budget = BudgetEstimates(settings.arm_reads_reserve)  # ARM's read budget: the only state it keeps
         self._callbacks = callbacks
 
     @property
@@ -107,16 +126,16 @@ class Watcher:
             self._poison(raw, err, now, operation_fields(None, message_id=message_id, dequeue_count=dequeue_count, raw=raw))
             return Handled("poisoned")
         fields = operation_fields(request, message_id=message_id, dequeue_count=dequeue_count)
-        if self._deferred(request, now, fields):
-            return Handled("deferred")
+        deferred = self._budget.gate(request, now)
+        if deferred is not None:
+            self._reenqueue(request, deferred.poll, deferred.delay_seconds, now, fields)
+            log.info("poll: ARM read budget low -> read in %ss %s", deferred.delay_seconds, fields_text(fields), extra=fields)
+            return Handled("deferred", delay_seconds=deferred.delay_seconds)
         read = self._status.read(request.status_url, request.scope)
-        if request.source.audience == "arm":
-            self._budgets.observe(budget_key(request.status_url), read.headers, self._clock())
+        self._budget.observe(request, read, self._clock())
         decision = decide(request, read, self._clock(), self.settings)
         if isinstance(decision, Reenqueue):
-            ttl = int((request.deadline - now).total_seconds()) + decision.delay_seconds + TTL_MARGIN_SECONDS
-            with self._logged_failure("re-enqueue", fields):
-                self._queues.reenqueue(request.message_text(decision.poll), decision.delay_seconds, ttl)
+            self._reenqueue(request, decision.poll, decision.delay_seconds, now, fields)
             log.info(
                 "poll: status=%s http=%s -> again in %ss (%s) %s",
                 decision.status, read.http_status, decision.delay_seconds, decision.why, fields_text(fields), extra=fields,
@@ -179,20 +198,14 @@ class Watcher:
         log.info("TaskCompleted %s sent to Azure Pipelines (HTTP %s) %s", task_result(result["outcome"]),
                  answer.http_status, fields_text(fields), extra=fields)
 
-    def _deferred(self, request: WatchedRequest, now: datetime, fields: dict[str, Any]) -> bool:
-        """ARM's read budget is low (ARM_READS_RESERVE): send the request again, unread, for a later slot."""
-        if request.source.audience != "arm":
-            return False
-        booked = request.poll.read_slot_at is not None and request.poll.read_slot_at <= now + timedelta(seconds=1)
-        slot = self._budgets.slot(budget_key(request.status_url), now, request.deadline, booked=booked)
-        if slot is None:
-            return False
-        delay = max(1, math.ceil((slot - now).total_seconds()))
+    def _reenqueue(self, request: WatchedRequest, poll: PollState, delay: int, now: datetime, fields: dict[str, Any]) -> None:
+        """The one way a request goes back to the queue (a next poll, or a read deferred for ARM's budget).
+
+        The copy lives until its deadline plus the delay plus :data:`TTL_MARGIN_SECONDS`, so a backlog cannot expire it.
+        """
         ttl = int((request.deadline - now).total_seconds()) + delay + TTL_MARGIN_SECONDS
         with self._logged_failure("re-enqueue", fields):
-            self._queues.reenqueue(request.message_text(replace(request.poll, read_slot_at=slot)), delay, ttl)
-        log.info("poll: ARM read budget low -> read in %ss %s", delay, fields_text(fields), extra=fields)
-        return True
+            self._queues.reenqueue(request.message_text(poll), delay, ttl)
 
     def _publish_progress(self, update: ProgressUpdate, fields: dict[str, Any]) -> None:
         """Best effort, after the re-enqueue: a failed progress event is logged and never fails the poll."""
@@ -216,9 +229,7 @@ class Watcher:
 
     def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime, fields: dict[str, Any]) -> None:
         original = _without_callback_token(raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace"))
-        entry = jsonio.dumps({"reason": err.reason, "original": original, "rejectedAt": rfc3339(now)})
-        if len(entry.encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES:
-            entry = original  # too big to wrap: keep the message itself, as the host's own poisoning does
+        entry = poison_entry(original, err.reason, rfc3339(now), fields)
         with self._logged_failure("poison", fields):
             self._queues.poison(entry)
         log.warning("rejected request (field %s): %s %s", err.field, err.reason, fields_text(fields), extra=fields)

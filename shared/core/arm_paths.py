@@ -46,6 +46,7 @@ _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _NAME_BAD = re.compile(r"[^\x21-\x7e]|[/?#\\]")
 _ENCODED_TRICKS = ("%2f", "%5c", "%2e", "%00")
 _MAX_PATH = 2048
+_URL_START = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//")
 
 
 class ArmPathError(ValueError):
@@ -132,6 +133,8 @@ def parse_arm_path(path: str, *, trailing_slash: bool = False) -> ArmPath:
     ``trailing_slash`` tolerates one final ``/`` (ARM ignores it; a status URL may carry one).
     Keywords (``subscriptions``, ``resourceGroups``, ``providers``) match in any case.
     """
+    if isinstance(path, str) and _URL_START.match(path):
+        raise ArmPathError("it is a URL: give only the path, '/subscriptions/…' or '/providers/…'")
     if not isinstance(path, str) or not path.startswith("/"):
         raise ArmPathError("it must start with '/'")
     if len(path) > _MAX_PATH:

@@ -28,11 +28,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from shared.core import schedule
+from shared.core import arm_budget, schedule
 from shared.core.errors import InvalidRequest
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate, progress_data
-from shared.core.reading import NOT_FOUND_GRACE_SECONDS, TERMINAL_OUTCOMES, ReadFailure, Reading, StatusRead, strategy_for
+from shared.core.reading import NOT_FOUND_GRACE_SECONDS, TERMINAL_OUTCOMES, ReadFailure, Reading, StatusRead, strategy_for_request
 from shared.core.result import build_result
 from shared.core.settings import Settings
 from shared.core.status_urls import StatusUrlRules
@@ -65,7 +65,7 @@ class Publish:
 
 def decide(request: WatchedRequest, read: StatusRead, now: datetime, settings: Settings) -> Reenqueue | Publish:
     """The whole protocol for one read; see the module docstring."""
-    reading = strategy_for(request.status_header)(read, now, request.poll.first_seen_at)
+    reading = strategy_for_request(request)(read, now, request.poll.first_seen_at)
     if reading.failure is None:
         progress = schedule.progress_of(reading.body if reading.status_in_body else None)
         new_poll = request.poll.after_read(
@@ -97,7 +97,7 @@ def _running(
         return _timed_out(request, poll, now, body, read.http_status, reading.status)
     plan = schedule.running_delay(
         body=body, headers=read.headers, now=now, first_seen_at=request.poll.first_seen_at,
-        expected_seconds=request.expected_seconds, bounds=_bounds(request, settings),
+        expected_seconds=request.expected_seconds, bounds=_bounds(request, settings, read),
         key=request.identity_url, polls=poll.polls,
     )
     update = progress_data(request, request.poll, poll, body, progress, now, plan.expected_end)
@@ -117,7 +117,7 @@ def _failed(request: WatchedRequest, read: StatusRead, now: datetime, settings: 
         error["message"] = f"{new_poll.failures} consecutive status reads failed; the last: {failure.message}"
         return Publish(build_result(request, "PollingFailed", new_poll, now, body=None, error=error))
     delay = schedule.failure_delay(
-        headers=read.headers, now=now, failures=new_poll.failures, bounds=_bounds(request, settings),
+        headers=read.headers, now=now, failures=new_poll.failures, bounds=_bounds(request, settings, read),
         key=request.identity_url, polls=new_poll.polls,
     )
     return Reenqueue(delay, new_poll, new_poll.last_status, failure.message)
@@ -164,9 +164,10 @@ def _host_of(url: str) -> str:
         return "(unparseable URL)"
 
 
-def _bounds(request: WatchedRequest, settings: Settings) -> schedule.Bounds:
+def _bounds(request: WatchedRequest, settings: Settings, read: StatusRead) -> schedule.Bounds:
     return schedule.Bounds(
-        settings.poll_min_delay_seconds, settings.poll_max_delay_seconds, request.deadline, settings.arm_reads_reserve
+        settings.poll_min_delay_seconds, settings.poll_max_delay_seconds, request.deadline,
+        arm_budget.stretch(read.budget, settings.arm_reads_reserve),
     )
 
 

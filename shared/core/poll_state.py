@@ -12,7 +12,7 @@ from shared.core.sources import Source
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from shared.core.azure_devops import AzureDevOpsCallback
 
-__all__ = ["PollState", "WatchedRequest", "rfc3339"]
+__all__ = ["PollState", "WatchedRequest", "WatchedResource", "rfc3339"]
 
 
 def rfc3339(moment: datetime) -> str:
@@ -66,6 +66,22 @@ class PollState:
 
 
 @dataclass(frozen=True)
+class WatchedResource:
+    """What a ``resourceId`` request names (contract section 2b), parsed with ARM's path grammar."""
+
+    id: str  # the resourceId as the producer wrote it
+    name: str
+    type: str  # ARM's type, e.g. Microsoft.Resources/deployments
+    wait_for: str  # "provisioned" or "deleted"
+    is_deployment: bool  # a deployment's properties.error is the outcome's error
+    url: str  # {ARM_ENDPOINT}{id}?api-version=..., canonical
+
+    def projection(self, provisioning_state: str | None) -> dict[str, Any]:
+        """The result's ``operation``: never the resource body, only these four fields."""
+        return {"id": self.id, "name": self.name, "type": self.type, "provisioningState": provisioning_state}
+
+
+@dataclass(frozen=True)
 class WatchedRequest:
     """A request that passed validation, with everything needed to poll it."""
 
@@ -81,6 +97,7 @@ class WatchedRequest:
     expected_seconds: int | None = None  # the producer's estimate of the whole duration (a scheduling hint)
     status_header: str = "Azure-AsyncOperation"  # how reads are understood (contract section 2a)
     origin_url: str | None = None  # the request's own statusUrl when a Location moved it (the eventId's)
+    resource: WatchedResource | None = None  # set for a resourceId request: status_url reads the resource
     callback: AzureDevOpsCallback | None = None  # Azure Pipelines to tell (contract section 3b); never in a result
 
     @property

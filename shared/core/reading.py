@@ -19,7 +19,13 @@ Location               202: running (a new ``Location`` header moves the URL); 2
                        (after the client's token refresh): PollingFailed, our token was
                        refused; any other 4xx past the rules below: Failed, with the body's
                        error; another 2xx: PollingFailed
-both                   no response, 408, 429, 5xx, 404 in the grace period: transient; 3xx
+resource               (``resourceId``, contract section 2b) ``waitFor: provisioned``: 200 with
+                       ``properties.provisioningState`` Succeeded / Failed / Canceled (any case):
+                       terminal; any other value or none: running. ``waitFor: deleted``: 404
+                       or 204: Succeeded; 200: running, except Failed. The body is read for the
+                       state (and a deployment's ``properties.error``) and then dropped: the
+                       reading's body is the projection ``{id, name, type, provisioningState}``
+all                    no response, 408, 429, 5xx, 404 in the grace period: transient; 3xx
                        (never followed): PollingFailed
 =====================  =====================================================================
 
@@ -35,10 +41,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
 from shared.core import jsonio
+from shared.core.arm_budget import BudgetReading, reading_of
+from shared.core.poll_state import WatchedRequest, WatchedResource
 from shared.core.provider_errors import error_from_response_body, normalise_error
 
 __all__ = [
@@ -47,6 +56,9 @@ __all__ = [
     "Reading",
     "Strategy",
     "strategy_for",
+    "strategy_for_request",
+    "resource_reading",
+    "RESOURCE_TERMINAL_STATES",
     "status_body_reading",
     "location_reading",
     "TERMINAL_OUTCOMES",
@@ -61,6 +73,10 @@ TERMINAL_OUTCOMES: Mapping[str, str] = {
     "canceled": "Canceled",
     "cancelled": "Canceled",
 }
+#: Lower-cased terminal provisioningState -> outcome (ARM's RPC: the three terminal states).
+RESOURCE_TERMINAL_STATES: Mapping[str, str] = {"succeeded": "Succeeded", "failed": "Failed", "canceled": "Canceled"}
+#: The longest provisioningState kept (a status, not a document).
+MAX_STATE_CHARS = 256
 #: A 404 this soon after the first sighting is replication lag, not a missing operation.
 NOT_FOUND_GRACE_SECONDS = 300
 #: What a Location URL answers once the operation is done (the synchronous call's answer).
@@ -75,6 +91,11 @@ class StatusRead:
     headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
     body: bytes = b""
     failure: str | None = None  # why no response arrived (timeout, connection reset, token error)
+
+    @cached_property
+    def budget(self) -> BudgetReading:
+        """ARM's read-budget headers of this answer, parsed once (:func:`shared.core.arm_budget.reading_of`)."""
+        return reading_of(self.headers)
 
 
 @dataclass(frozen=True)
@@ -167,6 +188,56 @@ _STRATEGIES: Mapping[str, Strategy] = {
 def strategy_for(status_header: str) -> Strategy:
     """The strategy for a request's (canonical or any-case) status header."""
     return _STRATEGIES[status_header.lower()]
+
+
+def strategy_for_request(request: WatchedRequest) -> Strategy:
+    """A resource's strategy for a ``resourceId`` request, else the one its status header names."""
+    if request.resource is not None:
+        return resource_reading(request.resource)
+    return strategy_for(request.status_header)
+
+
+def resource_reading(resource: WatchedResource) -> Strategy:
+    """The strategy that reads ``resource`` (contract section 2b); its readings carry only the projection."""
+
+    def read_resource(read: StatusRead, now: datetime, first_seen_at: datetime) -> Reading:
+        code = read.http_status
+        if resource.wait_for == "deleted" and code in (404, 204):
+            return Reading(outcome="Succeeded", body=resource.projection(None))
+        if code is None or not 200 <= code < 300:
+            return Reading(failure=failed_read(read, now, first_seen_at))
+        if code != 200 or not read.body.strip():
+            return Reading(body=resource.projection(None))  # 201/202 or no body yet: still being provisioned
+        body, problem = _json_object(read)
+        if problem is not None:
+            return Reading(failure=ReadFailure("MalformedResourceBody", f"resource body ({code}) {problem}", code))
+        assert body is not None
+        properties = body.get("properties")
+        raw_state = properties.get("provisioningState") if isinstance(properties, dict) else None
+        state = raw_state[:MAX_STATE_CHARS] if isinstance(raw_state, str) and raw_state else None
+        outcome = RESOURCE_TERMINAL_STATES.get(state.lower()) if state is not None else None
+        if resource.wait_for == "deleted" and outcome != "Failed":
+            outcome = None  # still there: running whatever its state, unless it failed
+        projection = resource.projection(state)
+        if outcome is None:
+            return Reading(status=state, body=projection)
+        error = _resource_error(resource, properties, state) if outcome != "Succeeded" else None
+        return Reading(status=state, outcome=outcome, body=projection, error=error)
+
+    return read_resource
+
+
+def _resource_error(resource: WatchedResource, properties: Any, state: str | None) -> dict[str, Any]:
+    """A deployment's ``properties.error`` (normalised); for other resources, a sentence naming the state."""
+    if resource.is_deployment and isinstance(properties, dict):
+        error = normalise_error(properties.get("error"))
+        if error is not None:
+            return error
+    return {
+        "code": f"Provisioning{state}" if state and state.isalnum() else "ProvisioningFailed",
+        "message": f"The resource's provisioningState is {state!r}.",
+        "target": resource.id,
+    }
 
 
 def failed_read(read: StatusRead, now: datetime, first_seen_at: datetime) -> ReadFailure:

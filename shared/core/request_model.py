@@ -142,7 +142,15 @@ def _model_for(source: Source) -> type[BaseModel]:
         fields[rule.name] = (_field_type(rule), Field(default=default, description=f"Must {rule.says}."))
     fields.update(COMMON_FIELDS)
     title = "".join(part.capitalize() for part in source.name.split("_")) + "Request"
-    return create_model(title, __config__=_CONFIG, **fields)
+    config = _CONFIG
+    if source.one_of or source.needs:
+        extra: dict[str, Any] = {}
+        if source.one_of:
+            extra["oneOf"] = [{"required": [name]} for name in source.one_of]
+        if source.needs:
+            extra["dependentRequired"] = {name: [needed] for name, needed in source.needs}
+        config = ConfigDict(**_CONFIG, json_schema_extra=extra)
+    return create_model(title, __config__=config, **fields)
 
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {name: _model_for(source) for name, source in SOURCES.items()}

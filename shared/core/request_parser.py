@@ -15,13 +15,14 @@ from urllib.parse import quote
 
 from pydantic import ValidationError
 
+from shared.core import arm_paths
 from shared.core.azure_devops import MAX_CALLBACK_TIMEOUT_SECONDS, AzureDevOpsCallback
 from shared.core.errors import InvalidRequest
 from shared.core.message_text import MAX_REQUEST_BYTES, decode_message_text
-from shared.core.poll_state import PollState, WatchedRequest
+from shared.core.poll_state import PollState, WatchedRequest, WatchedResource
 from shared.core.request_model import COMMON_FIELDS, REQUEST_ADAPTER
 from shared.core.settings import Settings
-from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, Source, canonical_status_header
+from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, WAIT_FOR, Source, canonical_status_header
 from shared.core.status_urls import StatusUrlRules, with_api_version
 from shared.core.urls import checked_url
 
@@ -54,6 +55,7 @@ class RequestParser:
         except ValidationError as err:
             raise _invalid_from(err, body) from None
         source = SOURCES[model.source]
+        _check_one_of(source, model)
         poll_model = model.poll
         poll = (
             PollState(
@@ -79,7 +81,11 @@ class RequestParser:
                 )
             timeout_seconds = min(timeout_seconds, MAX_CALLBACK_TIMEOUT_SECONDS)
         _check_first_sighting(poll.first_seen_at, timeout_seconds)
-        status_url, scope = self._status_url(source, model)
+        resource = self._resource(model)
+        if resource is not None:
+            status_url, scope = resource.url, self._settings.arm_scope
+        else:
+            status_url, scope = self._status_url(source, model)
         polled_url, scope, poll = self._moved_url(source, model, status_url, scope, poll)
         header = getattr(model, "statusHeader", None)
         return WatchedRequest(
@@ -90,6 +96,8 @@ class RequestParser:
             operation_id=(
                 getattr(model, source.operation_id_field)
                 if source.operation_id_field
+                else resource.name
+                if resource is not None
                 else status_url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
             ),
             correlation_id=model.correlationId,
@@ -99,6 +107,7 @@ class RequestParser:
             expected_seconds=model.expectedSeconds,
             status_header=canonical_status_header(header) if header else source.status_header,
             origin_url=status_url if polled_url != status_url else None,
+            resource=resource,
             callback=callback,
         )
 
@@ -116,6 +125,26 @@ class RequestParser:
             job_id=devops.jobId, timeline_id=devops.timelineId, task_instance_id=devops.taskInstanceId,
             auth_token=devops.authToken,
         )
+
+    def _resource(self, model: Any) -> WatchedResource | None:
+        """The resource a ``resourceId`` request names, parsed with ARM's grammar, and the URL that reads it."""
+        resource_id = getattr(model, "resourceId", None)
+        if resource_id is None:
+            return None
+        try:
+            parsed = arm_paths.resource_id(resource_id)
+        except arm_paths.ArmPathError as err:
+            raise InvalidRequest("resourceId", f"Field 'resourceId' is not an ARM resource id: {err}.") from None
+        if model.apiVersion is None:
+            raise InvalidRequest(
+                "resourceId", "Field 'resourceId' needs 'apiVersion': the resource type's api-version, such as '2024-03-01'."
+            )
+        url = with_api_version(self._settings.arm_endpoint + resource_id, model.apiVersion, "resourceId")
+        allowed = self._rules.allowed(SOURCES["arm"])
+        url = checked_url(url, field="resourceId", allowed=allowed)
+        wait_for = (model.waitFor or WAIT_FOR[0]).lower()
+        return WatchedResource(id=resource_id, name=parsed.name, type=parsed.type, wait_for=wait_for,
+                               is_deployment=parsed.is_deployment, url=url)
 
     def _status_url(self, source: Source, model: Any) -> tuple[str, str]:
         """The request's own status URL, canonical, and its token scope."""
@@ -140,10 +169,26 @@ class RequestParser:
         moved = model.poll.statusUrl if model.poll is not None else None
         if moved is None:
             return status_url, scope, poll
-        if source.base != "statusUrl":
+        if source.base != "statusUrl" or getattr(model, "resourceId", None) is not None:
             raise InvalidRequest("poll.statusUrl", f"Field 'poll.statusUrl' does not apply to source '{source.name}'; producers omit 'poll'.")
         url, moved_scope = self._rules.check(source, moved, field="poll.statusUrl", api_version=model.apiVersion)
         return url, moved_scope, replace(poll, status_url=url)
+
+
+def _check_one_of(source: Source, model: Any) -> None:
+    """Exactly one of ``source.one_of`` (arm: statusUrl or resourceId); each field of ``source.needs`` beside its partner."""
+    if source.one_of:
+        given = [name for name in source.one_of if getattr(model, name, None) is not None]
+        if not given:
+            first, *others = source.one_of
+            instead = " or ".join(f"'{name}'" for name in others)
+            raise InvalidRequest(first, f"Field '{first}' is required for source '{source.name}' (or {instead} instead).")
+        if len(given) > 1:
+            names = " and ".join(f"'{name}'" for name in given)
+            raise InvalidRequest(given[-1], f"Field '{given[-1]}' cannot be given with {names.replace(f' and {given[-1]!r}', '')}: source '{source.name}' takes one of {names}.")
+    for name, needed in source.needs:
+        if getattr(model, name, None) is not None and getattr(model, needed, None) is None:
+            raise InvalidRequest(name, f"Field '{name}' applies only with '{needed}'.")
 
 
 def _check_first_sighting(first_seen_at: datetime, timeout_seconds: int) -> None:

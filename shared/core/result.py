@@ -19,9 +19,15 @@ def event_id(request: WatchedRequest, outcome: str) -> str:
     """Same operation + same outcome -> same id, whichever copy of the request decided it.
 
     The operation is identified by its source and the producer's status URL without
-    the query (so an apiVersion override does not change the id, nor a moved Location).
+    the query (so an apiVersion override does not change the id, nor a moved Location); a
+    watched resource also by what it waits for and the request's correlationId.
     """
     path = request.identity_url.split("?", 1)[0]
+    if request.resource is not None:
+        # A resource is watched many times (every redeploy of a deployment named 'main', a create and
+        # then a delete): what it waits for and the producer's correlationId tell those watches apart.
+        watch = f"{request.resource.wait_for}|{request.correlation_id or ''}"
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{watch}|{outcome}"))
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{outcome}"))
 
 
@@ -49,6 +55,8 @@ def build_result(
     ``status_in_body`` is False for a Location read, whose body is the action's result, not a status
     body: its ``status``, ``percentComplete``, ``startTime`` and ``endTime`` are not the operation's.
     """
+    if request.resource is not None and body is None:  # a watched resource always shows which (never its body)
+        body = request.resource.projection(poll.last_status)
     status_body = body if status_in_body else None
     status = _field(status_body, "status", (str,))
     return {

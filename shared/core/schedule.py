@@ -23,15 +23,14 @@ schedule spends reads where an end is likely:
   ``POLL_MIN_DELAY_SECONDS`` are floors, never targets; ``POLL_MAX_DELAY_SECONDS`` and the
   deadline are ceilings. Up to :data:`JITTER` is added, a hash of the operation's status URL
   and poll number, so operations enqueued together drift apart while tests stay exact.
-* **ARM read budget.** Below ``ARM_READS_RESERVE`` remaining reads
-  (``x-ms-ratelimit-remaining-subscription-reads``) the wait is stretched in proportion to
-  the shortfall (:func:`budget_stretch`); :mod:`shared.core.read_gate` decides for the
-  process's gate (``shared.edges.read_budget``) when a first read is put off, unread.
+* **ARM read budget.** Every wait is multiplied by ``Bounds.stretch``, which
+  :mod:`shared.core.arm_budget` (the one owner of the budget) derives from the read's
+  remaining-reads headers; 1 when the budget is not low.
 * **Failed reads** back off ×2 per consecutive failure from ``POLL_MIN_DELAY_SECONDS``,
   with the provider's hint as a floor (a 429's ``Retry-After`` is kept).
 
 The constants were chosen with the fleet replays of ``make bench`` (P5, P6:
-``tools/bench/p5.py``, ``tools/bench/p6.py``, the fleet model in ``tools/bench/fleet.py``).
+``tools/measure/bench/p5.py``, ``tools/measure/bench/p6.py``, the fleet model in ``tools/measure/bench/fleet.py``).
 """
 
 from __future__ import annotations
@@ -53,12 +52,10 @@ __all__ = [
     "running_delay",
     "failure_delay",
     "jitter_factor",
-    "budget_stretch",
-    "ARM_READS_HEADER",
+    "Bounds",
 ]
 
-ARM_READS_HEADER = "x-ms-ratelimit-remaining-subscription-reads"
-# Which figure chose each constant: P5 (``make bench``, tools/bench/p5.py) on its four fleet models
+# Which figure chose each constant: P5 (``make bench``, tools/measure/bench/p5.py) on its four fleet models
 # (arm-mix, floors, noisy, wide); "a -> b" is the percentComplete (or named) class's reads/lag against
 # the fixed 30 s timer when the constant alone is changed (2,000 operations per model, issue 22).
 #: Far from the predicted end, wait this fraction of the time left, then predict again.
@@ -111,8 +108,6 @@ FAILURE_BACKOFF = 2.0
 #: Up to this fraction is added to every wait, deterministically per (operation, poll): enough that a
 #: thousand requests enqueued together spread over a 15 s wait's 0.75 s (no P5 figure: the replay is per operation).
 JITTER = 0.05
-#: Below ARM_READS_RESERVE remaining reads the wait is multiplied by 1 + BUDGET_STRETCH * shortfall (x9 at 0 left).
-BUDGET_STRETCH = 8.0
 
 
 @dataclass(frozen=True)
@@ -187,21 +182,6 @@ def jitter_factor(key: str, polls: int) -> float:
     return 1.0 + JITTER * (int.from_bytes(digest, "big") / 2.0**64)
 
 
-def budget_stretch(headers: Mapping[str, str], reserve: int) -> float:
-    """How much to stretch a wait for ARM's remaining read budget: 1 at or above ``reserve``."""
-    raw = headers.get(ARM_READS_HEADER)
-    if raw is None or reserve <= 0:
-        return 1.0
-    try:
-        remaining = float(raw.strip())
-    except ValueError:
-        return 1.0
-    if not math.isfinite(remaining) or remaining >= reserve:
-        return 1.0
-    shortfall = (reserve - max(remaining, 0.0)) / reserve
-    return 1.0 + BUDGET_STRETCH * shortfall
-
-
 def _untimed(elapsed: float) -> float:
     return UNTIMED_K * (max(elapsed, 0.0) + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER
 
@@ -238,17 +218,17 @@ def _towards_hint(end: datetime, now: datetime, elapsed: float) -> float:
 
 @dataclass(frozen=True)
 class Bounds:
-    """Floors and ceilings of one wait: POLL_MIN/MAX_DELAY_SECONDS, the deadline, the budget."""
+    """Floors and ceilings of one wait: POLL_MIN/MAX_DELAY_SECONDS, the deadline; and the budget's stretch."""
 
     min_delay: float
     max_delay: float
     deadline: datetime
-    reserve: int
+    stretch: float = 1.0  # ARM's read budget is low (shared.core.arm_budget.stretch): every wait longer
 
 
-def _clamp(raw: float, hint: float | None, now: datetime, bounds: Bounds, key: str, polls: int, stretch: float) -> int:
+def _clamp(raw: float, hint: float | None, now: datetime, bounds: Bounds, key: str, polls: int) -> int:
     floor = min(max(bounds.min_delay, hint or 0.0), bounds.max_delay)
-    delay = min(max(raw * stretch, floor) * jitter_factor(key, polls), bounds.max_delay)
+    delay = min(max(raw * bounds.stretch, floor) * jitter_factor(key, polls), bounds.max_delay)
     whole = max(round(delay), math.ceil(floor))  # whole seconds (a visibility timeout), never under the floor
     remaining = (bounds.deadline - now).total_seconds()
     return max(0, min(whole, math.ceil(remaining)))
@@ -277,11 +257,10 @@ def running_delay(
         raw = _towards_hint(end, now, elapsed)
     else:
         raw = _untimed(elapsed)
-    stretch = budget_stretch(headers, bounds.reserve)
-    return Plan(_clamp(raw, hint, now, bounds, key, polls, stretch), end)
+    return Plan(_clamp(raw, hint, now, bounds, key, polls), end)
 
 
 def failure_delay(*, headers: Mapping[str, str], now: datetime, failures: int, bounds: Bounds, key: str, polls: int) -> int:
     """The wait after the ``failures``-th consecutive failed read: ×2 backoff, the provider's hint a floor."""
     raw = max(bounds.min_delay, 1.0) * FAILURE_BACKOFF ** min(max(failures - 1, 0), 64)
-    return _clamp(raw, delay_hint(headers, now), now, bounds, key, polls, budget_stretch(headers, bounds.reserve))
+    return _clamp(raw, delay_hint(headers, now), now, bounds, key, polls)

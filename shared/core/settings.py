@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from shared.core.arm_budget import MAX_READS_RESERVE
 from shared.core.dataplane_hosts import DEFAULT_DATAPLANE_HOSTS, DataplaneHosts
 from shared.core.errors import SettingsError
 from shared.core.storage_connection import StorageConnection, storage_connection_from_environ
@@ -186,7 +187,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         ),
         poll_max_failures=int(_number(env, "POLL_MAX_FAILURES", 10, low=1, high=10_000, integer=True)),
         publish_progress=publish_progress,
-        arm_reads_reserve=int(_number(env, "ARM_READS_RESERVE", 100, low=0, high=12_000, integer=True)),
+        arm_reads_reserve=int(_number(env, "ARM_READS_RESERVE", 100, low=0, high=MAX_READS_RESERVE, integer=True)),
         storage=storage_connection_from_environ(env) if require_storage else None,
     )
 

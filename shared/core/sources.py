@@ -13,10 +13,23 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-__all__ = ["FieldRule", "Source", "SOURCES", "SOURCE_NAMES", "SOURCE_FIELDS", "STATUS_HEADERS", "canonical_status_header"]
+__all__ = [
+    "FieldRule",
+    "Source",
+    "SOURCES",
+    "SOURCE_NAMES",
+    "SOURCE_FIELDS",
+    "STATUS_HEADERS",
+    "WAIT_FOR",
+    "canonical_status_header",
+]
 
 #: The response headers a status URL can come from (contract section 2a), spelled canonically.
 STATUS_HEADERS = ("Azure-AsyncOperation", "Operation-Location", "Location")
+
+
+#: What a ``resourceId`` request waits for (contract section 2b); the first is the default.
+WAIT_FOR = ("provisioned", "deleted")
 
 
 def canonical_status_header(value: str) -> str:
@@ -38,7 +51,7 @@ class FieldRule:
 
     name: str
     says: str
-    kind: Literal["segment", "url", "choice"] = "segment"
+    kind: Literal["segment", "url", "choice", "resource"] = "segment"
     pattern: str | None = None
     min_length: int = 1
     max_length: int | None = None
@@ -66,6 +79,10 @@ class Source:
     fields: tuple[FieldRule, ...] = field(default=())
     operation_id_field: str | None = "operationId"
     status_header: str = "Azure-AsyncOperation"
+    #: Fields of which a request names exactly one (arm: statusUrl or resourceId).
+    one_of: tuple[str, ...] = ()
+    #: field -> the field it needs beside it (arm: waitFor needs resourceId, statusHeader statusUrl).
+    needs: tuple[tuple[str, str], ...] = ()
 
 
 def _arm_operation_status(namespace: str, subscription_rule: FieldRule, api_version: str) -> Source:
@@ -145,10 +162,32 @@ _SOURCE_LIST = (
         default_api_version=None,
         audience="arm",
         fields=(
-            FieldRule("statusUrl", "be the https Azure-AsyncOperation or Location URL on the ARM endpoint", kind="url"),
+            FieldRule(
+                "statusUrl",
+                "be the https Azure-AsyncOperation or Location URL on the ARM endpoint (or give 'resourceId' instead)",
+                kind="url",
+                required=False,
+            ),
+            FieldRule(
+                "resourceId",
+                "be an ARM resource id such as '/subscriptions/{id}/resourceGroups/{name}/providers/Microsoft.Web/sites/{name}' "
+                "(a path, not a URL)",
+                kind="resource",
+                max_length=2048,
+                required=False,
+            ),
+            FieldRule(
+                "waitFor",
+                f"be {' or '.join(WAIT_FOR)} (any case), with 'resourceId'",
+                kind="choice",
+                pattern="^(" + "|".join(_any_case(word) for word in WAIT_FOR) + ")$",
+                required=False,
+            ),
             STATUS_HEADER_RULE,
         ),
         operation_id_field=None,
+        one_of=("statusUrl", "resourceId"),
+        needs=(("waitFor", "resourceId"), ("statusHeader", "statusUrl")),
     ),
     Source(
         name="dataplane",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from shared.core import arm_budget
 from shared.core.decide import StatusRead
 from shared.edges.http import MAX_BODY_BYTES, HttpTransport, TransportError, TransportTimeout
 from shared.edges.tokens import TokenCache
@@ -19,7 +20,7 @@ __all__ = ["StatusClient", "KEPT_HEADERS"]
 #: The answer headers the core reads (delay hints, error code, redirect target, auth challenge).
 KEPT_HEADERS = (
     "retry-after", "retry-after-ms", "x-ms-retry-after-ms", "x-ms-error-code", "location", "www-authenticate",
-    "x-ms-ratelimit-remaining-subscription-reads",  # ARM read budget: the schedule stretches delays when it runs low
+    *arm_budget.HEADERS,  # ARM's read budget: remaining reads (principal and global) and the serving region
 )
 
 

@@ -84,15 +84,17 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
     commands = recipe_commands()
     assert [c.split()[2] for c in commands] == [
         "tools.stack", "tools.run_local", "tools.stack", "tools.enqueue", "tools.results",
+        "tools.stack", "tools.enqueue", "tools.results",
     ], "the recipe changed: update this test's expectations with it"
     shutil.copy(PROJECT_ROOT / "host.json", tmp_path / "host.json")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AzureWebJobs", "ARM_", "IDENTITY_"))}
     env["PYTHONPATH"] = str(PROJECT_ROOT)
     background: list[subprocess.Popen[str]] = []
+    outputs: list[str] = []
     try:
         for command in commands:
             argv = [sys.executable, *shlex.split(command)[1:]]
-            if command.startswith(BACKGROUND[0]) and "script" not in argv:
+            if command.startswith(BACKGROUND[0]) and "script" not in argv and "resource" not in argv:
                 argv += ["--queue-port", "0", "--blob-port", "0"]
                 stack = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          text=True, encoding="utf-8")
@@ -109,11 +111,14 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
             else:
                 done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
                 assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
-        assert "Succeeded" in done.stdout and "my-first" in done.stdout, done.stdout
+                outputs.append(done.stdout)
+        assert "Succeeded" in outputs[2] and "my-first" in outputs[2], outputs[2]
+        assert "Succeeded" in done.stdout and "my-deployment" in done.stdout and "main" in done.stdout, done.stdout
         run_local, stack = background[1], background[0]
         assert _stop(run_local) == 0
         log_text = (tmp_path / "run_local.log").read_text(encoding="utf-8")
         assert "correlationId=my-first" in log_text and "-> Succeeded" in log_text
+        assert "correlationId=my-deployment" in log_text
         queue_port = int(next(p for p in printed if "Azurite queue" in p).rsplit(":", 1)[1].split("/")[0])
         assert _stop(stack) == 0
         assert not _port_open(queue_port), "Ctrl-C stopped Azurite"

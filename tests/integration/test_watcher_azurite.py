@@ -19,7 +19,7 @@ import pytest
 from shared.edges.http import HttpxTransport
 from shared.runtime import build_watcher
 from tests.support import QueueSet
-from tools.simulator import Simulator
+from tools.dev.sim import Simulator
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEVCENTER_OP = "fa067167-e49d-41bd-8dd8-de719b9de3b3"
@@ -98,10 +98,11 @@ def test_terminal_operation_publishes_one_raw_json_result(watcher, sim: Simulato
 
 
 def test_invalid_request_goes_to_poison_and_nothing_is_requested(watcher, sim: Simulator, queues: QueueSet) -> None:
-    raw = json.dumps(apim(subscriptionId="nope"))
-    assert watcher.handle(raw, 1).action == "poisoned"
+    raw = json.dumps(apim(subscriptionId="nope", correlationId="c-bad"))
+    assert watcher.handle(raw, 1, message_id="0442c9da-1111").action == "poisoned"
     [entry] = queues.take_all_json(queues.poison)
-    assert set(entry) == {"reason", "original", "rejectedAt"}
+    assert set(entry) == {"reason", "original", "rejectedAt", "messageId", "correlationId"}
+    assert (entry["messageId"], entry["correlationId"]) == ("0442c9da-1111", "c-bad"), "the ids the log line names"
     assert entry["original"] == raw
     assert "'subscriptionId'" in entry["reason"]
     datetime.fromisoformat(entry["rejectedAt"].replace("Z", "+00:00"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -10,11 +11,11 @@ from hypothesis import strategies as st
 
 from shared.core import schedule
 from shared.core.retry_after import delay_hint
-from shared.core.schedule import Bounds, budget_stretch, failure_delay, jitter_factor, predicted_end, progress_of, running_delay
+from shared.core.schedule import Bounds, failure_delay, jitter_factor, predicted_end, progress_of, running_delay
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 KEY = "https://management.azure.com/subscriptions/s/providers/P/locations/w/operationStatuses/op?api-version=1"
-BOUNDS = Bounds(min_delay=5, max_delay=300, deadline=T0 + timedelta(days=1), reserve=100)
+BOUNDS = Bounds(min_delay=5, max_delay=300, deadline=T0 + timedelta(days=1))
 
 
 def at(seconds: float) -> datetime:
@@ -131,18 +132,12 @@ class TestRunningDelay:
 
 
 class TestBudget:
-    def test_stretch_grows_as_remaining_reads_fall_below_the_reserve(self) -> None:
-        header = schedule.ARM_READS_HEADER
-        assert budget_stretch({header: "11999"}, 100) == 1.0
-        assert budget_stretch({header: "100"}, 100) == 1.0
-        assert budget_stretch({header: "50"}, 100) == 1.0 + 8.0 * 0.5
-        assert budget_stretch({header: "0"}, 100) == 9.0
-        assert budget_stretch({header: "0"}, 0) == 1.0  # ARM_READS_RESERVE=0: no budget logic
-        assert budget_stretch({header: "many"}, 100) == 1.0 and budget_stretch({}, 100) == 1.0
-
-    def test_a_low_budget_stretches_the_wait_up_to_the_ceiling(self) -> None:
-        assert wait({}, at(600), headers={schedule.ARM_READS_HEADER: "50"}).delay_seconds == expected(5.0 * 3.2 * 800**0.3)
-        assert wait({}, at(80_000), headers={schedule.ARM_READS_HEADER: "0"}).delay_seconds == 300
+    def test_the_budget_stretch_multiplies_the_wait_up_to_the_ceiling(self) -> None:
+        # the stretch itself is shared.core.arm_budget's (tests/shared/test_arm_budget.py)
+        stretched = dataclasses.replace(BOUNDS, stretch=5.0)
+        assert wait({}, at(600), bounds=stretched).delay_seconds == expected(5.0 * 3.2 * 800**0.3)
+        assert wait({}, at(80_000), bounds=dataclasses.replace(BOUNDS, stretch=9.0)).delay_seconds == 300
+        assert failure_delay(headers={}, now=T0, failures=1, bounds=stretched, key=KEY, polls=3) == expected(25)
 
 
 class TestFailureDelay:
@@ -154,7 +149,7 @@ class TestFailureDelay:
 
 
 headers_strategy = st.dictionaries(
-    st.sampled_from(["retry-after", "retry-after-ms", "x-ms-retry-after-ms", schedule.ARM_READS_HEADER]),
+    st.sampled_from(["retry-after", "retry-after-ms", "x-ms-retry-after-ms"]),
     st.one_of(st.integers(-10, 10**7).map(str), st.text(max_size=12), st.sampled_from(["nan", "inf", "-inf", "1e308"])),
 )
 body_strategy = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
@@ -167,14 +162,14 @@ body_strategy = st.one_of(st.none(), st.fixed_dictionaries({}, optional={
     body=body_strategy, headers=headers_strategy,
     elapsed=st.floats(0, 40 * 86400), to_deadline=st.floats(0, 40 * 86400),
     min_delay=st.floats(0, 600), span=st.floats(0, 7 * 86400), hint=st.one_of(st.none(), st.integers(1, 2_592_000)),
-    reserve=st.integers(0, 12_000), polls=st.integers(0, 10**6), failures=st.integers(1, 10_000),
+    stretch=st.floats(1.0, 9.0), polls=st.integers(0, 10**6), failures=st.integers(1, 10_000),
 )
 def test_never_below_a_floor_above_a_ceiling_past_the_deadline_or_negative(
     body: dict | None, headers: dict, elapsed: float, to_deadline: float, min_delay: float, span: float,
-    hint: int | None, reserve: int, polls: int, failures: int,
+    hint: int | None, stretch: float, polls: int, failures: int,
 ) -> None:
     now = at(elapsed)
-    bounds = Bounds(min_delay, min_delay + span, now + timedelta(seconds=to_deadline), reserve)
+    bounds = Bounds(min_delay, min_delay + span, now + timedelta(seconds=to_deadline), stretch)
     running = running_delay(body=body, headers=headers, now=now, first_seen_at=T0, expected_seconds=hint,
                             bounds=bounds, key=KEY, polls=polls).delay_seconds
     failed = failure_delay(headers=headers, now=now, failures=failures, bounds=bounds, key=KEY, polls=polls)

@@ -3,12 +3,13 @@
 Only ``shared.edges.storage`` of the project is imported here (for the queue clients).
 """
 
-from tests.support.processes import run_local_command, run_local_process, start_run_local
+from tests.support.processes import ToolProcess, run_local_command, run_local_process, start_run_local
 from tests.support.queues import QueueSet, read_all, unique_queue_prefix, wait_for_messages
 from tests.support.wait import WaitTimeout, wait_until
 
 __all__ = [
     "QueueSet",
+    "ToolProcess",
     "WaitTimeout",
     "read_all",
     "run_local_command",

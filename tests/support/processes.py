@@ -64,3 +64,80 @@ def start_run_local(
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+class ToolProcess:
+    """``python -m tools.X`` in its own process group, its stderr read line by line by a thread.
+
+    For signal tests: :meth:`wait_for_line` waits for a readiness line (never a sleep), then
+    :meth:`signal` sends a signal to the whole group, as a terminal's Ctrl-C or a CI runner's
+    cancel does. Use it as a context manager: on exit the group is killed if still running.
+    """
+
+    def __init__(self, module: str, *args: str, environ: Mapping[str, str] | None = None,
+                 cwd: str | os.PathLike[str] = PROJECT_ROOT) -> None:
+        import queue as queue_module
+        import threading
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", module, *args], cwd=cwd, env=_environment(environ), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        self.lines: queue_module.Queue[str | None] = queue_module.Queue()
+        self.stderr: list[str] = []
+        self.stdout = ""
+
+        def pump() -> None:
+            assert self.process.stderr is not None
+            for line in self.process.stderr:
+                self.lines.put(line)
+            self.lines.put(None)
+
+        self._reader = threading.Thread(target=pump, daemon=True)
+        self._reader.start()
+
+    def wait_for_line(self, text: str, timeout: float = 30.0) -> str:
+        """The first stderr line containing ``text``; AssertionError if the process ends or ``timeout`` passes first."""
+        import queue as queue_module
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue_module.Empty:
+                raise AssertionError(f"no line with {text!r} within {timeout}s; stderr so far: {''.join(self.stderr)}") from None
+            if line is None:
+                raise AssertionError(f"the process ended before printing {text!r}; stderr: {''.join(self.stderr)}")
+            self.stderr.append(line)
+            if text in line:
+                return line
+
+    def signal(self, signum: int) -> None:
+        os.killpg(self.process.pid, signum)
+
+    def finish(self, timeout: float = 30.0) -> int:
+        """Wait for the exit code; the rest of stderr is in ``stderr``, stdout in ``stdout``."""
+        assert self.process.stdout is not None
+        self.stdout = self.process.stdout.read()
+        code = self.process.wait(timeout)
+        self._reader.join(timeout)
+        while (line := self.lines.get_nowait() if not self.lines.empty() else None) is not None:
+            self.stderr.append(line)
+        return code
+
+    def __enter__(self) -> ToolProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.process.poll() is None:
+            import signal as signal_module
+
+            try:
+                os.killpg(self.process.pid, signal_module.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()

@@ -11,10 +11,10 @@ import json
 import math
 from pathlib import Path
 
-from tools.azurite import Azurite
-from tools.bench import SMOKE, format_table, run
-from tools.bench.cost_model import simulate
-from tools.bench.run import write
+from tools.dev.azurite import Azurite
+from tools.measure.bench import SMOKE, format_table, run
+from tools.measure.bench.cost_model import simulate
+from tools.measure.bench.run import write
 
 TARGETS = {"p1": 0.7, "p2": 0.6, "p3": 1.15, "p4": 1.1}
 
@@ -58,7 +58,7 @@ def test_the_cost_model_follows_the_decision_core() -> None:
 
 def test_p5_fleet_replay_smoke() -> None:
     """Small fleets of every model: the structure is there and every figure is finite (no timing, no targets)."""
-    from tools.bench import fleet, p5
+    from tools.measure.bench import fleet, p5
 
     result = p5.measure(operations=60)
     assert list(result["models"]) == [model.name for model in fleet.MODELS] and len(result["models"]) >= 3
@@ -80,7 +80,7 @@ def test_p5_fleet_replay_smoke() -> None:
 
 def test_the_fleet_models_differ_as_designed() -> None:
     """Each model has the feature it was made for (so a schedule cannot pass by fitting one)."""
-    from tools.bench import fleet
+    from tools.measure.bench import fleet
 
     ops = {model.name: fleet.make_fleet(600, model=model) for model in fleet.MODELS}
     reporters = [op for op in ops["floors"] if op.kind == "percentComplete"]
@@ -94,13 +94,34 @@ def test_the_fleet_models_differ_as_designed() -> None:
 
 
 def test_p6_budget_replay_smoke() -> None:
-    from tools.bench import p6
+    from tools.measure.bench import p6
 
     result = p6.measure(operations=60, seed=1)
     for replay in (result["budget_on"], result["budget_off"]):
         assert replay["outcomes"] == {"Succeeded": 60}  # every operation ends with one outcome
         assert replay["reads"] >= 60 and replay["throttled_429"] >= 0 and replay["mean_lag_s"] >= 0
     assert result["budget_off"]["arm_reads_reserve"] == 0 and result["budget_on"]["arm_reads_reserve"] == 100
+    four = result["instances4"]
+    assert set(four) == {"instances", "reads", "throttled", "mean_lag_s"} and four["instances"] == 4
+    assert four["reads"] == result["budget_on_4_instances"]["reads"] >= 60
+
+
+def test_p6_throttles_as_arm_does_both_buckets_shared_by_every_instance() -> None:
+    from tools.measure.bench.p6 import Arm
+
+    arm = Arm()
+    answers = [arm.read(0.0) for _ in range(251)]
+    assert all(ok for ok, _ in answers[:250]) and not answers[250][0]  # the principal's 250, one bucket for all
+    ok, headers = answers[249]
+    assert headers["x-ms-ratelimit-remaining-subscription-reads"] == "0"
+    assert headers["x-ms-routing-request-id"].startswith("WESTUS:")
+    assert int(headers["x-ms-ratelimit-remaining-subscription-global-reads"]) == 3750 - 250
+    assert int(answers[250][1]["retry-after"]) >= 1
+    assert arm.read(1.0)[0]  # 25/s refill
+    drained = Arm()
+    drained.global_.tokens = 0.5  # the other principals spent the global bucket: 429 with the principal's full
+    ok, headers = drained.read(0.0)
+    assert not ok and headers["x-ms-ratelimit-remaining-subscription-reads"] == "250"
 
 
 def test_a_subset_run_merges_into_the_file(tmp_path: Path) -> None:

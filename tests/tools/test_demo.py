@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools import demo
+from tools.dev import demo
 
 
 def test_demo_runs_to_the_end_and_shows_every_source(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -16,6 +16,8 @@ def test_demo_runs_to_the_end_and_shows_every_source(capsys: pytest.CaptureFixtu
                             ("arm", "vm-delete-2b9e"), ("dataplane", "Succeeded")):
         assert any(line.startswith(source) and outcome in line for line in out.splitlines()), (source, outcome)
     assert any("vm-delete-2b9e" in line and "Succeeded" in line for line in out.splitlines())
+    assert any(line.startswith("arm") and " main " in line and "Succeeded" in line for line in out.splitlines()), "the deployment by id"
+    assert "resourceId" in out
     assert "Did you mean 'operationId'?" in out
     assert "same eventIds as the queue: yes" in out
     assert "Progress events on Event Grid" in out

@@ -20,8 +20,8 @@ import pytest
 
 from shared.core.request_parser import decode_message_text
 from tests.support import QueueSet
-from tools import enqueue
-from tools.enqueue import status_url_from
+from tools.ops import enqueue
+from tools.ops.enqueue import status_url_from
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -220,7 +220,7 @@ def test_account_url_uses_default_azure_credential() -> None:
     args = enqueue._parser().parse_args(["--account-url", "https://acct.queue.core.windows.net"])
     from azure.identity import DefaultAzureCredential
 
-    from tools._cli import queue_client
+    from tools.ops._cli import queue_client
 
     client = queue_client(args, {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "operations")
     assert client.url == "https://acct.queue.core.windows.net/operations"
@@ -248,3 +248,31 @@ def test_the_text_sent_is_what_is_validated(capsys: pytest.CaptureFixture[str]) 
     assert run(capsys, NO_STORAGE, *APIM, "--context", big, "--dry-run")[0] == 0
     code, out, err = run(capsys, NO_STORAGE, *APIM, "--context", big, "--dry-run", "--base64")
     assert code == 2 and out == "" and "larger than" in err
+
+
+DEPLOYMENT = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/web-rg/providers/Microsoft.Resources/deployments/main"
+
+
+def test_resource_id_wait_for_and_expected_seconds_build_a_resource_request(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, NO_STORAGE, "--resource-id", DEPLOYMENT, "--api-version", "2024-03-01", "--wait-for", "deleted",
+                       "--expected-seconds", "600", "--dry-run")
+    assert code == 0
+    assert json.loads(out) == {"source": "arm", "resourceId": DEPLOYMENT, "waitFor": "deleted", "apiVersion": "2024-03-01",
+                               "expectedSeconds": 600}
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (("--resource-id", DEPLOYMENT), "--resource-id"),  # no api-version
+        (("--resource-id", "https://management.azure.com" + DEPLOYMENT, "--api-version", "1"), "--resource-id"),
+        (("--resource-id", DEPLOYMENT, "--api-version", "1", "--status-url", ARM_URL), "--resource-id"),
+        (("--resource-id", DEPLOYMENT, "--api-version", "1", "--wait-for", "gone"), "--wait-for"),
+        (("--status-url", ARM_URL, "--wait-for", "deleted"), "--wait-for"),
+        (("--status-url", ARM_URL, "--expected-seconds", "0"), "--expected-seconds"),
+    ],
+)
+def test_bad_resource_flags_exit_2_naming_the_flag(capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], flag: str) -> None:
+    code, out, err = run(capsys, NO_STORAGE, *argv, "--dry-run")
+    assert code == 2 and out == ""
+    assert f"(flag {flag})" in err and len(err.strip().splitlines()) == 1

@@ -16,8 +16,8 @@ import pytest
 from shared.core.poll_state import rfc3339
 from shared.runtime import build_watcher
 from tests.support import QueueSet
-from tools import poison
-from tools.run_local import QueueOptions
+from tools.dev.run_local import QueueOptions
+from tools.ops import poison
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 LOCAL_DEVCENTER = "http://127.0.0.1:8125"
@@ -45,11 +45,11 @@ def listed(capsys: pytest.CaptureFixture[str], env: dict[str, str], *argv: str) 
     return json.loads(out)
 
 
-def watcher_rejects(queues: QueueSet, text: str) -> None:
+def watcher_rejects(queues: QueueSet, text: str, message_id: str | None = None) -> None:
     """The real Watcher poisons ``text`` (wrapped), with the default settings."""
     queues.create()
     watcher = build_watcher(dict(queues), credential=object(), http=object())
-    assert watcher.handle(text).action == "poisoned"
+    assert watcher.handle(text, message_id=message_id).action == "poisoned"
 
 
 def fixed(queues: QueueSet) -> dict[str, str]:
@@ -253,3 +253,24 @@ def test_id_takes_a_unique_prefix_and_says_when_none_or_several_match(capsys: py
     code, out, err = run(capsys, dict(queues), "--discard", "--id", target[:8])
     assert code == 2 and f"--id {target[:8]}: no entry on {queues.poison}" in err
     assert len(queues.peek(queues.poison)) == kept, "nothing was deleted"
+
+
+def test_the_message_id_in_the_log_line_finds_the_entry(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    watcher_rejects(queues, json.dumps(apim(operationID="typo", correlationId="c-typo")), message_id="0442c9da-aaaa-bbbb")
+    watcher_rejects(queues, json.dumps(apim(operationID="typo", correlationId="c-other")), message_id="77d1e0f2-cccc-dddd")
+    (entry,) = listed(capsys, dict(queues), "--id", "0442c9da")
+    assert entry["originalMessageId"] == "0442c9da-aaaa-bbbb" and entry["correlationId"] == "c-typo"
+    assert entry["messageId"] != "0442c9da-aaaa-bbbb", "the entry has its own id; the rejected message's is kept beside"
+    (by_own_id,) = listed(capsys, dict(queues), "--id", entry["messageId"])
+    assert by_own_id["originalMessageId"] == "0442c9da-aaaa-bbbb"
+
+
+def test_correlation_id_chooses_the_entries(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    watcher_rejects(queues, json.dumps(apim(operationID="typo", correlationId="c-typo")))
+    watcher_rejects(queues, json.dumps(apim(operationID="typo", correlationId="c-other")))
+    queues.send(json.dumps(apim(correlationId="c-typo")), queue=queues.poison)  # the host's raw copy
+    entries = listed(capsys, dict(queues), "--correlation-id", "c-typo")
+    assert [(e["kind"], e["correlationId"]) for e in entries] == [("wrapped", "c-typo"), ("raw", "c-typo")]
+    code, out, _ = run(capsys, dict(queues), "--discard", "--correlation-id", "c-other")
+    assert code == 0 and out.count("discarded") == 1
+    assert len(queues.peek(queues.poison)) == 2

@@ -15,7 +15,7 @@ import pytest
 from shared.core.decide import StatusRead, decide
 from tests.shared.helpers import T0, apim, arm, parse, settings
 from tests.support import QueueSet
-from tools import results
+from tools.ops import results
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,10 +45,10 @@ def test_one_shot_prints_a_line_per_outcome_and_takes_nothing(capsys: pytest.Cap
     code, out, err = run(capsys, dict(queues))
     assert (code, err) == (0, "")
     header, *rows = out.splitlines()
-    assert header.split()[:3] == ["INSERTED", "OUTCOME", "SOURCE"] and header.split()[-2:] == ["POLLS", "COPY"]
+    assert header.split()[:3] == ["INSERTED", "OUTCOME", "SOURCE"] and header.split()[-3:] == ["POLLS", "COPY", "ERROR"]
     assert len(rows) == 4
     assert rows[0].split()[1:5] == ["Succeeded", "apim", "op-1", "rel-1"] and ok["eventId"] in rows[0]
-    assert rows[0].split()[-2:] == ["1", "1"] and rows[2].split()[-1] == "2", "the second copy of one eventId"
+    assert rows[0].split()[-3:] == ["1", "1", "-"] and rows[2].split()[-2] == "2", "the second copy of one eventId"
     assert rows[1].split()[1:5] == ["Failed", "apim", "op-2", "-"]
     assert "not a result" in rows[3]
     assert len(queues.peek(queues.results)) == 4, "peeking takes nothing"
@@ -120,3 +120,23 @@ def test_python_m_tools_results_in_a_subprocess(queues: QueueSet) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json_lines(done.stdout)[0]["result"] == result
+
+
+def test_the_error_column_says_why_it_failed_cut_to_fit(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    failed = a_result("Failed", operationId="op-2")
+    failed["error"] = {"code": "EnvironmentDeploymentFailed", "message": "The ARM template failed to deploy. " * 5}
+    queues.send_json(failed, queue=queues.results)
+    _, out, _ = run(capsys, dict(queues))
+    header, row = out.splitlines()
+    cell = row[header.index("ERROR"):]
+    assert cell.startswith("EnvironmentDeploymentFailed: The ARM template failed") and cell.endswith("…")
+    assert len(cell) == 60
+
+
+def test_help_explains_copy_and_every_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        results.main(["--help"], environ={})
+    text = " ".join(capsys.readouterr().out.split())
+    assert "COPY numbers the copies of one outcome" in text and "duplicate delivery" in text
+    for code in ("4 rejected", "130", "143", "3 --max not reached"):
+        assert code in text

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet
-from tools import results
-from tools.results_wait import wait_for
+from tools.ops import results
+from tools.ops.results.wait import wait_for
 
 from .test_results import a_result, json_lines, run
 
@@ -95,7 +95,7 @@ def test_no_outcome_within_the_timeout_exits_3(capsys: pytest.CaptureFixture[str
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["--wait"], "--wait and --timeout need --correlation-id"),
+        (["--wait"], "--wait, --timeout and --message-id need --correlation-id"),
         (["--correlation-id", "c", "--follow"], "not with --follow"),
         (["--correlation-id", "c", "--wait", "--timeout", "0"], "--timeout must be more than 0"),
     ],
@@ -114,3 +114,59 @@ def test_the_docs_sample_header_is_what_the_tool_prints(capsys: pytest.CaptureFi
     header = out.splitlines()[0]
     readme = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text(encoding="utf-8")
     assert f"$ python -m tools.results\n{header}\n" in readme
+
+
+def _rejected_by_the_watcher(queues: QueueSet, request: dict[str, Any]) -> str:
+    """The real Watcher takes ``request`` off the operations queue and poisons it; the message id it had."""
+    from shared.runtime import build_watcher
+
+    queues.create()
+    message_id = queues.send_json(request, queue=queues.operations)
+    [message] = list(queues.client(queues.operations).receive_messages(max_messages=1))
+    watcher = build_watcher(dict(queues), credential=object(), http=object())
+    assert watcher.handle(message.content, message.dequeue_count, message_id=message.id).action == "poisoned"
+    return message_id
+
+
+def test_a_wait_for_a_rejected_request_says_so_at_once(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    request = {"source": "apim", "subscriptionId": "00000000-0000-0000-0000-000000000000", "location": "westus",
+               "operationID": "typo", "correlationId": "release-42"}
+    _rejected_by_the_watcher(queues, request)
+    # Without the poison check this waits the whole --timeout and exits 3.
+    code, out, err = run(capsys, dict(queues), "--correlation-id", "release-42", "--wait", "--timeout", "600", "--json")
+    assert code == 4
+    (said,) = [line for line in err.splitlines() if line.startswith("rejected at ")]  # (other lines: the watcher's log)
+    assert "Field 'operationID'" in said and f"on {queues.poison} " in said
+    (line,) = json_lines(out)
+    assert line["rejected"]["reason"].startswith("Field 'operationID'")
+    assert len(queues.peek(queues.poison)) == 1, "the entry stays for tools.poison"
+
+
+def test_the_message_id_from_enqueue_finds_the_rejection(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    request = {"source": "apim", "subscriptionId": "nope", "location": "westus", "operationId": "op-1"}  # no correlationId
+    message_id = _rejected_by_the_watcher(queues, request)
+    code, _, err = run(capsys, dict(queues), "--correlation-id", "unknown", "--message-id", message_id,
+                       "--wait", "--timeout", "600")
+    assert code == 4 and "Field 'subscriptionId'" in err
+
+
+def test_a_rejection_that_arrives_during_the_wait_ends_it(queues: QueueSet) -> None:
+    from tools.ops.results.wait import Rejection
+
+    queues.create()
+    poison = queues.client(queues.poison)
+
+    class _RejectedLater:
+        peeks = 0
+
+        def peek_messages(self, **kwargs: Any) -> Any:
+            self.peeks += 1
+            if self.peeks == 3:
+                _rejected_by_the_watcher(queues, {"source": "apim", "correlationId": "late", "nope": 1})
+            return poison.peek_messages(**kwargs)
+
+    args = argparse.Namespace(correlation_id="late", wait=True, timeout=600.0, interval=0.01, consume=False,
+                              lease_seconds=5, message_id=None)
+    seen: list[Rejection] = []
+    assert wait_for(queues.client(queues.results), args, print, poison=_RejectedLater(), rejected=seen.append) == 4
+    assert seen[0].reason and seen[0].message_id is not None

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 from shared.core.decide import Publish, StatusRead, decide
+from shared.core.errors import InvalidRequest
 from shared.core.request_model import REQUEST_ADAPTER
 from shared.core.result_model import RESULT_ADAPTER
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES, TRIM_STEPS, encode_json, fit_result
 from tests.shared.helpers import T0, apim, arm, devcenter, operationalinsights, parse, settings
-from tools import schemas
+from tools.dev import schemas
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
@@ -116,6 +117,10 @@ def _published(request: Any, status_read: StatusRead, at: float = 1) -> dict[str
 DATAPLANE = {"source": "dataplane", "statusUrl": "https://t-dc.westus.devcenter.azure.com/projects/p/operationstatuses/o?api-version=1"}
 
 
+RESOURCE = {"source": "arm", "apiVersion": "2024-03-01",
+            "resourceId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Resources/deployments/main"}
+
+
 def produced_results() -> dict[str, dict[str, Any]]:
     full_body = {"status": "Succeeded", "percentComplete": 100, "startTime": "2026-01-01T00:00:00Z",
                  "endTime": "2026-01-01T00:10:00Z", "properties": {"x": [1, 2]}}
@@ -137,6 +142,9 @@ def produced_results() -> dict[str, dict[str, Any]]:
             parse(arm(statusHeader="location")), read(status=202, location="https://elsewhere.example/operations/1")
         ),
         "succeeded-dataplane": _published(parse(DATAPLANE), read({"id": "o", "status": "Succeeded", "result": {"a": 1}})),
+        "succeeded-resource": _published(parse(RESOURCE), read({"properties": {"provisioningState": "Succeeded"}})),
+        "failed-deployment": _published(parse(RESOURCE), read({"properties": {"provisioningState": "Failed", "error": _PROVIDER_ERROR}})),
+        "deleted-resource": _published(parse({**RESOURCE, "waitFor": "deleted"}), read(status=404)),
     }
     request = parse(apim())
     first = decide(request, read(status=None), later(1), CONFIG)
@@ -197,7 +205,8 @@ def test_missing_fields_are_rejected_but_absent_error_keys_are_fine() -> None:
 @pytest.mark.parametrize(
     "request_body",
     [apim(), operationalinsights(), devcenter(), arm(), apim(correlationId="c", context={}, timeoutSeconds=5, apiVersion="2025-01-01"),
-     arm(statusHeader="Location"), arm(statusHeader="LOCATION"), {**DATAPLANE, "statusHeader": "operation-location"}, DATAPLANE],
+     arm(statusHeader="Location"), arm(statusHeader="LOCATION"), {**DATAPLANE, "statusHeader": "operation-location"}, DATAPLANE,
+     RESOURCE, {**RESOURCE, "waitFor": "deleted"}],
 )
 def test_valid_requests_validate_against_the_committed_request_schema(request_body: dict[str, Any]) -> None:
     parse(request_body)  # the watcher accepts it
@@ -205,3 +214,16 @@ def test_valid_requests_validate_against_the_committed_request_schema(request_bo
     jsonschema.validate(request_body, committed("request.schema.json"))
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**request_body, "operationID": "typo"}, committed("request.schema.json"))
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [{**RESOURCE, "statusUrl": arm()["statusUrl"]}, {"source": "arm"}, {**arm(), "waitFor": "deleted"},
+     {**RESOURCE, "statusHeader": "Location"}, {**RESOURCE, "waitFor": "gone"}],
+)
+def test_the_request_schema_refuses_what_the_parser_refuses(request_body: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest):
+        parse(request_body)
+    jsonschema = pytest.importorskip("jsonschema")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(request_body, committed("request.schema.json"))
