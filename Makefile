@@ -63,7 +63,7 @@ checkov: setup
 	$(CHECKOV_VENV)/bin/checkov --directory infra --framework bicep --skip-path infra/app/guards.bicep --compact --skip-download
 	$(VENV_PYTHON) -m pytest -q tests/infra/test_checkov.py
 
-# Benchmarks P1-P6 (tools/bench): a table on stdout, the figures in bench/latest.json. About
+# Benchmarks P1-P6 (tools/measure/bench): a table on stdout, the figures in bench/latest.json. About
 # 13 minutes. azure-mgmt-core (ARMPolling, P2's reference) comes with requirements-dev.txt.
 # bench-schedule: P5 and P6 alone (the polling schedule's fleet replays, under a minute), merged
 # into bench/latest.json beside the other figures.
@@ -74,7 +74,7 @@ bench: setup
 bench-schedule: setup
 	$(VENV_PYTHON) -m tools.bench --only p5,p6
 
-# Soak (tools/soak): the property tests with at least 10,000 examples each, then OPS operations
+# Soak (tools/measure/soak): the property tests with at least 10,000 examples each, then OPS operations
 # through two run_local workers under injected faults, a worker SIGKILL and an Azurite restart.
 # Report on stdout and in soak/$(OPS).json (soak/2000.json, soak/10000.json); fails if anything is lost or ends wrong. ~10 minutes.
 OPS ?= 2000

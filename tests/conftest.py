@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.queues import QueueSet, unique_queue_prefix
-from tools.azurite import Azurite, AzuriteError
+from tools.dev.azurite import Azurite, AzuriteError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

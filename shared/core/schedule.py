@@ -30,7 +30,7 @@ schedule spends reads where an end is likely:
   with the provider's hint as a floor (a 429's ``Retry-After`` is kept).
 
 The constants were chosen with the fleet replays of ``make bench`` (P5, P6:
-``tools/bench/p5.py``, ``tools/bench/p6.py``, the fleet model in ``tools/bench/fleet.py``).
+``tools/measure/bench/p5.py``, ``tools/measure/bench/p6.py``, the fleet model in ``tools/measure/bench/fleet.py``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support import QueueSet, start_run_local, wait_until
 from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
-from tools.simulator import Simulator
+from tools.dev.sim import Simulator
 
 SUB = "00000000-0000-0000-0000-000000000000"
 TOKEN = "eyJhbGciOi.agentless-job-token-" + uuid.uuid4().hex

@@ -23,7 +23,7 @@ import pytest
 
 from tests.support import QueueSet, run_local_process
 from tests.support.e2e import clear_inherited_settings, fast_host_json
-from tools.simulator import Simulator
+from tools.dev.sim import Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"

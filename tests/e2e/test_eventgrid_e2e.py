@@ -22,7 +22,7 @@ import pytest
 from tests.support import QueueSet, run_local_process
 from tests.support.e2e import clear_inherited_settings, fast_host_json
 from tests.support.e2e import watcher_settings as _watcher_settings
-from tools.simulator import Simulator
+from tools.dev.sim import Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"

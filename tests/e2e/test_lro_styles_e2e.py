@@ -20,7 +20,7 @@ import pytest
 from shared.core.result import EVENT_ID_NAMESPACE
 from tests.support import QueueSet, run_local_process
 from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
-from tools.simulator import DATAPLANE_AUDIENCE, Simulator
+from tools.dev.sim import DATAPLANE_AUDIENCE, Simulator
 
 SUB = "00000000-0000-0000-0000-000000000000"
 LOC_PATH = f"/subscriptions/{SUB}/providers/Microsoft.Compute/locations/westus/operationResults/{{}}?api-version=2024-03-01"

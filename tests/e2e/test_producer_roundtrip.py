@@ -1,6 +1,6 @@
 """Round trips through the producer and operator tools, with the real ``function_app``.
 
-``tools.run_local.run`` drives the function in-process against Azurite (the session's),
+``tools.dev.run_local.run`` drives the function in-process against Azurite (the session's),
 the simulator plays ARM, devcenter, managed identity and Event Grid, and the tools are
 called as a pipeline and an operator would (``main(argv, environ)``; one as a subprocess):
 
@@ -31,9 +31,9 @@ from shared import runtime
 from shared.core.result_model import RESULT_ADAPTER
 from tests.support import QueueSet
 from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
-from tools import enqueue, poison, results
-from tools import run_local as rl
-from tools.simulator import Simulator
+from tools.dev import run_local as rl
+from tools.dev.sim import Simulator
+from tools.ops import enqueue, poison, results
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import QueueSet, run_local_process
 from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
-from tools.simulator import Simulator
+from tools.dev.sim import Simulator
 
 SUB = "00000000-0000-0000-0000-000000000000"
 

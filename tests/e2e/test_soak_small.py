@@ -1,6 +1,6 @@
 """``make soak`` in small, inside ``make test``: 60 operations, two run_local workers, faults, chaos.
 
-The same run as ``python -m tools.soak`` (see tools/soak): all six lanes (the four seeded sources,
+The same run as ``python -m tools.soak`` (see tools/measure/soak): all six lanes (the four seeded sources,
 Location polling and a data-plane Operation-Location host) and every
 outcome plus invalid requests, the simulator (a child process) faulting about 20 % of
 status reads with every kind of fault, one worker SIGKILLed and started again, Azurite
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from shared.core.result import EVENT_ID_NAMESPACE
-from tools.soak import SoakConfig, run_soak
-from tools.soak.check import judge
-from tools.soak.plan import PlannedOp, build_plan
-from tools.soak.report import summary
+from tools.measure.soak import SoakConfig, run_soak
+from tools.measure.soak.check import judge
+from tools.measure.soak.plan import PlannedOp, build_plan
+from tools.measure.soak.report import summary
 
 
 def test_a_small_soak_loses_nothing_and_gets_nothing_wrong(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from shared.edges.eventgrid import EventGridSink
 from shared.edges.http import HttpxTransport
 from shared.edges.tokens import TokenCache
 from tests.shared.helpers import T0, apim
-from tools.simulator import Simulator
+from tools.dev.sim import Simulator
 
 KEY = "sim-topic-key-0123456789"
 EVENTGRID_AUDIENCE = "https://eventgrid.azure.net"

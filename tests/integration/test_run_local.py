@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet, run_local_process, start_run_local, wait_until
-from tools import run_local as rl
-from tools.azurite import ACCOUNT_KEY, Azurite, AzuriteError, connection_string_for
+from tools.dev import run_local as rl
+from tools.dev.azurite import ACCOUNT_KEY, Azurite, AzuriteError, connection_string_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = PROJECT_ROOT / "tests" / "fixtures"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet, run_local_process
-from tools.run_local.settings import worker_thread_count
+from tools.dev.run_local.settings import worker_thread_count
 
 ECHO_APP, ASYNC_APP = "tests.fixtures.echo_app", "tests.fixtures.async_echo_app"
 HOST_JSON = "tests/fixtures/host.json"  # batchSize 4: one receive hands over four messages

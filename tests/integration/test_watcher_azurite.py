@@ -19,7 +19,7 @@ import pytest
 from shared.edges.http import HttpxTransport
 from shared.runtime import build_watcher
 from tests.support import QueueSet
-from tools.simulator import Simulator
+from tools.dev.sim import Simulator
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEVCENTER_OP = "fa067167-e49d-41bd-8dd8-de719b9de3b3"

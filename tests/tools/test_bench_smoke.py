@@ -11,10 +11,10 @@ import json
 import math
 from pathlib import Path
 
-from tools.azurite import Azurite
-from tools.bench import SMOKE, format_table, run
-from tools.bench.cost_model import simulate
-from tools.bench.run import write
+from tools.dev.azurite import Azurite
+from tools.measure.bench import SMOKE, format_table, run
+from tools.measure.bench.cost_model import simulate
+from tools.measure.bench.run import write
 
 TARGETS = {"p1": 0.7, "p2": 0.6, "p3": 1.15, "p4": 1.1}
 
@@ -58,7 +58,7 @@ def test_the_cost_model_follows_the_decision_core() -> None:
 
 def test_p5_fleet_replay_smoke() -> None:
     """Small fleets of every model: the structure is there and every figure is finite (no timing, no targets)."""
-    from tools.bench import fleet, p5
+    from tools.measure.bench import fleet, p5
 
     result = p5.measure(operations=60)
     assert list(result["models"]) == [model.name for model in fleet.MODELS] and len(result["models"]) >= 3
@@ -80,7 +80,7 @@ def test_p5_fleet_replay_smoke() -> None:
 
 def test_the_fleet_models_differ_as_designed() -> None:
     """Each model has the feature it was made for (so a schedule cannot pass by fitting one)."""
-    from tools.bench import fleet
+    from tools.measure.bench import fleet
 
     ops = {model.name: fleet.make_fleet(600, model=model) for model in fleet.MODELS}
     reporters = [op for op in ops["floors"] if op.kind == "percentComplete"]
@@ -94,7 +94,7 @@ def test_the_fleet_models_differ_as_designed() -> None:
 
 
 def test_p6_budget_replay_smoke() -> None:
-    from tools.bench import p6
+    from tools.measure.bench import p6
 
     result = p6.measure(operations=60, seed=1)
     for replay in (result["budget_on"], result["budget_off"]):
@@ -107,7 +107,7 @@ def test_p6_budget_replay_smoke() -> None:
 
 
 def test_p6_throttles_as_arm_does_both_buckets_shared_by_every_instance() -> None:
-    from tools.bench.p6 import Arm
+    from tools.measure.bench.p6 import Arm
 
     arm = Arm()
     answers = [arm.read(0.0) for _ in range(251)]

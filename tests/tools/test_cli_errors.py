@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tools._cli import run_tool
-from tools.azurite import Azurite
+from tools.dev.azurite import Azurite
+from tools.ops._cli import run_tool
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ARM_URL = ("https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.Web"

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tools import demo
+from tools.dev import demo
 
 
 def test_demo_runs_to_the_end_and_shows_every_source(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

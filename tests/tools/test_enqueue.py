@@ -20,8 +20,8 @@ import pytest
 
 from shared.core.request_parser import decode_message_text
 from tests.support import QueueSet
-from tools import enqueue
-from tools.enqueue import status_url_from
+from tools.ops import enqueue
+from tools.ops.enqueue import status_url_from
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -220,7 +220,7 @@ def test_account_url_uses_default_azure_credential() -> None:
     args = enqueue._parser().parse_args(["--account-url", "https://acct.queue.core.windows.net"])
     from azure.identity import DefaultAzureCredential
 
-    from tools._cli import queue_client
+    from tools.ops._cli import queue_client
 
     client = queue_client(args, {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}, "operations")
     assert client.url == "https://acct.queue.core.windows.net/operations"

@@ -16,8 +16,8 @@ import pytest
 from shared.core.poll_state import rfc3339
 from shared.runtime import build_watcher
 from tests.support import QueueSet
-from tools import poison
-from tools.run_local import QueueOptions
+from tools.dev.run_local import QueueOptions
+from tools.ops import poison
 
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 LOCAL_DEVCENTER = "http://127.0.0.1:8125"

@@ -15,7 +15,7 @@ import pytest
 from shared.core.decide import StatusRead, decide
 from tests.shared.helpers import T0, apim, arm, parse, settings
 from tests.support import QueueSet
-from tools import results
+from tools.ops import results
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet
-from tools import results
-from tools.results_wait import wait_for
+from tools.ops import results
+from tools.ops.results.wait import wait_for
 
 from .test_results import a_result, json_lines, run
 
@@ -151,7 +151,7 @@ def test_the_message_id_from_enqueue_finds_the_rejection(capsys: pytest.CaptureF
 
 
 def test_a_rejection_that_arrives_during_the_wait_ends_it(queues: QueueSet) -> None:
-    from tools.results_wait import Rejection
+    from tools.ops.results.wait import Rejection
 
     queues.create()
     poison = queues.client(queues.poison)

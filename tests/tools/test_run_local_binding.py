@@ -10,7 +10,7 @@ import azure.functions as func
 import pytest
 from azure.functions.queue import QueueMessageInConverter
 
-from tools.run_local.binding import queue_message_argument, trigger_metadata
+from tools.dev.run_local.binding import queue_message_argument, trigger_metadata
 
 INSERTED = datetime(2026, 11, 22, 12, 0, 0, 123456, tzinfo=UTC)
 EXPIRES = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)

@@ -10,8 +10,8 @@ import azure.functions as func
 import httpx
 import pytest
 
-from tools.run_local import RunLocalError
-from tools.run_local.http import HttpFront, find_http_functions
+from tools.dev.run_local import RunLocalError
+from tools.dev.run_local.http import HttpFront, find_http_functions
 
 
 def _app() -> func.FunctionApp:
@@ -76,7 +76,7 @@ def test_a_bad_port_is_a_config_error() -> None:
 
 def test_the_apps_watch_function_is_post_only_with_a_function_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
-    from tools.run_local import _functions_of, load_app
+    from tools.dev.run_local import _functions_of, load_app
 
     app = load_app("function_app")
     (watch,) = find_http_functions(app)

@@ -23,7 +23,7 @@ from shared.core.request_model import REQUEST_ADAPTER
 from shared.core.result_model import RESULT_ADAPTER
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES, TRIM_STEPS, encode_json, fit_result
 from tests.shared.helpers import T0, apim, arm, devcenter, operationalinsights, parse, settings
-from tools import schemas
+from tools.dev import schemas
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = PROJECT_ROOT / "schemas"

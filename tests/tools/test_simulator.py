@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools.sim.script import validate_steps
-from tools.simulator import EVENTGRID_CONTENT_TYPE, INJECTABLE_FAULTS, ScriptError, Simulator
+from tools.dev.sim import EVENTGRID_CONTENT_TYPE, INJECTABLE_FAULTS, ScriptError, Simulator
+from tools.dev.sim.script import validate_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 ARM = "https://management.azure.com"

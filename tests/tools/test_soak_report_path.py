@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.soak.__main__ import default_report
+from tools.measure.soak.__main__ import default_report
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from shared.core.settings import load_settings
-from tools import azurite, stack
+from tools.dev import azurite, stack
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SIM = SimpleNamespace(base_url="http://127.0.0.1:4100", port=4100, identity_endpoint="http://127.0.0.1:4100/msi/token",

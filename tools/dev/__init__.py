@@ -1,0 +1,1 @@
+"""Local development: run_local, the simulator (sim), azurite, stack, demo, schemas."""

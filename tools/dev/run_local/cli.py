@@ -1,0 +1,136 @@
+"""Entry points: run() (in-process), main() (``python -m tools.run_local``), logging setup, signals."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from tools.dev.run_local.common import DEFAULT_LEASE_SECONDS, EXIT_CONFIG, EXIT_ERROR, EXIT_OK, RunLocalError, log
+from tools.dev.run_local.host import LocalHost
+from tools.dev.run_local.options import QueueOptions
+from tools.dev.run_local.settings import resolve_settings
+
+__all__ = ["configure_logging", "main", "run"]
+
+
+def run(
+    app_module: str = "function_app",
+    environ: Mapping[str, str] | None = None,
+    *,
+    project_dir: str | os.PathLike[str] | None = None,
+    host_json: str | os.PathLike[str] | None = None,
+    local_settings: str | os.PathLike[str] | None = None,
+    function_name: str | None = None,
+    drain: bool = True,
+    max_seconds: float | None = None,
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    export_environ: bool = True,
+    http_port: int | None = None,
+) -> int:
+    """Load settings, host.json and the app as ``python -m tools.run_local`` does, run, return the exit code.
+
+    ``environ`` defaults to ``os.environ``; ``project_dir`` (default: the current
+    directory) is where host.json and local.settings.json are looked up.
+    """
+    project = Path(project_dir or os.getcwd())
+    try:
+        settings = resolve_settings(environ, local_settings=local_settings, project_dir=project)
+        options = QueueOptions.load(host_json or project / "host.json")
+        host = LocalHost.from_app(
+            app_module, settings, options, function_name=function_name, project_dir=project,
+            drain=drain, max_seconds=max_seconds, lease_seconds=lease_seconds, export_environ=export_environ,
+            http_port=http_port,
+        )
+    except RunLocalError as error:
+        log.error("%s", error)
+        return EXIT_CONFIG
+    try:
+        return host.run()
+    except KeyboardInterrupt:
+        host.stop()
+        return EXIT_OK
+
+
+class _NoAuthLevelNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Auth level is not applied" not in record.getMessage()
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Clean stderr logging: ``12:00:00.123 INFO run_local: ...``; Azure SDK chatter only on warnings."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    handler.addFilter(_NoAuthLevelNoise())
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.run_local",
+        description="Run the app's queue-triggered function against AzureWebJobsStorage "
+        "with host.json's queue semantics (no Core Tools needed).",
+    )
+    parser.add_argument("--app", default="function_app", help="app module to import (default: function_app)")
+    parser.add_argument("--function", dest="function_name", help="the queue-triggered function, if the app has several")
+    parser.add_argument("--project-dir", default=".", help="where host.json and local.settings.json are (default: .)")
+    parser.add_argument("--host-json", help="host.json to use (default: PROJECT_DIR/host.json)")
+    parser.add_argument("--local-settings", help="local.settings.json to use (default: PROJECT_DIR/local.settings.json)")
+    parser.add_argument("--drain", action="store_true",
+                        help="exit 0 once the queue holds no message (visible or delayed) and nothing is in flight")
+    parser.add_argument("--max-seconds", type=float, help="give up after this many seconds (exit code 3)")
+    parser.add_argument("--lease-seconds", type=int, default=DEFAULT_LEASE_SECONDS,
+                        help=f"invisibility of a message being processed, renewed at half-time (default {DEFAULT_LEASE_SECONDS})")
+    parser.add_argument("--http-port", type=int, metavar="PORT",
+                        help="also serve the app's HTTP functions on http://127.0.0.1:PORT/api/{route}, as func start "
+                             "does on 7071 (0: any free port, logged)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (one line per invocation)")
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+
+    project = Path(args.project_dir).resolve()
+    try:
+        settings = resolve_settings(os.environ, local_settings=args.local_settings, project_dir=project)
+        # Like Core Tools: the function's process sees local.settings.json's values as environment.
+        os.environ.update(settings)
+        options = QueueOptions.load(args.host_json or project / "host.json")
+        host = LocalHost.from_app(
+            args.app, settings, options, function_name=args.function_name, project_dir=project,
+            drain=args.drain, max_seconds=args.max_seconds, lease_seconds=args.lease_seconds,
+            http_port=args.http_port,
+        )
+    except RunLocalError as error:
+        log.error("%s", error)
+        return EXIT_CONFIG
+
+    signals_seen = 0
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen == 1:
+            log.info("%s: stopping (in-flight invocations finish; again to force)", signal.Signals(signum).name)
+            host.stop()
+        else:
+            log.warning("forced exit; leased messages come back after %ds", host.lease_seconds)
+            logging.shutdown()
+            os._exit(EXIT_ERROR)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    code = host.run()
+    if host.in_flight:
+        # Stuck invocations would keep the interpreter alive (worker threads are joined at exit).
+        logging.shutdown()
+        os._exit(code or EXIT_ERROR)
+    return code

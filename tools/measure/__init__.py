@@ -1,0 +1,1 @@
+"""Measurement: bench, soak."""

@@ -1,0 +1,125 @@
+"""P5: status reads and detection lag of the watcher's schedule, replayed on simulated fleets.
+
+Every operation of each fleet model in :data:`tools.measure.bench.fleet.MODELS` (each seeded; the models
+and why they differ are in that module) is replayed through the real ``shared.core.decide.decide``
+on a fake clock, each read answered by the operation's truth at that moment. The same fleet
+is replayed under three references: a fixed 30 s timer (a Durable Functions monitor),
+azure-core's poller (Retry-After, else 30 s) and the schedule before issue 13 (Retry-After
+exactly, else 5 s x 1.5 per poll up to 300 s). Detection lag = the reading time that saw the
+end minus the true end; mean and p95 per class. No sockets, no sleeps: seconds to run.
+
+Targets (issues 13 and 22), each against the fixed timer on the same operations, on **every** model:
+* with ``percentComplete``: reads <= 0.35x at mean lag <= 1.0x;
+* without it (and without a hint): reads and mean lag each <= 1.05x;
+* with ``expectedSeconds`` (no percentComplete): reads <= 0.5x at mean lag <= 1.0x.
+The goal beyond (reported, not a target): p95 lag per class <= the timer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tools.measure.bench import fleet
+
+SCHEDULES = ("watcher", "fixed_30s_timer", "azure_core", "previous")
+KINDS = ("all", "percentComplete", "no percentComplete", "expectedSeconds")
+#: kind -> (reads ratio at most, mean lag ratio at most) against the fixed timer.
+TARGETS = {"percentComplete": (0.35, 1.0), "no percentComplete": (1.05, 1.05), "expectedSeconds": (0.5, 1.0)}
+
+
+def measure_model(model: fleet.FleetModel, operations: int = 3000, seed: int | None = None) -> dict[str, Any]:
+    """P5 on one fleet model: per class and schedule, reads/op, mean and p95 lag, ratios to the timer."""
+    ops = fleet.make_fleet(operations, seed, model=model)
+    watcher = fleet.WatcherReplay()
+    runs = {"watcher": watcher.run, "fixed_30s_timer": fleet.replay_timer,
+            "azure_core": fleet.replay_azure_core, "previous": fleet.replay_previous}
+    replays: dict[str, dict[str, list[fleet.Replay]]] = {name: {kind: [] for kind in KINDS} for name in SCHEDULES}
+    for op in ops:
+        for name, run in runs.items():
+            replay = run(op)
+            replays[name]["all"].append(replay)
+            replays[name][op.kind].append(replay)
+    figures: dict[str, Any] = {}
+    for kind in KINDS:
+        timer = fleet.summarise(replays["fixed_30s_timer"][kind])
+        row: dict[str, Any] = {}
+        for name in SCHEDULES:
+            summary = fleet.summarise(replays[name][kind])
+            summary["reads_ratio"] = summary["reads_per_op"] / timer["reads_per_op"] if timer["reads_per_op"] else None
+            summary["lag_ratio"] = summary["mean_lag_s"] / timer["mean_lag_s"] if timer["mean_lag_s"] else None
+            summary["p95_lag_ratio"] = summary["p95_lag_s"] / timer["p95_lag_s"] if timer["p95_lag_s"] else None
+            row[name] = summary
+        if kind in TARGETS:
+            reads_max, lag_max = TARGETS[kind]
+            w = row["watcher"]
+            row["target"] = {"reads_ratio_max": reads_max, "lag_ratio_max": lag_max}
+            row["pass"] = bool(w["operations"]) and w["reads_ratio"] <= reads_max and w["lag_ratio"] <= lag_max
+            row["p95_goal_met"] = bool(w["operations"]) and w["p95_lag_s"] <= row["fixed_30s_timer"]["p95_lag_s"]
+        figures[kind] = row
+    return {
+        "operations": operations,
+        "seed": model.seed if seed is None else seed,
+        "model": model.describe(),
+        "by_kind": figures,
+        "pass": all(figures[kind]["pass"] for kind in TARGETS),
+    }
+
+
+def measure(operations: int = 3000, seed: int | None = None,
+            models: Sequence[fleet.FleetModel] = fleet.MODELS) -> dict[str, Any]:
+    """P5 on every model (``seed`` replaces each model's own, to look at other draws)."""
+    by_model = {model.name: measure_model(model, operations, seed) for model in models}
+    return {
+        "operations": operations,
+        "models": by_model,
+        "pass": all(figures["pass"] for figures in by_model.values()),
+        "fleet": "tools/measure/bench/fleet.py MODELS",
+    }
+
+
+def table(p5: dict[str, Any]) -> str:
+    """Every model, class and schedule: reads/op, mean and p95 lag, each with its ratio to the timer."""
+    lines = ["| model | operations | schedule | reads/op | × timer | mean lag | × timer | p95 lag | × timer |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name, figures in p5["models"].items():
+        for kind in KINDS:
+            row = figures["by_kind"][kind]
+            for schedule in SCHEDULES:
+                s = row[schedule]
+                if not s["operations"]:
+                    continue
+                lines.append(f"| {name} | {kind} ({s['operations']:,}) | {schedule} | {s['reads_per_op']:.1f} | "
+                             f"{s['reads_ratio']:.2f} | {s['mean_lag_s']:.1f} s | {s['lag_ratio']:.2f} | "
+                             f"{s['p95_lag_s']:.0f} s | {s['p95_lag_ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def side_by_side(p5: dict[str, Any]) -> str:
+    """The watcher against the timer, one column per model (the table in docs/schedule.md)."""
+    names = list(p5["models"])
+    lines = ["| class: watcher vs fixed 30 s timer | " + " | ".join(f"`{n}` (seed {p5['models'][n]['seed']})" for n in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for kind in KINDS:
+        cells = []
+        for n in names:
+            row = p5["models"][n]["by_kind"][kind]
+            w, t = row["watcher"], row["fixed_30s_timer"]
+            if not w["operations"]:
+                cells.append("—")
+                continue
+            verdict = "" if "pass" not in row else (" met" if row["pass"] else " **missed**")
+            cells.append(f"{w['operations']:,} ops: reads {w['reads_ratio']:.2f}×, lag {w['lag_ratio']:.2f}× "
+                         f"({w['mean_lag_s']:.1f} s), p95 {w['p95_lag_s']:.0f} s / {t['p95_lag_s']:.0f} s{verdict}")
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:  # pragma: no cover - a quick look while designing: python -m tools.measure.bench.p5
+    result = measure()
+    print(side_by_side(result))
+    print("pass" if result["pass"] else "FAIL")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

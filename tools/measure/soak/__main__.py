@@ -1,0 +1,47 @@
+"""CLI of the soak: ``python -m tools.soak [--ops N] [--workers W] ...``; see tools/measure/soak/__init__.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .procs import PROJECT_ROOT
+from .report import summary
+from .run import SoakConfig, run_soak
+
+
+def default_report(ops: int) -> Path:
+    """One file per size, so a 2,000-operation run never overwrites the 10,000-operation figures."""
+    return PROJECT_ROOT / "soak" / f"{ops}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    defaults = SoakConfig()
+    parser = argparse.ArgumentParser(prog="python -m tools.soak", description="Fault-injection soak of lro-watcher.")
+    parser.add_argument("--ops", type=int, default=defaults.ops, help=f"operations (default {defaults.ops})")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="run_local processes (default 2)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate, help="share of reads faulted (0.2)")
+    parser.add_argument("--window", type=int, default=defaults.window, help="most operations unfinished at once")
+    parser.add_argument("--max-seconds", type=float, help="give up after this long (default 180 + 0.2 s per operation)")
+    parser.add_argument("--workdir", type=Path, default=defaults.workdir, help="Azurite's files and the logs")
+    parser.add_argument("--report", type=Path, help="where to write the report (default: soak/OPS.json, e.g. soak/2000.json)")
+    args = parser.parse_args(argv)
+    if args.ops < 1 or args.workers < 1:
+        parser.error("--ops and --workers must be at least 1")
+    if args.report is None:
+        args.report = default_report(args.ops)
+    config = SoakConfig(ops=args.ops, workers=args.workers, seed=args.seed, fault_rate=args.fault_rate,
+                        window=args.window, max_seconds=args.max_seconds, workdir=args.workdir.resolve())
+    report = run_soak(config)
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(summary(report))
+    print(f"report: {args.report}")
+    return 1 if report["lost"] or report["wrong"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
