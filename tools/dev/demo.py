@@ -221,7 +221,7 @@ def agentless_wait(sim: Simulator, env: dict[str, str]) -> Agentless:
     """run_local with ``--http-port``: POST /api/watch as AzureFunction@1 does, wait for the simulator's TaskCompleted."""
     import httpx
 
-    from tools.run_local import LocalHost, QueueOptions, resolve_settings
+    from tools.dev.run_local import LocalHost, QueueOptions, resolve_settings
 
     sim.script("sql-mi-upgrade-d7e1", [{"status": "InProgress", "percentComplete": 20}, {"status": "InProgress", "percentComplete": 75},
                                        {"status": "Succeeded", "percentComplete": 100}])
