@@ -23,7 +23,7 @@ sees in each answer what all of them (and the pipelines) have spent. Two rules a
   back for its slot reads unless the estimate is under :data:`BOOKED_FLOOR` of the reserve.
 
 The process keeps one :class:`Estimate` per key (``shared.edges.budget_estimates``) and folds
-every ARM answer into it (:func:`observe`). The watcher acts on :class:`Defer` with the same
+every ARM answer into it (:func:`observe`): the answer, less the process's reads still in flight. The watcher acts on :class:`Defer` with the same
 re-enqueue as on :class:`shared.core.decide.Reenqueue`.
 """
 
@@ -90,11 +90,14 @@ class Estimate:
     """What one process believes is left of one bucket (in :attr:`BudgetReading.headroom` units), and when.
 
     ``next_slot`` is the last slot this process gave a deferred read: later ones queue behind it.
+    ``in_flight``: reads this process let through whose answers have not come back (the host
+    runs invocations side by side); an answer does not count them yet.
     """
 
     level: float
     at: datetime
     next_slot: datetime | None = None
+    in_flight: int = 0
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ def gate(
         or (booked and level >= max(1.0, BOOKED_FLOOR * reserve))
         or level - 1.0 >= reserve
     ):
-        return None, replace(estimate, level=level - 1.0, at=now)
+        return None, replace(estimate, level=level - 1.0, at=now, in_flight=estimate.in_flight + 1)
     after = estimate.next_slot if queued and estimate.next_slot is not None else now
     slot = min(after + _pace(level, reserve), deadline)
     delay = max(1, math.ceil((slot - now).total_seconds()))
@@ -186,11 +189,16 @@ def gate(
 
 
 def observe(estimate: Estimate | None, reading: BudgetReading, now: datetime) -> Estimate | None:
-    """Fold one answer into the estimate: the lower of the answer and the estimate wins (the answer
-    counts every caller's reads; the estimate also counts this process's reads still in flight)."""
+    """Fold the answer to one read this process let through into the estimate.
+
+    The answer is the truth (it counts every caller's reads) less this process's other reads
+    still in flight, which it cannot count yet. No readable header: the read is no longer in
+    flight, the estimate otherwise stands.
+    """
     headroom = reading.headroom
-    if headroom is None:
-        return estimate
     if estimate is None:
-        return Estimate(min(headroom, BUCKET), now)
-    return replace(estimate, level=min(_refilled(estimate, now), headroom), at=now)
+        return None if headroom is None else Estimate(min(headroom, BUCKET), now)
+    in_flight = max(estimate.in_flight - 1, 0)
+    if headroom is None:
+        return replace(estimate, in_flight=in_flight)
+    return replace(estimate, level=max(min(headroom, BUCKET) - in_flight, 0.0), at=now, in_flight=in_flight)

@@ -10,6 +10,7 @@ instance's reads, keep them close to the truth.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import datetime
 
 from shared.core import arm_budget
@@ -52,9 +53,13 @@ class BudgetEstimates:
         reading = read.budget
         subscription = arm_budget.subscription_of(request.status_url)
         with self._lock:
-            if reading.region is not None:
+            gated = (subscription, self._regions.get(subscription))  # the estimate the read was let through by
+            if reading.region is not None and reading.region != gated[1]:
                 self._regions.pop(subscription, None)
                 self._regions[subscription] = reading.region  # most recent last
+                left = self._estimates.get(gated)
+                if left is not None:  # routed elsewhere: the read is no longer in flight where it was let through
+                    self._estimates[gated] = replace(left, in_flight=max(left.in_flight - 1, 0))
             key = (subscription, self._regions.get(subscription))
             estimate = arm_budget.observe(self._estimates.get(key), reading, now)
             if estimate is None:

@@ -140,3 +140,26 @@ def test_no_redirect_is_followed(watcher, sim: Simulator, queues: QueueSet) -> N
         assert trap.requests() == []
     [result] = queues.take_all_json(queues.results)
     assert result["error"]["code"] == "RedirectNotFollowed" and result["error"]["httpStatus"] == 302
+
+
+def test_a_low_read_budget_on_the_wire_defers_the_next_read_unread(watcher, sim: Simulator, queues: QueueSet) -> None:
+    """ARM's budget headers, as the simulator sends them, reach the gate: after an answer with 3 reads
+    left, the next read of the same subscription is not sent; its copy waits on the queue for its slot."""
+    low = {"x-ms-ratelimit-remaining-subscription-reads": "3",
+           "x-ms-routing-request-id": "WESTUS:20260101T000000Z:00000000-0000-0000-0000-000000000000"}
+    sim.script("op-a", [{"status": "InProgress", "headers": low}])
+    sim.script("op-b", [{"status": "Succeeded"}])
+    assert watcher.handle(json.dumps(apim(timeoutSeconds=3600)), 1).action == "reenqueued"
+    handled = watcher.handle(json.dumps(apim(operationId="op-b", timeoutSeconds=3600)), 1)
+    assert handled.action == "deferred" and sim.polls("op-b") == 0  # no ARM read spent
+    assert queues.count(queues.operations) == 2 and queues.take_all(queues.results) == []
+
+
+def test_the_simulator_answers_with_arms_budget_headers(sim: Simulator) -> None:
+    import httpx
+
+    from tools.dev.sim.server import ARM_BUDGET_HEADERS
+
+    url = f"{sim.base_url}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.ApiManagement/locations/westus/operationStatuses/x"
+    answer = httpx.get(url, params={"api-version": "2022-08-01"})  # unauthenticated: 401, still ARM's headers
+    assert {k: answer.headers.get(k) for k in ARM_BUDGET_HEADERS} == ARM_BUDGET_HEADERS

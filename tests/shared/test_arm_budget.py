@@ -103,9 +103,9 @@ class TestGate:
         assert gate(estimate, POLL, DEADLINE, T0, 0) == (None, estimate)
 
     def test_a_read_above_the_reserve_is_taken_from_the_estimate(self) -> None:
-        assert gate(Estimate(150, T0), POLL, DEADLINE, T0, 100) == (None, Estimate(149, T0))
-        assert gate(Estimate(90, T0), POLL, DEADLINE, at(2), 100) == (None, Estimate(139, at(2)))  # refilled at 25/s
-        assert gate(Estimate(240, T0), POLL, DEADLINE, at(60), 100)[1] == Estimate(249, at(60))  # at most 250
+        assert gate(Estimate(150, T0), POLL, DEADLINE, T0, 100) == (None, Estimate(149, T0, in_flight=1))
+        assert gate(Estimate(90, T0), POLL, DEADLINE, at(2), 100) == (None, Estimate(139, at(2), in_flight=1))  # refilled at 25/s
+        assert gate(Estimate(240, T0), POLL, DEADLINE, at(60), 100)[1] == Estimate(249, at(60), in_flight=1)  # at most 250
 
     def test_below_the_reserve_the_read_is_deferred_to_a_slot_in_its_copy(self) -> None:
         defer, estimate = gate(Estimate(50, T0), POLL, DEADLINE, T0, 100)
@@ -152,17 +152,19 @@ class TestGate:
 
 
 class TestObserve:
-    def test_the_lower_of_answer_and_estimate_wins(self) -> None:
+    def test_the_answer_is_the_truth_less_the_reads_still_in_flight(self) -> None:
         assert observe(None, BudgetReading(11999.0), T0) == Estimate(250, T0)
-        assert observe(Estimate(200, T0), BudgetReading(120.0), T0) == Estimate(120, T0)
-        assert observe(Estimate(20, T0), BudgetReading(120.0), T0) == Estimate(20, T0)
+        assert observe(Estimate(200, T0, in_flight=1), BudgetReading(120.0), at(1)) == Estimate(120, at(1))  # others read
+        assert observe(Estimate(20, T0, in_flight=1), BudgetReading(120.0), T0) == Estimate(120, T0)  # the bucket is fuller
+        # three reads let through, this is the first answer: the other two are not in it yet
+        assert observe(Estimate(200, T0, in_flight=3), BudgetReading(120.0), T0) == Estimate(118, T0, in_flight=2)
 
     def test_the_global_bucket_counts(self) -> None:
-        assert observe(Estimate(200, T0), BudgetReading(240.0, 900.0), T0) == Estimate(60, T0)
+        assert observe(Estimate(200, T0, in_flight=1), BudgetReading(240.0, 900.0), T0) == Estimate(60, T0)
 
-    def test_no_or_unreadable_header_changes_nothing(self) -> None:
-        estimate = Estimate(50, T0, at(3))
-        assert observe(estimate, BudgetReading(region="westus"), T0) == estimate
+    def test_no_or_unreadable_header_only_ends_the_read_in_flight(self) -> None:
+        estimate = Estimate(50, T0, at(3), in_flight=2)
+        assert observe(estimate, BudgetReading(region="westus"), at(1)) == Estimate(50, T0, at(3), in_flight=1)
         assert observe(None, BudgetReading(), T0) is None
 
 
@@ -186,8 +188,18 @@ class TestEstimates:
         budget.observe(request, StatusRead(200, answer(reads=10, region="WESTUS")), T0)
         budget.observe(request, StatusRead(200, answer(reads=240, region="EASTUS")), T0)
         assert budget.gate(request, T0) is None  # routed to eastus now: its bucket is full
-        budget.observe(request, StatusRead(200, answer(reads=200, region="WESTUS")), T0)
-        assert budget.gate(request, T0) is not None  # back in westus: its estimate (10 + reads since) is kept
+        assert budget.gate(request, T0) is None  # let through: in flight in eastus
+        budget.observe(request, StatusRead(200, answer(reads=5, region="WESTUS")), T0)
+        assert budget.gate(request, T0) is not None  # back in westus, 5 left: deferred
+
+    def test_a_read_answered_from_another_region_is_no_longer_in_flight_where_it_was_let_through(self) -> None:
+        budget = BudgetEstimates(100)
+        request = parse(apim())
+        budget.observe(request, StatusRead(200, answer(reads=240, region="EASTUS")), T0)
+        assert budget.gate(request, T0) is None and budget.gate(request, T0) is None  # two reads in flight in eastus
+        budget.observe(request, StatusRead(200, answer(reads=240, region="WESTUS")), T0)  # the first: served in westus
+        budget.observe(request, StatusRead(200, answer(reads=101, region="EASTUS")), T0)  # the second: 101 left, none in flight
+        assert budget.gate(request, T0) is None  # 101 - 1 leaves the reserve (counting a read still in flight would not)
 
     def test_only_arm_reads_are_gated_and_a_reserve_of_0_turns_it_off(self) -> None:
         budget = BudgetEstimates(100)

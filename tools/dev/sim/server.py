@@ -46,6 +46,24 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
 
 
+
+#: What every ARM answer says of the read budget (ARM sends these on every response; a script's
+#: step ``headers`` override them): a full bucket, and the region that served the read.
+ARM_BUDGET_HEADERS = {
+    "x-ms-ratelimit-remaining-subscription-reads": "249",
+    "x-ms-ratelimit-remaining-subscription-global-reads": "3749",
+    "x-ms-routing-request-id": "WESTUS:20260101T000000Z:00000000-0000-0000-0000-000000000000",
+}
+
+
+def _with_arm_budget(resp: _Resp) -> _Resp:
+    present = {name.lower() for name in resp.headers}
+    for name, value in ARM_BUDGET_HEADERS.items():
+        if name not in present:
+            resp.headers[name] = value
+    return resp
+
+
 class Simulator:
     """Loopback fake of every Azure endpoint lro-watcher talks to. Thread-safe; use as a context manager."""
 
@@ -308,7 +326,8 @@ class Simulator:
             return self._eventgrid(method, query, headers, body, rec)
         resource, action = self._match_resource(method, raw_path)
         if resource is not None:
-            return self._resource_request(method, resource, action, query, headers, rec)
+            answer = self._resource_request(method, resource, action, query, headers, rec)
+            return _with_arm_budget(answer) if method == "GET" else answer
         if len(low) >= 3 and low[0] == "subscriptions" and all(decoded[1:]):
             if len(low) == 8 and low[2] == "providers" and low[4] == "locations" and low[6] == "operationstatuses":
                 kind = {"microsoft.apimanagement": "apim",
@@ -317,7 +336,7 @@ class Simulator:
                                            namespace=decoded[3], location=decoded[5])
             else:
                 route = shapes.StatusRoute("arm", decoded[-1], "/".join([""] + decoded))
-            return self._status_read(method, route, query, headers, rec)
+            return _with_arm_budget(self._status_read(method, route, query, headers, rec))
         if len(low) == 4 and low[0] == "projects" and low[2] == "operationstatuses" and decoded[1] and decoded[3]:
             route = shapes.StatusRoute("devcenter", decoded[3], "/".join([""] + decoded), project=decoded[1])
             return self._status_read(method, route, query, headers, rec)
