@@ -15,19 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.support import QueueSet, start_run_local, wait_until
-from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
+from tests.support.e2e import fast_host_json, watcher_settings
 from tools.dev.sim import Simulator
 
 SUB = "00000000-0000-0000-0000-000000000000"
 TOKEN = "eyJhbGciOi.agentless-job-token-" + uuid.uuid4().hex
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_inherited_settings(monkeypatch)
 
 
 def pipeline_headers(sim: Simulator, plan_id: str, token: str = TOKEN) -> dict[str, str]:

@@ -22,18 +22,13 @@ from typing import Any
 import pytest
 
 from tests.support import QueueSet, run_local_process
-from tests.support.e2e import clear_inherited_settings, fast_host_json
+from tests.support.e2e import fast_host_json
 from tools.dev.sim import Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 CRASH_APP = "tests.fixtures.crash_app"
 CRASH_ON = 2
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_inherited_settings(monkeypatch)
 
 
 @pytest.fixture

@@ -15,11 +15,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from shared.core.result import EVENT_ID_NAMESPACE
 from tests.support import QueueSet, run_local_process
-from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
+from tests.support.e2e import fast_host_json, watcher_settings
 from tools.dev.sim import DATAPLANE_AUDIENCE, Simulator
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -72,11 +70,6 @@ def invalid_requests(sim: Simulator, trap: Simulator) -> dict[str, str]:
         json.dumps({"source": "arm", "statusUrl": sim.base_url + LOC_PATH.format("x"), "statusHeader": "Location",
                     "poll": {"firstSeenAt": "2026-01-01T00:00:00Z", "statusUrl": trap.base_url + LOC_PATH.format("x")}}): "poll.statusUrl",
     }
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_inherited_settings(monkeypatch)
 
 
 def test_location_and_dataplane_operations_end_every_way_end_to_end(queues: QueueSet, tmp_path: Path) -> None:

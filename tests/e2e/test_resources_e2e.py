@@ -12,10 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.support import QueueSet, run_local_process
-from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
+from tests.support.e2e import fast_host_json, watcher_settings
 from tools.dev.sim import Simulator
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -55,11 +53,6 @@ def cases() -> list[tuple[str, dict[str, Any], list[dict], str]]:
         ("deploy-403", res(f"{deployment}/forbidden"),
          [{"http": 403, "error": {"code": "AuthorizationFailed", "message": "no read"}}], "PollingFailed"),
     ]
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_inherited_settings(monkeypatch)
 
 
 def test_resources_and_deployments_end_every_way_and_never_publish_the_body(queues: QueueSet, tmp_path: Path) -> None:

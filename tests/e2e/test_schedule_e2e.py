@@ -12,18 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.support import QueueSet, run_local_process
-from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
+from tests.support.e2e import fast_host_json, watcher_settings
 from tools.dev.sim import Simulator
 
 SUB = "00000000-0000-0000-0000-000000000000"
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_inherited_settings(monkeypatch)
 
 
 def test_an_operation_reporting_progress_is_read_fewer_times_and_publishes_progress(queues: QueueSet, tmp_path: Path) -> None:

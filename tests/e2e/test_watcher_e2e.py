@@ -15,10 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.support import QueueSet, run_local_process
-from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
+from tests.support.e2e import fast_host_json, watcher_settings
 from tools.dev.sim import Simulator
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -80,11 +78,6 @@ def invalid_requests(sim: Simulator, trap: Simulator) -> dict[str, str]:
         json.dumps({"source": "arm", "statusUrl": f"{sim.base_url}/subscriptions/{SUB}/operations/x"}): "statusUrl",
         json.dumps({"source": "apim", "subscriptionId": SUB, "location": "westus", "operationId": "x", "timeoutSeconds": "60"}): "timeoutSeconds",
     }
-
-
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    clear_inherited_settings(monkeypatch)
 
 
 def test_every_source_outcome_and_invalid_kind_end_to_end(queues: QueueSet, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from shared.core.settings import load_settings
 from shared.edges.eventgrid import EventGridSink
 from shared.edges.http import HttpxTransport
 from shared.edges.tokens import TokenCache
-from tests.shared.helpers import T0, apim
+from tests.support.builders import T0, apim
 from tools.dev.sim import Simulator
 
 KEY = "sim-topic-key-0123456789"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import heapq
 import json
 import random
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -30,8 +30,8 @@ from shared.core.decide import StatusAnswer
 from shared.core.poll_state import PollState
 from shared.edges.budget_estimates import BudgetEstimates
 from shared.watcher import TTL_MARGIN_SECONDS, Watcher
-
-from .helpers import T0, apim, devcenter, parse, settings
+from tests.support.builders import T0, apim, devcenter, parse, settings
+from tests.support.fakes import Clock, RecordingQueues, ScriptedStatus
 
 DEADLINE = T0 + timedelta(days=1)
 POLL = PollState(first_seen_at=T0)
@@ -210,54 +210,28 @@ class TestEstimates:
         assert off.gate(parse(apim()), T0) is None
 
 
-class FakeQueues:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, int, int]] = []
-
-    def reenqueue(self, text: str, delay: int, ttl: int) -> None:
-        self.sent.append((text, delay, ttl))
-
-
-class CountingStatus:
-    def __init__(self, answer: StatusAnswer) -> None:
-        self.read_count = 0
-        self._read = answer
-
-    def read(self, url: str, scope: str) -> StatusAnswer:
-        self.read_count += 1
-        return self._read
-
-
-@dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def test_the_watcher_defers_a_read_unread_through_its_one_reenqueue_path() -> None:
-    status, queues, clock = CountingStatus(StatusAnswer(200, answer(reads=3), b'{"status": "InProgress"}')), FakeQueues(), Clock()
+    status, queues, clock = ScriptedStatus(StatusAnswer(200, answer(reads=3), b'{"status": "InProgress"}')), RecordingQueues(), Clock()
     watcher = Watcher(settings(), status, queues, publisher=None, clock=clock)  # type: ignore[arg-type]
     first = watcher.handle(json.dumps(apim(operationId="one")))  # nothing known: read
     assert first.action == "reenqueued" and first.delay_seconds is not None
     handled = watcher.handle(json.dumps(apim(operationId="two")))  # same subscription, 3 left < 100
     assert handled.action == "deferred" and status.read_count == 1
-    text, delay, ttl = queues.sent[-1]
+    text, delay, ttl = queues.reenqueued[-1]
     poll = json.loads(text)["poll"]
     assert poll["polls"] == 0 and poll["readSlotAt"] == "2026-11-22T12:00:01.333Z" and delay == handled.delay_seconds == 2
     # one TTL rule for both re-enqueues: the time to the deadline, the delay and the margin
     deadline_s = int((parse(apim()).deadline - T0).total_seconds())
     assert ttl == deadline_s + delay + TTL_MARGIN_SECONDS
-    assert queues.sent[0][2] == deadline_s + first.delay_seconds + TTL_MARGIN_SECONDS
+    assert queues.reenqueued[0][2] == deadline_s + first.delay_seconds + TTL_MARGIN_SECONDS
     # the copy comes back for its slot: with the level over the floor, it reads
     clock.now = T0 + timedelta(seconds=2)
     assert watcher.handle(text).action == "reenqueued" and status.read_count == 2
 
 
 def test_a_read_reserve_of_0_never_defers() -> None:
-    status = CountingStatus(StatusAnswer(200, answer(reads=0), b'{"status": "InProgress"}'))
-    off = Watcher(settings(ARM_READS_RESERVE="0"), status, FakeQueues(), publisher=None, clock=Clock())  # type: ignore[arg-type]
+    status = ScriptedStatus(StatusAnswer(200, answer(reads=0), b'{"status": "InProgress"}'))
+    off = Watcher(settings(ARM_READS_RESERVE="0"), status, RecordingQueues(), publisher=None, clock=Clock())  # type: ignore[arg-type]
     off.handle(json.dumps(apim(operationId="one")))
     assert off.handle(json.dumps(apim(operationId="two"))).action == "reenqueued" and status.read_count == 2
 

@@ -20,9 +20,8 @@ from shared.core.errors import InvalidRequest, PublishError, SettingsError
 from shared.core.result import OUTCOMES
 from shared.edges.azure_devops import AzureDevOpsClient, Delivered, FeedFailed, Refused
 from shared.edges.http import TransportError
+from tests.support.builders import T0, arm, parse, settings
 from tests.support.http import FakeTransport, answer
-
-from .helpers import T0, arm, parse, settings
 
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.job-access-token-SECRET-0123456789"
 HEADERS = {

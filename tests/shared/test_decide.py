@@ -10,8 +10,7 @@ import pytest
 from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusAnswer, decide
 from shared.core.poll_state import PollState
 from shared.core.result import event_id
-
-from .helpers import T0, apim, devcenter, operationalinsights, parse, settings
+from tests.support.builders import T0, apim, devcenter, operationalinsights, parse, settings
 
 CONFIG = settings()
 

@@ -9,8 +9,7 @@ import pytest
 
 from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusAnswer, decide
 from shared.core.result import event_id
-
-from .helpers import SUBSCRIPTION, T0, arm, parse, settings
+from tests.support.builders import SUBSCRIPTION, T0, arm, parse, settings
 
 CONFIG = settings(DATAPLANE_HOSTS="*.cognitiveservices.azure.com=https://cognitiveservices.azure.com/.default;"
                                   "*.purview.azure.com=https://purview.azure.net/.default")
@@ -195,8 +194,7 @@ def test_a_tampered_poll_status_url_is_rejected_naming_the_field() -> None:
 
 def test_poll_status_url_does_not_apply_to_sources_with_a_template() -> None:
     from shared.core.errors import InvalidRequest
-
-    from .helpers import apim
+    from tests.support.builders import apim
 
     with pytest.raises(InvalidRequest) as info:
         parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "statusUrl": arm()["statusUrl"]}))

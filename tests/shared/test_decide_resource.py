@@ -14,8 +14,7 @@ from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, Stat
 from shared.core.errors import InvalidRequest
 from shared.core.progress import progress_event
 from shared.core.result import event_id
-
-from .helpers import SUBSCRIPTION, T0, arm, parse, settings
+from tests.support.builders import SUBSCRIPTION, T0, arm, parse, settings
 
 CONFIG = settings()
 RG = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg"

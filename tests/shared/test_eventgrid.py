@@ -25,10 +25,9 @@ from shared.edges.eventgrid import (
 from shared.edges.http import HttpResponse, TransportError, TransportTimeout
 from shared.edges.sinks import QueueSink
 from shared.edges.tokens import TokenCache
+from tests.support.builders import T0, apim, devcenter, parse, settings
+from tests.support.fakes import CountingCredential
 from tests.support.http import FakeTransport, SentRequest, answer
-
-from .fakes import CountingCredential
-from .helpers import T0, apim, devcenter, parse, settings
 
 ENDPOINT = "https://topic-1.westus-1.eventgrid.azure.net/api/events"
 KEY = "s3cr3t-topic-key=="

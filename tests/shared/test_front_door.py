@@ -9,29 +9,18 @@ from typing import Any
 import pytest
 
 from shared.http_front import FrontDoor
+from tests.support.builders import T0, apim, arm, settings
+from tests.support.fakes import RecordingQueues
 
-from .helpers import T0, apim, arm, settings
 from .test_azure_devops import HEADERS, TOKEN
 
 
-class _Queues:
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-        self.sent: list[str] = []
-
-    def enqueue(self, text: str) -> str:
-        if self.fail:
-            raise ConnectionError("queue down")
-        self.sent.append(text)
-        return f"msg-{len(self.sent)}"
-
-
-def door(queues: _Queues | None = None, **env: str) -> tuple[FrontDoor, _Queues]:
-    queues = queues or _Queues()
+def door(queues: RecordingQueues | None = None, **env: str) -> tuple[FrontDoor, RecordingQueues]:
+    queues = queues or RecordingQueues()
     return FrontDoor(settings(**env), queues, clock=lambda: T0), queues  # type: ignore[arg-type]
 
 
-def post(body: Any, headers: dict[str, str] | None = None, queues: _Queues | None = None) -> tuple[int, dict[str, Any], _Queues]:
+def post(body: Any, headers: dict[str, str] | None = None, queues: RecordingQueues | None = None) -> tuple[int, dict[str, Any], RecordingQueues]:
     front, queues = door(queues)
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     status, answer = front.handle(raw, {"Content-Type": "application/json", **(headers or {})})
@@ -42,7 +31,7 @@ def test_the_azure_pipelines_headers_become_the_callback_and_the_answer_is_accep
     headers = {name.lower(): value for name, value in HEADERS.items()}  # as any proxy may pass them
     status, answer, queues = post(arm(correlationId="release-7"), headers)
     assert (status, answer) == (200, {"accepted": True, "correlationId": "release-7"})
-    (text,) = queues.sent
+    (text,) = queues.enqueued
     message = json.loads(text)
     assert message["callback"]["azureDevOps"]["authToken"] == TOKEN
     assert message["callback"]["azureDevOps"]["planUrl"] == HEADERS["PlanUrl"]
@@ -53,7 +42,7 @@ def test_without_the_headers_it_is_a_plain_front_door_and_a_correlation_id_is_gi
     status, answer, queues = post(apim())
     assert status == 200 and answer["accepted"] is True
     assert len(answer["correlationId"]) == 36
-    message = json.loads(queues.sent[0])
+    message = json.loads(queues.enqueued[0])
     assert "callback" not in message and message["correlationId"] == answer["correlationId"]
 
 
@@ -72,7 +61,7 @@ def test_400_names_the_field_and_nothing_is_enqueued(body: Any, headers: dict[st
     caplog.set_level(logging.INFO, "lro_watcher")
     status, answer, queues = post(body, headers)
     assert status == 400 and set(answer) == {"error"}
-    assert queues.sent == []
+    assert queues.enqueued == []
     assert f"'{field}'" in answer["error"] or field in answer["error"] or field in ("message", "headers")
     assert TOKEN not in answer["error"] and not [r for r in caplog.records if TOKEN in r.getMessage()]
 
@@ -83,7 +72,7 @@ def test_partial_headers_name_what_is_missing() -> None:
 
 
 def test_a_queue_that_is_down_is_a_503_not_an_accepted(caplog: pytest.LogCaptureFixture) -> None:
-    status, answer, _ = post(arm(), HEADERS, _Queues(fail=True))
+    status, answer, _ = post(arm(), HEADERS, RecordingQueues(fail=ConnectionError("queue down")))
     assert status == 503 and "try again" in answer["error"]
 
 

@@ -37,8 +37,7 @@ from shared.core.retry_after import delay_hint, parse_retry_after
 from shared.core.trimming import encode_json
 from shared.core.urls import HostAllowlist, checked_url
 from shared.watcher import Watcher
-
-from .helpers import T0, apim, arm, devcenter, operationalinsights, settings
+from tests.support.builders import T0, apim, arm, devcenter, operationalinsights, settings
 
 CONFIG = settings(STATUS_HOST_ALLOWLIST="*.devcenter.azure.com,127.0.0.1:8080")
 PARSER = RequestParser(CONFIG)

@@ -10,8 +10,7 @@ import pytest
 
 from shared.core.errors import InvalidRequest
 from shared.core.message_text import MAX_REQUEST_BYTES, decode_message_text
-
-from .helpers import apim, arm, parse
+from tests.support.builders import apim, arm, parse
 
 
 def rejected(raw: str | bytes) -> InvalidRequest:

@@ -18,10 +18,9 @@ from shared.core.settings import load_settings
 from shared.edges.eventgrid import EventGridSink
 from shared.edges.tokens import TokenCache
 from shared.watcher import Watcher
+from tests.support.builders import T0, apim, parse, settings
+from tests.support.fakes import CountingCredential, RecordingQueues, ScriptedStatus
 from tests.support.http import FakeTransport, SentRequest, answer
-
-from .fakes import CountingCredential
-from .helpers import T0, apim, parse, settings
 
 ENDPOINT = "https://topic-1.westus-1.eventgrid.azure.net/api/events"
 CONFIG = settings()
@@ -111,35 +110,19 @@ def test_the_sink_posts_one_progress_event_with_the_outcomes_auth() -> None:
     assert event["data"]["context"] is None and event["data"]["trimmed"] == ["context"]  # trimmed like an outcome
 
 
-class FakeQueues:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, int]] = []
-
-    def reenqueue(self, text: str, delay: int, ttl: int) -> None:
-        self.sent.append((text, delay))
-
-
-class FakeStatus:
-    def __init__(self, answer: StatusAnswer) -> None:
-        self._read = answer
-
-    def read(self, url: str, scope: str) -> StatusAnswer:
-        return self._read
-
-
 def test_the_watcher_publishes_progress_after_the_reenqueue_and_a_failure_never_fails_the_poll(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    queues = FakeQueues()
+    queues = RecordingQueues()
     topic = FakeTransport(lambda sent: answer(503, {"error": {"code": "ServiceUnavailable", "message": "down"}}))
     watcher = Watcher(settings(PUBLISH_PROGRESS="true", EVENTGRID_TOPIC_ENDPOINT=ENDPOINT),
-                      FakeStatus(ok({"status": "InProgress", "percentComplete": 30})), queues, publisher=None,  # type: ignore[arg-type]
+                      ScriptedStatus(ok({"status": "InProgress", "percentComplete": 30})), queues, publisher=None,  # type: ignore[arg-type]
                       clock=lambda: T0, progress=a_sink(topic))
     with caplog.at_level(logging.WARNING, logger="lro_watcher"):
         handled = watcher.handle(json.dumps(apim()))
-    assert handled.action == "reenqueued" and len(queues.sent) == 1 and len(topic.seen) == 1
+    assert handled.action == "reenqueued" and len(queues.reenqueued) == 1 and len(topic.seen) == 1
     assert "not published" in caplog.text and "k3y" not in caplog.text
-    quiet = Watcher(CONFIG, FakeStatus(ok({"status": "InProgress", "percentComplete": 30})), FakeQueues(), publisher=None,  # type: ignore[arg-type]
+    quiet = Watcher(CONFIG, ScriptedStatus(ok({"status": "InProgress", "percentComplete": 30})), RecordingQueues(), publisher=None,  # type: ignore[arg-type]
                     clock=lambda: T0)
     assert quiet.handle(json.dumps(apim())).action == "reenqueued"  # PUBLISH_PROGRESS off: no sink, nothing sent
 

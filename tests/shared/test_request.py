@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 
 from shared.core.errors import InvalidRequest
 from shared.core.request_parser import MAX_REQUEST_BYTES, RequestParser
-
-from .helpers import SUBSCRIPTION, T0, apim, arm, devcenter, operationalinsights, parse, settings
+from tests.support.builders import SUBSCRIPTION, T0, apim, arm, devcenter, operationalinsights, parse, settings
 
 
 def rejected(message: Any, config=None) -> InvalidRequest:

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from shared.core.decide import StatusAnswer, decide
 from shared.core.retry_after import delay_hint, parse_retry_after
-
-from .helpers import apim, parse, settings
+from tests.support.builders import apim, parse, settings
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 

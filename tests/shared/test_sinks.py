@@ -21,8 +21,8 @@ from shared.core.trimming import (
     result_text,
 )
 from shared.edges.sinks import Publisher, QueueSink
-
-from .helpers import T0, apim, parse
+from tests.support.builders import T0, apim, parse
+from tests.support.fakes import RecordingQueues
 
 
 def a_result(*, operation: Any = None, context: Any = None, error: Any = None, outcome: str = "Failed") -> dict[str, Any]:
@@ -128,29 +128,18 @@ def test_json_encoding_is_compact_utf8_and_survives_lone_surrogates() -> None:
     assert result_text({"a": "é"}) == '{"a":"é"}'
 
 
-class FakeQueues:
-    def __init__(self, fail: Exception | None = None) -> None:
-        self.sent: list[str] = []
-        self.fail = fail
-
-    def publish_result(self, text: str) -> None:
-        if self.fail:
-            raise self.fail
-        self.sent.append(text)
-
-
 def test_the_queue_sink_sends_raw_json_trimmed_to_64_kib(caplog: pytest.LogCaptureFixture) -> None:
-    queues = FakeQueues()
+    queues = RecordingQueues()
     sink = QueueSink(queues)  # type: ignore[arg-type]
     small = a_result()
     sink.publish(small)
-    assert json.loads(queues.sent[0]) == small
+    assert json.loads(queues.published[0]) == small
 
     big = a_result(operation={"status": "Failed", "blob": BIG * 2})
     sink.publish(big)
-    sent = json.loads(queues.sent[1])
+    sent = json.loads(queues.published[1])
     assert sent["trimmed"] == ["operation"] and sent["eventId"] == big["eventId"]
-    assert len(queues.sent[1].encode("utf-8")) <= MAX_QUEUE_MESSAGE_BYTES
+    assert len(queues.published[1].encode("utf-8")) <= MAX_QUEUE_MESSAGE_BYTES
     assert "trimmed for queue" in caplog.text and big["eventId"] in caplog.text
 
 

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from shared.edges.http import MAX_BODY_BYTES, HttpResponse, HttpxTransport, TransportError, TransportTimeout
 from shared.edges.status_client import KEPT_HEADERS, StatusClient
 from shared.edges.tokens import TokenCache
+from tests.support.fakes import CountingCredential
 from tests.support.http import FakeTransport, SentRequest, answer
-
-from .fakes import CountingCredential
 
 URL = "https://management.azure.com/subscriptions/s/providers/P/locations/l/operationStatuses/o?api-version=1"
 Handler = Callable[[SentRequest], HttpResponse]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from shared.edges.tokens import TokenCache
-
-from .fakes import CountingCredential
+from tests.support.fakes import CountingCredential
 
 
 def test_token_is_cached_per_scope_until_near_expiry() -> None:

@@ -4,50 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from shared.core.decide import StatusAnswer
 from shared.core.errors import PublishError
 from shared.edges.azure_devops import AzureDevOpsClient
 from shared.watcher import HOST_MAX_DEQUEUE_COUNT, Watcher
+from tests.support.builders import T0, settings
+from tests.support.fakes import RecordingPublisher, RecordingQueues, ScriptedStatus
 from tests.support.http import FakeTransport, SentRequest, answer
 
-from .helpers import T0, settings
 from .test_azure_devops import TOKEN, with_callback
-
-
-class _Status:
-    def __init__(self, *bodies: dict[str, Any]) -> None:
-        self.bodies = list(bodies)
-
-    def read(self, url: str, scope: str) -> StatusAnswer:
-        body = self.bodies.pop(0) if len(self.bodies) > 1 else self.bodies[0]
-        return StatusAnswer(200, {"content-type": "application/json"}, json.dumps(body).encode())
-
-
-class _Queues:
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.poisoned: list[str] = []
-
-    def reenqueue(self, text: str, delay_seconds: int, time_to_live_seconds: int) -> None:
-        self.sent.append(text)
-
-    def poison(self, text: str) -> None:
-        self.poisoned.append(text)
-
-
-class _Publisher:
-    def __init__(self, order: list[str]) -> None:
-        self.results: list[Mapping[str, Any]] = []
-        self.order = order
-
-    def publish(self, result: Mapping[str, Any]) -> None:
-        self.order.append("sinks")
-        self.results.append(dict(result))
 
 
 class _AzureDevOps:
@@ -74,12 +42,12 @@ class _AzureDevOps:
         return [r.json()["value"][0] for r in self.seen if "/feed" in r.url]
 
 
-def rig(*bodies: dict[str, Any], events: tuple[int, ...] = (), feed: int = 200) -> tuple[Watcher, _AzureDevOps, _Publisher, _Queues]:
+def rig(*bodies: dict[str, Any], events: tuple[int, ...] = (), feed: int = 200) -> tuple[Watcher, _AzureDevOps, RecordingPublisher, RecordingQueues]:
     order: list[str] = []
     devops = _AzureDevOps(order, events, feed)
-    publisher = _Publisher(order)
-    queues = _Queues()
-    watcher = Watcher(settings(), _Status(*bodies), queues, publisher, clock=lambda: T0,  # type: ignore[arg-type]
+    publisher = RecordingPublisher(order=order)
+    queues = RecordingQueues()
+    watcher = Watcher(settings(), ScriptedStatus(*bodies), queues, publisher, clock=lambda: T0,  # type: ignore[arg-type]
                       callbacks=AzureDevOpsClient(FakeTransport(devops)))
     return watcher, devops, publisher, queues
 
@@ -89,7 +57,7 @@ def test_each_read_appends_one_line_and_the_outcome_ends_with_task_completed_aft
     assert watcher.handle(json.dumps(with_callback())).action == "reenqueued"
     assert devops.lines() == ["12:00:00 Running 40% (next read in 5 s)"] or devops.lines()[0].startswith("12:00:00 Running 40% (next read in ")
     watcher2, devops2, publisher2, _ = rig({"status": "Failed", "error": {"code": "Quota", "message": "no quota"}})
-    handled = watcher2.handle(queues.sent[0])
+    handled = watcher2.handle(queues.reenqueued[0][0])
     assert handled.outcome == "Failed"
     assert devops2.order == ["sinks", "feed", "TaskCompleted"]
     assert devops2.lines() == ["12:00:00 Failed (status Failed, 2 reads): no quota"]
@@ -110,7 +78,7 @@ def test_a_failed_feed_post_never_fails_the_poll(caplog: pytest.LogCaptureFixtur
     caplog.set_level(logging.INFO, "lro_watcher")
     watcher, devops, _, queues = rig({"status": "Running"}, feed=500)
     assert watcher.handle(json.dumps(with_callback())).action == "reenqueued"
-    assert len(queues.sent) == 1
+    assert len(queues.reenqueued) == 1
     assert any("log line not appended" in r.getMessage() for r in caplog.records)
 
 
@@ -168,8 +136,8 @@ def test_the_token_is_in_no_log_line_result_or_requeued_text_but_the_authorizati
     text = json.dumps(with_callback())
     watcher.handle(text)
     with pytest.raises(PublishError):
-        watcher.handle(queues.sent[0], 1)
-    watcher.handle(queues.sent[0], 2)
+        watcher.handle(queues.reenqueued[0][0], 1)
+    watcher.handle(queues.reenqueued[0][0], 2)
     outputs = [r.getMessage() for r in caplog.records] + [json.dumps(r) for r in publisher.results]
     outputs += [repr(vars(r)) for r in caplog.records]
     assert outputs and not [o for o in outputs if TOKEN in o or TOKEN[:16] in o]

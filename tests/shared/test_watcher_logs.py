@@ -4,50 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from shared.core.decide import StatusAnswer
 from shared.watcher import LOG_FIELDS, Watcher
-
-from .helpers import T0, apim, settings
-
-
-class _Status:
-    def __init__(self, status: str) -> None:
-        self.status = status
-
-    def read(self, url: str, scope: str) -> StatusAnswer:
-        return StatusAnswer(200, {"content-type": "application/json"}, json.dumps({"status": self.status}).encode())
+from tests.support.builders import T0, apim, settings
+from tests.support.fakes import RecordingPublisher, RecordingQueues, ScriptedStatus
 
 
-class _Queues:
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-        self.sent: list[str] = []
-
-    def reenqueue(self, text: str, delay_seconds: int, time_to_live_seconds: int) -> None:
-        if self.fail:
-            raise ConnectionError("queue down")
-        self.sent.append(text)
-
-    def poison(self, text: str) -> None:
-        self.sent.append(text)
-
-
-class _Publisher:
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-
-    def publish(self, result: Mapping[str, Any]) -> None:
-        if self.fail:
-            raise RuntimeError("Event Grid answered 503")
-
-
-def watcher(status: str = "Succeeded", *, queues: _Queues | None = None, publisher: _Publisher | None = None) -> Watcher:
-    return Watcher(settings(), _Status(status), queues or _Queues(), publisher or _Publisher(), clock=lambda: T0)  # type: ignore[arg-type]
+def watcher(status: str = "Succeeded", *, queues: RecordingQueues | None = None, publisher: RecordingPublisher | None = None) -> Watcher:
+    return Watcher(settings(), ScriptedStatus({"status": status}), queues or RecordingQueues(), publisher or RecordingPublisher(), clock=lambda: T0)  # type: ignore[arg-type]
 
 
 def records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -83,7 +50,7 @@ def test_a_reenqueue_line_names_the_operation_without_an_event(caplog: pytest.Lo
 
 def test_a_failed_publish_names_the_operation_and_the_event_then_raises(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(RuntimeError):
-        watcher(publisher=_Publisher(fail=True)).handle(json.dumps(apim(correlationId="c-9")), 2, message_id="msg-3")
+        watcher(publisher=RecordingPublisher(fail=RuntimeError("Event Grid answered 503"))).handle(json.dumps(apim(correlationId="c-9")), 2, message_id="msg-3")
     (record,) = records(caplog)
     assert record.levelno == logging.ERROR
     assert "publish failed" in record.getMessage() and "Event Grid answered 503" in record.getMessage()
@@ -93,7 +60,7 @@ def test_a_failed_publish_names_the_operation_and_the_event_then_raises(caplog: 
 
 def test_a_failed_reenqueue_names_the_operation(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(ConnectionError):
-        watcher("InProgress", queues=_Queues(fail=True)).handle(json.dumps(apim()), 1, message_id="msg-4")
+        watcher("InProgress", queues=RecordingQueues(fail=ConnectionError("queue down"))).handle(json.dumps(apim()), 1, message_id="msg-4")
     (record,) = records(caplog)
     assert "re-enqueue failed" in record.getMessage() and fields_of(record)["messageId"] == "msg-4"
 

@@ -1,4 +1,4 @@
-"""Reusable test helpers: queues on Azurite, waiting with deadlines, run_local subprocesses.
+"""Reusable test helpers: queues on Azurite, waiting with deadlines, run_local subprocesses; builders and fakes for unit tests.
 
 Only ``shared.edges.storage`` of the project is imported here (for the queue clients).
 """

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from shared.core.decide import StatusAnswer, decide
-from tests.shared.helpers import T0, apim, arm, parse, settings
 from tests.support import QueueSet
+from tests.support.builders import T0, apim, arm, parse, settings
 from tools.ops import results
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

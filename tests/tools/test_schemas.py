@@ -22,7 +22,7 @@ from shared.core.errors import InvalidRequest
 from shared.core.request_model import REQUEST_ADAPTER
 from shared.core.result_model import RESULT_ADAPTER
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES, TRIM_STEPS, encode_json, fit_result
-from tests.shared.helpers import T0, apim, arm, devcenter, operationalinsights, parse, settings
+from tests.support.builders import T0, apim, arm, devcenter, operationalinsights, parse, settings
 from tools.dev import schemas
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Builders shared by the unit tests of the ``shared`` package."""
+"""Builders shared by the unit tests: settings, request messages of each source, parse, T0."""
 
 from __future__ import annotations
 
