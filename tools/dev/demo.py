@@ -29,6 +29,7 @@ from shared import runtime
 from tools.dev import run_local
 from tools.dev.azurite import Azurite
 from tools.dev.sim import Simulator
+from tools.ops._cli import exit_on_interrupt
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -159,9 +160,17 @@ def progress_rows(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.demo", description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 every outcome as expected, 1 not (the line before says which), "
+        "130 / 143 interrupted by SIGINT / SIGTERM (everything it started is stopped).",
+    )
     parser.add_argument("--quiet", action="store_true", help="hide the watcher's log lines")
     args = parser.parse_args(argv)
+    return exit_on_interrupt(lambda: _demo(args), "stopped the watcher, Azurite and the simulator; no outcome table")
+
+
+def _demo(args: argparse.Namespace) -> int:
     run_local.configure_logging()
     if args.quiet:
         logging.getLogger().setLevel(logging.WARNING)
@@ -199,8 +208,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(progress_rows(progress), ("operationId", "poll", "status", "percentComplete", "expectedEndAt", "observedAt")))
     print_agentless(agentless)
     print("Everything started has been stopped.")
-    ok = code == 0 and len(results) == 7 and len(poison) == 1 and same and bool(progress) and agentless.ok
-    return 0 if ok else 1
+    problems = [
+        *([f"the watcher exited {code}"] if code != 0 else []),
+        *([f"{len(results)} outcomes, 7 expected"] if len(results) != 7 else []),
+        *([f"{len(poison)} rejected requests, 1 expected"] if len(poison) != 1 else []),
+        *(["the Event Grid outcomes differ from the queue's"] if not same else []),
+        *(["no progress event"] if not progress else []),
+        *(["the agentless wait did not complete as expected"] if not agentless.ok else []),
+    ]
+    if problems:
+        print(f"error: the demo did not go as expected: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 @dataclass
