@@ -25,7 +25,7 @@ sees in each answer what all of them (and the pipelines) have spent. Two rules a
 The process keeps one :class:`Estimate` per key (``shared.edges.budget_estimates``) and folds
 every ARM answer into it (:func:`observe`): the answer, less the process's reads still in
 flight. Both buckets count in one estimate, the tighter one binding
-(:attr:`BudgetReading.headroom`). The watcher acts on :class:`Defer` with the same re-enqueue
+(:attr:`BudgetHeaders.headroom`). The watcher acts on :class:`Defer` with the same re-enqueue
 as on :class:`shared.core.decide.Reenqueue`. ``make bench`` P6 replays this against ARM's
 buckets with one and four instances.
 """
@@ -141,13 +141,13 @@ def stretch(budget: BudgetHeaders, reserve: int) -> float:
     return 1.0 + STRETCH * (reserve - headroom) / reserve
 
 
-def subscription_of(status_url: str) -> str:
+def subscription_of(poll_url: str) -> str:
     """``host|subscription`` of an ARM status URL (``host|`` for a provider-level one), lower-case.
 
     Only the first two segments count (``/subscriptions/{id}``): the URL passed the status URL
     rules (:mod:`shared.core.arm_paths`) already, and a moved Location is keyed the same way.
     """
-    parts = urlsplit(status_url)
+    parts = urlsplit(poll_url)
     segments = [s for s in parts.path.split("/") if s]
     subscription = segments[1].lower() if len(segments) > 1 and segments[0].lower() == "subscriptions" else ""
     return f"{parts.netloc.lower()}|{subscription}"
