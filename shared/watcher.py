@@ -131,7 +131,7 @@ class Watcher:
             self._reenqueue(request, deferred.poll, deferred.delay_seconds, now, fields)
             log.info("poll: ARM read budget low -> read in %ss %s", deferred.delay_seconds, fields_text(fields), extra=fields)
             return Handled("deferred", delay_seconds=deferred.delay_seconds)
-        read = self._status.read(request.status_url, request.scope)
+        read = self._status.read(request.poll_url, request.scope)
         self._budget.observe(request, read, self._clock())
         decision = decide(request, read, self._clock(), self.settings)
         if isinstance(decision, Reenqueue):

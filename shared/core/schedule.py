@@ -55,32 +55,58 @@ __all__ = [
     "Bounds",
 ]
 
+# Which figure chose each constant: P5 (``make bench``, tools/measure/bench/p5.py) on its four fleet models
+# (arm-mix, floors, noisy, wide); "a -> b" is the percentComplete (or named) class's reads/lag against
+# the fixed 30 s timer when the constant alone is changed (2,000 operations per model, issue 22).
 #: Far from the predicted end, wait this fraction of the time left, then predict again.
+#: P5: 0.4 -> arm-mix reads 0.34x (at the 0.35x target), floors 0.58x; 0.6 -> arm-mix lag 1.06x.
 APPROACH = 0.5
 #: ... but never more than this multiple of the time the operation has run so far (a young estimate is rough).
+#: P5: 3 or 4 save under 0.02x of the reads and raise the lag (floors 1.10-1.13x, wide 1.13-1.20x).
 MAX_GROWTH = 2.0
 #: With only the producer's expectedSeconds: aim at this fraction of it (it is an estimate), then poll
 #: every HINT_OVERDUE_SECONDS, or HINT_OVERDUE_SHARE of the hint if that is longer.
+#: P5: HINT_EARLY 0.6 -> arm-mix expectedSeconds reads 0.69x, lag 0.84x; noisy/wide lag stays 1.2-1.3x
+#: (hints 40 % off or stale: no fraction of the hint serves both). HINT_OVERDUE_SECONDS 10 -> floors reads
+#: 0.90x (from 0.80x) for lag 0.69x. HINT_OVERDUE_SHARE: a day-long hint polls every 300 s (the ceiling),
+#: not every 15 s, once near (the cost model's day-long row, docs/schedule.md).
 HINT_EARLY = 0.8
 HINT_OVERDUE_SECONDS = 15.0
 HINT_OVERDUE_SHARE = 0.01
 #: Within this many seconds of the predicted end, wait until just past it.
+#: P5: 20 -> arm-mix lag 0.87x, floors reads 0.55x; 80 -> arm-mix lag 1.11x, wide 1.20x.
 LAND_WINDOW_SECONDS = 40.0
-#: How far past the predicted end the landing read goes.
+#: Approaching stops this many floors (Retry-After, POLL_MIN_DELAY_SECONDS) before the end: halving
+#: the time left from closer would leave less than a floor, and the landing read would be a floor late.
+#: 2 is the rule's own number (half of 2 floors is one floor, with APPROACH 0.5), not a fitted one.
+#: P5 (3,000 per model) against no floor landing: floors reads 0.55x -> 0.53x, lag 1.01x -> 0.99x;
+#: arm-mix lag 0.96x -> 0.94x; wide lag 1.07x -> 1.09x (a landing from farther is rougher).
+FLOOR_LANDING = 2.0
+#: How far past the predicted end the landing read goes: one second, the resolution of a wait.
 LAND_MARGIN_SECONDS = 1.0
 #: Once the predicted end has passed: poll this often, stretched by OVERDUE_GROWTH of the time overdue.
+#: Half the timer's period (its mean lag). P5 cannot choose them: the likely percentage is half a step
+#: above the reading, so a prediction from progress below 100 % is never overdue; they serve 100 % and still
+#: running (10/25 s and 0.1/0.5 change no P5 figure).
 OVERDUE_SECONDS = 15.0
 OVERDUE_GROWTH = 0.25
-#: No prediction: wait UNTIMED_K * (elapsed + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER.
+#: No prediction: wait UNTIMED_K * (elapsed + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER (16 s at the start).
+#: Chosen on arm-mix (issue 13: reads 1.03x, lag 1.00x). P5 shows the trade, not a winner: this curve gives
+#: floors (short operations) 1.28x reads at 0.88x lag and wide 0.71x at 1.07x; a flatter 18 * (t + 200)^0.05
+#: (22 s -> 30 s after a day) gives 1.05/1.01, 1.10/0.98, 1.06/1.00, 0.98/1.05 (arm-mix, floors, noisy,
+#: wide): closer on every model, inside on none but arm-mix, at about 2.5x the reads of a day-long operation.
 UNTIMED_K = 3.2
 UNTIMED_OFFSET_SECONDS = 200.0
 UNTIMED_POWER = 0.3
-#: Progress below this percentage predicts nothing (0 % says only "not started").
+#: Progress below this percentage predicts nothing (0 % says only "not started"; 1 % is the first that does).
 MIN_PERCENT = 1.0
-#: A percentage that is a multiple of this is taken as a coarse step of this size.
+#: A percentage that is a multiple of this is taken as a coarse step of this size (the steps the seeds'
+#: apim and devcenter bodies use; P5's coarse reporters move in steps of 10).
 COARSE_STEP = 10.0
+#: Failed reads: x2 per consecutive failure (no P5 figure: azure-core's retry policy doubles too).
 FAILURE_BACKOFF = 2.0
-#: Up to this fraction is added to every wait, deterministically per (operation, poll).
+#: Up to this fraction is added to every wait, deterministically per (operation, poll): enough that a
+#: thousand requests enqueued together spread over a 15 s wait's 0.75 s (no P5 figure: the replay is per operation).
 JITTER = 0.05
 
 
@@ -160,10 +186,16 @@ def _untimed(elapsed: float) -> float:
     return UNTIMED_K * (max(elapsed, 0.0) + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER
 
 
-def _towards(end: datetime, now: datetime, elapsed: float) -> float:
-    """The wait towards an ``end`` predicted from progress: approach, land just past it, or poll it overdue."""
+def _towards(end: datetime, now: datetime, elapsed: float, floor: float) -> float:
+    """The wait towards an ``end`` predicted from progress: approach, land just past it, or poll it overdue.
+
+    ``floor`` is the shortest wait allowed (the provider's hint, POLL_MIN_DELAY_SECONDS). Approaching by
+    :data:`APPROACH` of the time left must not put a read less than one floor before the end, from where
+    the landing read could only come a floor later (up to a floor late): within :data:`FLOOR_LANDING`
+    floors of the end the watcher lands at once.
+    """
     remaining = (end - now).total_seconds()
-    if remaining > LAND_WINDOW_SECONDS:
+    if remaining > max(LAND_WINDOW_SECONDS, FLOOR_LANDING * floor):
         return min(APPROACH * remaining, MAX_GROWTH * max(elapsed, 1.0))
     if remaining > 0:
         return remaining + LAND_MARGIN_SECONDS
@@ -172,7 +204,9 @@ def _towards(end: datetime, now: datetime, elapsed: float) -> float:
 
 def _towards_hint(end: datetime, now: datetime, elapsed: float) -> float:
     """The wait towards the end the producer expects: a guess, so approach its early side
-    (HINT_EARLY of it), then poll every HINT_OVERDUE_SECONDS (HINT_OVERDUE_SHARE of a long hint)."""
+    (HINT_EARLY of it), then poll every HINT_OVERDUE_SECONDS (HINT_OVERDUE_SHARE of a long hint).
+    No floor landing here (P5 ``floors``: it raised this class's lag 0.80x -> 0.88x; the early side is
+    already early, and a read a floor before it refines nothing)."""
     remaining = (end - now).total_seconds()
     early = remaining - (1.0 - HINT_EARLY) * (elapsed + remaining)
     if early > LAND_WINDOW_SECONDS:
@@ -215,12 +249,15 @@ def running_delay(
     progress = progress_of(body)
     end = predicted_end(progress, now, first_seen_at, expected_seconds)
     elapsed = max((now - _start(progress, now, first_seen_at)).total_seconds(), 0.0)
-    if end is not None:
-        hinted = progress.percent is None or progress.percent < MIN_PERCENT
-        raw = (_towards_hint if hinted else _towards)(end, now, elapsed)
+    hint = delay_hint(headers, now)
+    floor = min(max(bounds.min_delay, hint or 0.0), bounds.max_delay)
+    if end is not None and progress.percent is not None and progress.percent >= MIN_PERCENT:
+        raw = _towards(end, now, elapsed, floor)
+    elif end is not None:
+        raw = _towards_hint(end, now, elapsed)
     else:
         raw = _untimed(elapsed)
-    return Plan(_clamp(raw, delay_hint(headers, now), now, bounds, key, polls), end)
+    return Plan(_clamp(raw, hint, now, bounds, key, polls), end)
 
 
 def failure_delay(*, headers: Mapping[str, str], now: datetime, failures: int, bounds: Bounds, key: str, polls: int) -> int:

@@ -28,6 +28,7 @@ from typing import IO
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SIM_PORT = 10090  # the stack's default simulator port, as the docs' data-plane URL names it
 SECTION = "### The local stack, step by step"
 BACKGROUND = ("python -m tools.stack", "python -m tools.run_local")
 
@@ -85,6 +86,7 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
     assert [c.split()[2] for c in commands] == [
         "tools.stack", "tools.run_local", "tools.stack", "tools.enqueue", "tools.results",
         "tools.stack", "tools.enqueue", "tools.results",
+        "tools.stack", "tools.enqueue", "tools.results", "tools.stack",
     ], "the recipe changed: update this test's expectations with it"
     shutil.copy(PROJECT_ROOT / "host.json", tmp_path / "host.json")
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AzureWebJobs", "ARM_", "IDENTITY_"))}
@@ -92,10 +94,11 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
     background: list[subprocess.Popen[str]] = []
     outputs: list[str] = []
     try:
+        sim_address = f"127.0.0.1:{SIM_PORT}"
         for command in commands:
-            argv = [sys.executable, *shlex.split(command)[1:]]
-            if command.startswith(BACKGROUND[0]) and "script" not in argv and "resource" not in argv:
-                argv += ["--queue-port", "0", "--blob-port", "0"]
+            argv = [sys.executable, *shlex.split(command.replace(f"127.0.0.1:{SIM_PORT}", sim_address))[1:]]
+            if command.startswith(BACKGROUND[0]) and not {"script", "resource", "events"} & set(argv):
+                argv += ["--queue-port", "0", "--blob-port", "0", "--sim-port", "0"]
                 stack = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                          text=True, encoding="utf-8")
                 background.append(stack)
@@ -103,6 +106,7 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
                 assert stack.stdout is not None
                 threading.Thread(target=_lines, args=(stack.stdout, lines), daemon=True).start()
                 printed = _wait_for_line(lines, "stack ready", 60)
+                sim_address = next(p for p in printed if p.strip().startswith("simulator")).split("//", 1)[1].split()[0]
                 assert any(line.startswith("wrote local.settings.json") for line in printed)
                 assert any("export AzureWebJobsStorage=" in line and "BlobEndpoint=" in line for line in printed)
             elif command.startswith(BACKGROUND[1]):
@@ -112,15 +116,19 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
                 done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=150)
                 assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
                 outputs.append(done.stdout)
-        assert "Succeeded" in outputs[2] and "my-first" in outputs[2], outputs[2]
-        assert "Succeeded" in done.stdout and "my-deployment" in done.stdout and "main" in done.stdout, done.stdout
+        first, deployment, model, events = outputs[2], outputs[5], outputs[8], outputs[9]  # the foreground commands
+        assert "Succeeded" in first and "my-first" in first, first
+        assert "Succeeded" in deployment and "my-deployment" in deployment and "main" in deployment, deployment
+        assert "Succeeded" in model and "my-model" in model and "dataplane" in model, model
+        assert events.count("LroWatcher.Operation.Succeeded") == 3, events
+        assert "correlationId=my-first" in events and "correlationId=my-model" in events, events
         run_local, stack = background[1], background[0]
-        assert _stop(run_local) == 0
+        assert _stop(run_local) == 130
         log_text = (tmp_path / "run_local.log").read_text(encoding="utf-8")
         assert "correlationId=my-first" in log_text and "-> Succeeded" in log_text
         assert "correlationId=my-deployment" in log_text
         queue_port = int(next(p for p in printed if "Azurite queue" in p).rsplit(":", 1)[1].split("/")[0])
-        assert _stop(stack) == 0
+        assert _stop(stack) == 130
         assert not _port_open(queue_port), "Ctrl-C stopped Azurite"
     finally:
         for process in background:

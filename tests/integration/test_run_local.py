@@ -365,7 +365,7 @@ def test_local_settings_json_values_with_environment_winning(queues: QueueSet, t
     assert [r["tag"] for r in queues.take_all_json()] == ["from-env"]
 
 
-def test_sigterm_finishes_in_flight_work_and_exits_0(queues: QueueSet, tmp_path: Path) -> None:
+def test_sigterm_finishes_in_flight_work_and_exits_143(queues: QueueSet, tmp_path: Path) -> None:
     queues.create()
     queues.send_json({"announce": True, "sleep": 1.0})
     with open(tmp_path / "run_local.log", "w+") as log:
@@ -374,7 +374,7 @@ def test_sigterm_finishes_in_flight_work_and_exits_0(queues: QueueSet, tmp_path:
             (started,) = queues.take_json(1, timeout=30)
             assert started["event"] == "started"
             process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0
+            assert process.wait(timeout=30) == 143, "stopped, not finished: never 0"
         finally:
             if process.poll() is None:
                 process.kill()
@@ -382,16 +382,17 @@ def test_sigterm_finishes_in_flight_work_and_exits_0(queues: QueueSet, tmp_path:
         log.seek(0)
         output = log.read()
     assert "SIGTERM: stopping" in output
+    assert "interrupted by SIGTERM: in-flight invocations finished" in output
     assert [r["event"] for r in queues.take_all_json()] == ["done"]  # the in-flight message completed
     assert queues.count() == 0  # and was deleted
 
 
-def test_sigint_when_idle_exits_0(queues: QueueSet) -> None:
+def test_sigint_when_idle_exits_130(queues: QueueSet) -> None:
     process = start_run_local(queues, "--app", ECHO_APP, "--host-json", str(HOST_JSON))
     try:
         wait_until(lambda: queues.exists(queues.results), timeout=30, description="run_local to create its queues")
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=30) == 130
     finally:
         if process.poll() is None:
             process.kill()

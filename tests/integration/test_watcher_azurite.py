@@ -158,7 +158,7 @@ def test_a_low_read_budget_on_the_wire_defers_the_next_read_unread(watcher, sim:
 def test_the_simulator_answers_with_arms_budget_headers(sim: Simulator) -> None:
     import httpx
 
-    from tools.sim.server import ARM_BUDGET_HEADERS
+    from tools.dev.sim.server import ARM_BUDGET_HEADERS
 
     url = f"{sim.base_url}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.ApiManagement/locations/westus/operationStatuses/x"
     answer = httpx.get(url, params={"api-version": "2022-08-01"})  # unauthenticated: 401, still ARM's headers

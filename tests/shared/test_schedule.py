@@ -106,6 +106,18 @@ class TestRunningDelay:
         assert wait({"percentComplete": 97}, at(970), headers={"retry-after": "60"}).delay_seconds == expected(60, floor=60)
         assert wait({"percentComplete": 20}, at(600), headers={"retry-after": "10"}).delay_seconds == 300
 
+    def test_a_floor_near_the_predicted_end_makes_the_watcher_land_at_once(self) -> None:
+        # issue 22: 82 % after 391 s (likely 82.5 %) predicts the end 83 s away. Halving that (41.5 s) is
+        # under the 60 s Retry-After, so the next read would come at the floor, 23 s before the end, and the
+        # landing read a floor later: 37 s late. Within two floors of the end the watcher lands at once.
+        left = 391 * 100 / 82.5 - 391
+        plan = wait({"percentComplete": 82}, at(391), headers={"retry-after": "60"})
+        assert plan.delay_seconds == expected(left + 1, floor=60)
+        # far from the end (more than two floors) it still approaches by halves, the floor a floor
+        far = 200 * 100 / 51.5 - 200  # 188 s left at 51 %
+        assert wait({"percentComplete": 51}, at(200), headers={"retry-after": "60"}).delay_seconds == expected(0.5 * far, floor=60)
+        assert wait({"percentComplete": 82}, at(391)).delay_seconds == expected(0.5 * left)  # no floor: approach as before
+
     def test_ceilings_max_delay_and_deadline(self) -> None:
         assert wait({"percentComplete": 5}, at(3000)).delay_seconds == 300
         assert wait({"percentComplete": 5}, at(3000), bounds=Bounds(5, 300, at(3010), 100)).delay_seconds == 10

@@ -67,7 +67,7 @@ def start_run_local(
 
 
 class ToolProcess:
-    """``python -m tools.X`` in its own process group, its stderr read line by line by a thread.
+    """``python -m tools.X`` in its own process group, its stderr (or both streams) read line by line by a thread.
 
     For signal tests: :meth:`wait_for_line` waits for a readiness line (never a sleep), then
     :meth:`signal` sends a signal to the whole group, as a terminal's Ctrl-C or a CI runner's
@@ -75,21 +75,23 @@ class ToolProcess:
     """
 
     def __init__(self, module: str, *args: str, environ: Mapping[str, str] | None = None,
-                 cwd: str | os.PathLike[str] = PROJECT_ROOT) -> None:
+                 cwd: str | os.PathLike[str] = PROJECT_ROOT, merge_output: bool = False) -> None:
         import queue as queue_module
         import threading
 
         self.process = subprocess.Popen(
             [sys.executable, "-m", module, *args], cwd=cwd, env=_environment(environ), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, text=True,
+            start_new_session=True,
         )
+        lines_from = self.process.stdout if merge_output else self.process.stderr
         self.lines: queue_module.Queue[str | None] = queue_module.Queue()
         self.stderr: list[str] = []
         self.stdout = ""
 
         def pump() -> None:
-            assert self.process.stderr is not None
-            for line in self.process.stderr:
+            assert lines_from is not None
+            for line in lines_from:
                 self.lines.put(line)
             self.lines.put(None)
 
@@ -118,8 +120,9 @@ class ToolProcess:
 
     def finish(self, timeout: float = 30.0) -> int:
         """Wait for the exit code; the rest of stderr is in ``stderr``, stdout in ``stdout``."""
-        assert self.process.stdout is not None
-        self.stdout = self.process.stdout.read()
+        if self.process.stderr is not None:  # else stdout is what the reader thread reads
+            assert self.process.stdout is not None
+            self.stdout = self.process.stdout.read()
         code = self.process.wait(timeout)
         self._reader.join(timeout)
         while (line := self.lines.get_nowait() if not self.lines.empty() else None) is not None:

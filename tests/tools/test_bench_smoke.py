@@ -86,7 +86,7 @@ def test_the_fleet_models_differ_as_designed() -> None:
     reporters = [op for op in ops["floors"] if op.kind == "percentComplete"]
     assert sum(op.retry_after is not None for op in reporters) > 0.8 * len(reporters)  # progress with floors
     noisy = [op for op in ops["noisy"] if op.kind == "percentComplete"]
-    assert any(op.coarse_step == 25 for op in noisy) and all(op.knots for op in noisy)  # coarse, phased progress
+    assert sum(op.coarse for op in noisy) > 0.6 * len(noisy) and all(op.knots for op in noisy)  # coarse, phased progress
     durations = sorted(op.duration_s for op in ops["wide"])
     assert durations[-30] / durations[30] > 500  # p95 / p5: nearly three orders of magnitude
     hinted = [op.hint_s / op.duration_s for op in ops["wide"] if op.hint_s]

@@ -90,7 +90,7 @@ def test_bad_numbers_and_combinations_are_one_line(tmp_path: Path, argv: list[st
 
 @pytest.mark.parametrize(("tool", "says"), [
     ("tools.simulator", "cannot listen on 127.0.0.1:{port}"),
-    ("tools.stack", "the stack could not start: port {port} is in use (another Azurite?)"),
+    ("tools.stack", "the stack could not start: port {port} is in use (another stack or Azurite? it keeps running)"),
 ])
 def test_a_port_in_use_is_one_line(tmp_path: Path, tool: str, says: str) -> None:
     with socket.socket() as taken:

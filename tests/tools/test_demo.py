@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tools.dev import demo
@@ -22,3 +24,9 @@ def test_demo_runs_to_the_end_and_shows_every_source(capsys: pytest.CaptureFixtu
     assert "same eventIds as the queue: yes" in out
     assert "Progress events on Event Grid" in out
     assert any(line.startswith("apim-upgrade-7f3a") and "InProgress" in line and "10" in line for line in out.splitlines())
+    # the agentless Azure Pipelines wait: live log lines and one TaskCompleted at the simulator's Azure DevOps
+    assert '"accepted": true, "correlationId": "release-42/sql-mi"' in out
+    assert any(re.fullmatch(r"\d\d:\d\d:\d\d InProgress 20% \(next read in \d+ s\)", line.strip()) for line in out.splitlines())
+    assert any(line.strip().endswith("Succeeded (status Succeeded, 3 reads)") for line in out.splitlines())
+    assert any(line.startswith("plan-4711") and "succeeded" in line and " ok" in line for line in out.splitlines())
+    assert "The job token in a result: no." in out

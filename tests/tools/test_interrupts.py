@@ -12,6 +12,7 @@ import signal
 import pytest
 
 from tests.support import QueueSet, ToolProcess
+from tests.support.processes import PROJECT_ROOT
 
 from .test_results_wait import outcome
 
@@ -48,3 +49,24 @@ def test_an_interrupted_follow_exits_with_the_signals_code(queues: QueueSet, sig
         assert tool.finish() == code
     assert tool.stderr[-1].startswith(f"interrupted by {signal.Signals(signum).name}: nothing was taken from the queue")
     assert '"correlationId": "first"' in tool.stdout
+
+
+def test_the_stack_stopped_by_sigterm_exits_143_and_stops_everything(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    args = ["--queue-port", "0", "--blob-port", "0", "--location", str(tmp_path / "azurite")]
+    environ = {"PYTHONPATH": str(PROJECT_ROOT)}
+    with ToolProcess("tools.stack", *args, environ=environ, merge_output=True, cwd=tmp_path) as tool:
+        tool.wait_for_line("stack ready", timeout=60)
+        tool.signal(signal.SIGTERM)
+        assert tool.finish() == 143
+    text = "".join(tool.stderr)
+    assert "stopped Azurite (queue, blob) and the simulator" in text
+    assert tool.stderr[-1].startswith("interrupted by SIGTERM: the stack is stopped")
+
+
+def test_an_interrupted_demo_says_so_and_stops_what_it_started() -> None:
+    with ToolProcess("tools.demo", "--quiet", merge_output=True) as tool:
+        tool.wait_for_line("Watching (one log line per poll)", timeout=90)
+        tool.signal(signal.SIGINT)
+        assert tool.finish(60) == 130
+    assert tool.stderr[-1].startswith("interrupted by SIGINT: stopped the watcher, Azurite and the simulator")
+    assert "Traceback" not in "".join(tool.stderr)

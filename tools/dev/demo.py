@@ -7,8 +7,10 @@ DELETE watched through its Location header (202, a moved Location, then 204),
 a data-plane operation behind an Operation-Location header, a Bicep deployment
 started with ``--no-wait`` and watched by its ``resourceId`` (404 while ARM records
 it, then Accepted, Running, Succeeded), and one request that is invalid — runs the real ``function_app`` through
-``tools.run_local`` until the queue drains, prints the outcomes as a table and
-stops everything it started.
+``tools.run_local`` until the queue drains, prints the outcomes as a table. Then one agentless
+Azure Pipelines wait: ``POST /api/watch`` on run_local's HTTP port with the headers AzureFunction@1
+sends, and the live log lines and the TaskCompleted the simulator's Azure DevOps received. It stops
+everything it started.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import logging
 import sys
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from shared import runtime
 from tools.dev import run_local
 from tools.dev.azurite import Azurite
 from tools.dev.sim import Simulator
+from tools.ops._cli import exit_on_interrupt
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -111,6 +115,7 @@ def demo_settings(azurite: Azurite, sim: Simulator) -> dict[str, str]:
         "PUBLISH_PROGRESS": "true",  # LroWatcher.Operation.Progress events, to Event Grid only
         # The simulator's generic data-plane host, with its own token audience.
         "DATAPLANE_HOSTS": f"127.0.0.1:{sim.port}=https://cognitiveservices.azure.com/.default",
+        "CALLBACK_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",  # the simulator's Azure DevOps (PlanUrl)
         "POLL_MIN_DELAY_SECONDS": "1",
         "POLL_MAX_DELAY_SECONDS": "2",
         # A real azure-identity ManagedIdentityCredential, against the simulator's App Service identity endpoint.
@@ -155,9 +160,17 @@ def progress_rows(events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.demo", description=__doc__.split("\n\n")[0],
+        epilog="Exit codes: 0 every outcome as expected, 1 not (the line before says which), "
+        "130 / 143 interrupted by SIGINT / SIGTERM (everything it started is stopped).",
+    )
     parser.add_argument("--quiet", action="store_true", help="hide the watcher's log lines")
     args = parser.parse_args(argv)
+    return exit_on_interrupt(lambda: _demo(args), "stopped the watcher, Azurite and the simulator; no outcome table")
+
+
+def _demo(args: argparse.Namespace) -> int:
     run_local.configure_logging()
     if args.quiet:
         logging.getLogger().setLevel(logging.WARNING)
@@ -180,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         poison = _drain_queue(service.get_queue_client("operations-poison"))
         events = sim.events()
         runtime.reset()
+        agentless = agentless_wait(sim, env)
+        runtime.reset()
     print("\nOutcomes (queue 'operation-results'):\n")
     print(table(outcome_rows(results), ("source", "operationId", "outcome", "status", "polls", "eventId", "error")))
     print("\nRejected (queue 'operations-poison'):\n")
@@ -191,9 +206,80 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"({', '.join(sorted({e['type'] for e in outcomes}))}); same eventIds as the queue: {'yes' if same else 'NO'}.")
     print("\nProgress events on Event Grid (PUBLISH_PROGRESS=true; a read that changed status or percentComplete):\n")
     print(table(progress_rows(progress), ("operationId", "poll", "status", "percentComplete", "expectedEndAt", "observedAt")))
+    print_agentless(agentless)
     print("Everything started has been stopped.")
-    ok = code == 0 and len(results) == 7 and len(poison) == 1 and same and bool(progress)
-    return 0 if ok else 1
+    problems = [
+        *([f"the watcher exited {code}"] if code != 0 else []),
+        *([f"{len(results)} outcomes, 7 expected"] if len(results) != 7 else []),
+        *([f"{len(poison)} rejected requests, 1 expected"] if len(poison) != 1 else []),
+        *(["the Event Grid outcomes differ from the queue's"] if not same else []),
+        *(["no progress event"] if not progress else []),
+        *(["the agentless wait did not complete as expected"] if not agentless.ok else []),
+    ]
+    if problems:
+        print(f"error: the demo did not go as expected: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+@dataclass
+class Agentless:
+    """What the agentless wait showed."""
+
+    answer: dict[str, Any]
+    lines: list[str]
+    completed: list[dict[str, Any]]
+    token_seen: bool  # the job token in a result: must stay False
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.answer.get("accepted")) and len(self.completed) == 1 and bool(self.lines) and not self.token_seen
+
+
+def agentless_wait(sim: Simulator, env: dict[str, str]) -> Agentless:
+    """run_local with ``--http-port``: POST /api/watch as AzureFunction@1 does, wait for the simulator's TaskCompleted."""
+    import httpx
+
+    from tools.dev.run_local import LocalHost, QueueOptions, resolve_settings
+
+    sim.script("sql-mi-upgrade-d7e1", [{"status": "InProgress", "percentComplete": 20}, {"status": "InProgress", "percentComplete": 75},
+                                       {"status": "Succeeded", "percentComplete": 100}])
+    url = (f"{sim.base_url}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Sql/locations/westus/"
+           "managedInstanceOperationResults/sql-mi-upgrade-d7e1?api-version=2023-08-01")
+    token = f"demo-job-token-{uuid.uuid4().hex}"
+    headers = {  # AzureFunction@1's default headers, filled as a pipeline fills them
+        "Content-Type": "application/json", "PlanUrl": sim.plan_url("contoso"), "ProjectId": "web-team",
+        "HubName": "build", "PlanId": "plan-4711", "JobId": "job-wait", "TimelineId": "timeline-4711",
+        "TaskInstanceId": "task-watch", "AuthToken": token,
+    }
+    print("\nAn agentless Azure Pipelines wait: POST /api/watch with AzureFunction@1's headers…\n", flush=True)
+    settings = resolve_settings(env, local_settings=PROJECT_ROOT / ".no-local-settings.json", project_dir=PROJECT_ROOT)
+    host = LocalHost.from_app("function_app", settings, QueueOptions.load(PROJECT_ROOT / "host.json"),
+                              project_dir=PROJECT_ROOT, export_environ=True, http_port=0).start()
+    try:
+        port = host.wait_for_http()
+        body = {"source": "arm", "statusUrl": url, "correlationId": "release-42/sql-mi"}
+        response = httpx.post(f"http://127.0.0.1:{port}/api/watch", params={"code": "demo-key"}, json=body,
+                              headers=headers, timeout=20)
+        answer = response.json()
+        completed = sim.azdo.wait_for_completed("plan-4711", timeout=60)
+    finally:
+        host.stop()
+        host.join(60)
+    results = _drain_queue(_service(env).get_queue_client("operation-results"))
+    return Agentless(answer, sim.azdo.feed_lines("plan-4711"), completed,
+                     token_seen=any(token in json.dumps(r) for r in results))
+
+
+def print_agentless(agentless: Agentless) -> None:
+    print(f"  watch answered: {json.dumps(agentless.answer)}")
+    print("\n  Live log lines the job received (Azure DevOps feed):\n")
+    for line in agentless.lines:
+        print(f"    {line}")
+    print("\n  TaskCompleted events Azure DevOps accepted:\n")
+    print(table([(e["planId"], e["body"]["taskId"], e["body"]["jobId"], e["body"]["result"], str(e["status"]), e["auth"])
+                 for e in agentless.completed], ("planId", "taskId", "jobId", "result", "http", "basic auth")))
+    print(f"\n  The job token in a result: {'YES' if agentless.token_seen else 'no'}.")
 
 
 def _service(env: dict[str, str]) -> Any:

@@ -14,22 +14,28 @@
   speaks a newer API version than Azurite knows), ``--loose``, telemetry off, and every
   file Azurite writes (its database, ``AzuriteConfig``) under ``--location`` (``.azurite/``,
   ignored by git);
-* the simulator (``tools.simulator``): loopback ARM, Dev Center, the managed-identity
-  endpoint and an Event Grid topic.
+* the simulator (``tools.simulator``): loopback ARM, Dev Center, a data-plane service, the
+  managed-identity endpoint and an Event Grid topic, on ``--sim-port`` 10090 (fixed, so a
+  restarted stack is where ``local.settings.json`` says it is; 0 picks a free port).
 
 It prints the settings that point the function at them (as ``export`` lines, or PowerShell
-``$env:`` lines with ``--shell powershell``), writes them into ``local.settings.json`` from
-``local.settings.example.json`` with ``--write-local-settings`` (never over an existing
-file without ``--force``), says what to run next, and records where everything listens in
-``{location}/stack.json`` for ``python -m tools.stack script``. A line ``stack ready`` on
-stdout tells scripts it is up. Ctrl-C (or SIGTERM) stops all of it.
+``$env:`` lines with ``--shell powershell``), and with ``--write-local-settings`` writes them
+into ``local.settings.json``: a new file is ``local.settings.example.json`` with them filled
+in; in an existing file only the stack's own keys (those it prints) are rewritten and
+every other value of the user's is kept (``--force`` starts again from the example). It says
+what to run next, and records where everything listens in ``{location}/stack.json`` for
+``python -m tools.stack script`` and ``events`` (a stack that fails to start leaves a running
+stack's file alone). A line ``stack ready`` on stdout tells scripts it is up. Ctrl-C (or
+SIGTERM) stops all of it.
 
-Exit codes: 0 stopped cleanly, 1 something could not start or died, 2 bad flags.
+Exit codes: 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM, as it is meant to be stopped (a
+shell's convention for a process a signal ended), 1 something could not start or died, 2 bad flags.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -42,6 +48,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tools.dev.azurite import Azurite, AzuriteError, connection_string_for
+from tools.ops._cli import interrupted_line
 
 __all__ = ["stack_settings", "local_settings_document", "main"]
 
@@ -49,6 +56,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = PROJECT_ROOT / "local.settings.example.json"
 STATE_FILE = "stack.json"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: The simulator's default port: fixed, like Azurite's, so a restart keeps every URL the settings hold.
+SIM_PORT = 10090
+#: The data-plane service the simulator plays, with its token scope (the stack's DATAPLANE_HOSTS).
+DATAPLANE_SCOPE = "https://cognitiveservices.azure.com/.default"
 
 
 def stack_settings(queue_port: int, blob_port: int, sim: Any) -> dict[str, str]:
@@ -57,7 +68,6 @@ def stack_settings(queue_port: int, blob_port: int, sim: Any) -> dict[str, str]:
         "AzureWebJobsStorage": connection_string_for(queue_port, blob_port=blob_port),
         "OPERATIONS_QUEUE": "operations",
         "RESULTS_QUEUE": "operation-results",
-        "RESULT_SINK": "queue",
         # ARM and Dev Center are the simulator; ARM_SCOPE follows ARM_ENDPOINT.
         "ARM_ENDPOINT": sim.base_url,
         "STATUS_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",
@@ -66,6 +76,11 @@ def stack_settings(queue_port: int, blob_port: int, sim: Any) -> dict[str, str]:
         "IDENTITY_HEADER": sim.identity_header,
         "POLL_MIN_DELAY_SECONDS": "1",
         "POLL_MAX_DELAY_SECONDS": "5",
+        # dataplane requests may name the simulator's host (its generic data-plane routes).
+        "DATAPLANE_HOSTS": f"127.0.0.1:{sim.port}={DATAPLANE_SCOPE}",
+        # Outcomes to the results queue and, as CloudEvents, to the simulator's Event Grid topic.
+        "RESULT_SINK": "both",
+        "EVENTGRID_TOPIC_ENDPOINT": sim.eventgrid_endpoint,
     }
 
 
@@ -91,32 +106,69 @@ def _parser() -> argparse.ArgumentParser:
     script = sub.add_parser("script", help="script an operation on the running stack's simulator")
     script.add_argument("operation_id", metavar="OPERATION_ID")
     script.add_argument("steps", metavar="STEPS_JSON", help='a JSON list of steps, e.g. \'[{"status": "Succeeded"}]\'')
+    events = sub.add_parser("events", help="the CloudEvents the running stack's Event Grid topic received, one a line")
+    events.add_argument("--json", action="store_true", help="print them as a JSON array")
     resource = sub.add_parser("resource", help="script an ARM resource or deployment on the running stack's simulator")
     resource.add_argument("resource_id", metavar="RESOURCE_ID")
     resource.add_argument("steps", metavar="STEPS_JSON",
                           help='a JSON list of GET answers, e.g. \'[{"http": 404}, {"state": "Running"}, {"state": "Succeeded"}]\'')
-    for each in (parser, up, script, resource):
+    for each in (parser, up, script, resource, events):
         each.add_argument("--location", default=".azurite", help="Azurite's files and stack.json (default: .azurite)")
     for each in (parser, up):
         each.add_argument("--queue-port", type=int, default=10001, help="Azurite queue port (default 10001; 0: a free one)")
         each.add_argument("--blob-port", type=int, default=10000, help="Azurite blob port (default 10000; 0: a free one)")
-        each.add_argument("--sim-port", type=int, default=0, help="simulator port (default: a free one)")
+        each.add_argument("--sim-port", type=int, default=SIM_PORT,
+                          help=f"simulator port (default {SIM_PORT}, fixed so a restart keeps local.settings.json's URLs; 0: a free one)")
         each.add_argument("--write-local-settings", nargs="?", const="local.settings.json", metavar="PATH",
                           help="write the settings into PATH (default local.settings.json) from local.settings.example.json")
-        each.add_argument("--force", action="store_true", help="with --write-local-settings: replace an existing file")
+        each.add_argument("--force", action="store_true",
+                          help="with --write-local-settings: write the file afresh from the example (default: rewrite "
+                          "only the stack's keys in an existing file, keeping the others)")
         each.add_argument("--shell", choices=("posix", "powershell", "cmd"),
                           default="powershell" if os.name == "nt" else "posix", help="how to print the settings")
     return parser
 
 
-def _script(args: argparse.Namespace, out: IO[str]) -> int:
+def _state(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The running stack's stack.json, or None (with one line on stderr) when there is none."""
     state_path = Path(args.location) / STATE_FILE
     try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        steps = json.loads(args.steps)
+        return json.loads(state_path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     except FileNotFoundError:
         print(f"error: {state_path} not found: is `python -m tools.stack` running in this directory?", file=sys.stderr)
+    except ValueError as error:
+        print(f"error: {state_path} is not JSON ({error}): restart the stack", file=sys.stderr)
+    return None
+
+
+def _events(args: argparse.Namespace, out: IO[str]) -> int:
+    state = _state(args)
+    if state is None:
         return EXIT_USAGE
+    try:
+        with urllib.request.urlopen(f"{state['simulator']}/_sim/events", timeout=10) as response:  # noqa: S310 - loopback
+            events = json.loads(response.read())
+    except (OSError, ValueError) as error:
+        print(f"error: the simulator at {state['simulator']} did not answer ({error}): is the stack running?", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(events, indent=2), file=out)
+        return EXIT_OK
+    if not events:
+        print("no events yet (the stack sends outcomes to Event Grid with RESULT_SINK=both)", file=out)
+    for event in events:
+        data = event.get("data") if isinstance(event.get("data"), dict) else {}
+        print(f"{event.get('type')}  {event.get('subject')}  outcome={data.get('outcome', '-')} "
+              f"correlationId={data.get('correlationId') or '-'}  id={event.get('id')}", file=out)
+    return EXIT_OK
+
+
+def _script(args: argparse.Namespace, out: IO[str]) -> int:
+    state = _state(args)
+    if state is None:
+        return EXIT_USAGE
+    try:
+        steps = json.loads(args.steps)
     except ValueError as error:
         print(f"error: STEPS_JSON is not JSON ({error})", file=sys.stderr)
         return EXIT_USAGE
@@ -142,10 +194,23 @@ def _script(args: argparse.Namespace, out: IO[str]) -> int:
 
 
 def _write_local_settings(path: Path, settings: Mapping[str, str], force: bool) -> str:
-    if path.exists() and not force:
-        return f"{path} exists and was left as it is (--force replaces it); the settings are above"
-    path.write_text(json.dumps(local_settings_document(settings), indent=2) + "\n", encoding="utf-8")
-    return f"wrote {path} (local.settings.example.json with the settings above)"
+    """Write the stack's settings into ``path``; an existing file keeps every value that is not the stack's."""
+    if not path.exists() or force:
+        path.write_text(json.dumps(local_settings_document(settings), indent=2) + "\n", encoding="utf-8")
+        return f"wrote {path} (local.settings.example.json with the settings above)"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict) or not isinstance(document.get("Values", {}), dict):
+            raise ValueError("its Values is not an object")
+    except ValueError as error:
+        return f"warning: {path} was left as it is: it is not a local.settings.json ({error}); --force writes it afresh"
+    values = document.setdefault("Values", {})
+    changed = sorted(key for key, value in settings.items() if values.get(key) != value)
+    kept = [key for key in values if key not in settings]
+    values.update(settings)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    what = f"rewrote the stack's settings in {path}" + (f" ({', '.join(changed)} changed)" if changed else " (unchanged)")
+    return what + (f"; kept your other {len(kept)} value(s)" if kept else "")
 
 
 def _announce(out: IO[str], settings: Mapping[str, str], parts: dict[str, Any], args: argparse.Namespace, note: str) -> None:
@@ -169,12 +234,17 @@ def _announce(out: IO[str], settings: Mapping[str, str], parts: dict[str, Any], 
     print("\n".join(lines), file=out, flush=True)
 
 
-def _one_line(error: BaseException, args: argparse.Namespace) -> str:
+def _one_line(error: BaseException, args: argparse.Namespace, part: str) -> str:
     text = str(error)
-    if "EADDRINUSE" in text:
+    in_use = "EADDRINUSE" in text or (isinstance(error, OSError) and error.errno == errno.EADDRINUSE)
+    if in_use and part == "simulator":
+        return (f"the simulator's port {args.sim_port} is in use (another stack? it keeps running); stop it, "
+                "or pass --sim-port 0 for a free port")
+    if in_use:
         port = next((p for p in (args.queue_port, args.blob_port) if f":{p}" in text), None)
         which = f"port {port} is" if port is not None else "a port is"
-        return f"{which} in use (another Azurite?); stop it, or pass --queue-port 0 --blob-port 0 for free ports"
+        return (f"{which} in use (another stack or Azurite? it keeps running); stop it, or pass "
+                "--queue-port 0 --blob-port 0 for free ports")
     return text.splitlines()[0] if text else type(error).__name__
 
 
@@ -182,20 +252,30 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
     from tools.dev.sim import Simulator
 
     stop = threading.Event()
+    signals: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     location = Path(args.location).resolve()
     queue = Azurite(location=location, port=args.queue_port)
     blob = Azurite(location=location, port=args.blob_port, service="blob")
     sim = Simulator(port=args.sim_port)
     started: list[Any] = []
+    starting = "Azurite"
+    wrote_state = False  # only the stack that wrote stack.json removes it: a failed second start leaves the first's
     try:
-        for part in (queue, blob, sim):
+        for name, part in (("Azurite", queue), ("Azurite", blob), ("simulator", sim)):
+            starting = name
             part.start()
             started.append(part)
         settings = stack_settings(queue.port, blob.port, sim)
         (location / STATE_FILE).write_text(json.dumps({"simulator": sim.base_url, "settings": settings}, indent=2) + "\n",
                                            encoding="utf-8")
+        wrote_state = True
         note = _write_local_settings(Path(args.write_local_settings), settings, args.force) if args.write_local_settings else ""
         _announce(out, settings, {"queue": queue, "blob": blob, "sim": sim, "location": location}, args, note)
         while not stop.wait(0.5):
@@ -203,15 +283,19 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
             if dead:
                 print(f"error: {', '.join(dead)} exited:\n{queue.output_tail() or blob.output_tail()}", file=sys.stderr)
                 return EXIT_FAILED
-        return EXIT_OK
+        return 128 + signals[0] if signals else EXIT_OK
     except (AzuriteError, OSError) as error:
-        print(f"error: the stack could not start: {_one_line(error, args)}", file=sys.stderr)
+        print(f"error: the stack could not start: {_one_line(error, args, starting)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         for part in reversed(started):
             part.stop()
-        (location / STATE_FILE).unlink(missing_ok=True)
+        if wrote_state:
+            (location / STATE_FILE).unlink(missing_ok=True)
         print("stopped Azurite (queue, blob) and the simulator", file=out, flush=True)
+        if signals:
+            print(interrupted_line(signals[0], "the stack is stopped; its queues' data stays in " + str(location)),
+                  file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
@@ -219,6 +303,8 @@ def main(argv: list[str] | None = None, out: IO[str] | None = None) -> int:
     out = out or sys.stdout
     if args.command in ("script", "resource"):
         return _script(args, out)
+    if args.command == "events":
+        return _events(args, out)
     for name in ("queue_port", "blob_port", "sim_port"):
         if not 0 <= getattr(args, name) < 65536:
             print(f"error: --{name.replace('_', '-')} must be a port number (0 to 65535)", file=sys.stderr)

@@ -34,6 +34,7 @@ __all__ = [
     "PEEK_LIMIT",
     "Interrupted",
     "interruptible",
+    "exit_on_interrupt",
     "interrupted_line",
     "CliError",
     "add_storage_arguments",
@@ -108,6 +109,18 @@ def interruptible() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def exit_on_interrupt(body: Callable[[], int], note: str, err: IO[str] | None = None) -> int:
+    """``body()`` under :func:`interruptible`: on SIGINT / SIGTERM, after its ``finally`` blocks ran,
+    the line ``interrupted by SIG…: {note}`` and 130 / 143. Other exceptions pass through."""
+    try:
+        with interruptible():
+            return body()
+    except (KeyboardInterrupt, Interrupted) as stop:
+        signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
+        print(interrupted_line(signum, note), file=err or sys.stderr, flush=True)
+        return 128 + signum
 
 
 def add_storage_arguments(parser: argparse.ArgumentParser, queue_flag: str, queue_setting: str) -> None:

@@ -310,7 +310,16 @@ def _parser() -> argparse.ArgumentParser:
                         help="how long a received entry stays hidden while this runs (default 60)")
     parser.add_argument("--host-json", type=Path, default=HOST_JSON, help="for maxDequeueCount (default: the project's)")
     add_storage_arguments(parser, "--operations-queue", "OPERATIONS_QUEUE")
+    parser.set_defaults(interrupted_note=_interrupted_note)
     return parser
+
+
+def _interrupted_note(args: argparse.Namespace) -> str:
+    if (args.replay or args.discard) and not args.dry_run:
+        done = "replayed" if args.replay else "discarded"
+        return (f"stopped; only the entries {done} before the signal left the poison queue, every other entry stays "
+                "(visible again at once, or when its lease ends)")
+    return "stopped; nothing was changed"
 
 
 class _Session:

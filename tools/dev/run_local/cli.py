@@ -10,10 +10,11 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from tools.dev.run_local.common import DEFAULT_LEASE_SECONDS, EXIT_CONFIG, EXIT_ERROR, EXIT_OK, RunLocalError, log
+from tools.dev.run_local.common import DEFAULT_LEASE_SECONDS, EXIT_CONFIG, EXIT_ERROR, RunLocalError, log
 from tools.dev.run_local.host import LocalHost
 from tools.dev.run_local.options import QueueOptions
 from tools.dev.run_local.settings import resolve_settings
+from tools.ops._cli import interrupted_line
 
 __all__ = ["configure_logging", "main", "run"]
 
@@ -51,9 +52,9 @@ def run(
         return EXIT_CONFIG
     try:
         return host.run()
-    except KeyboardInterrupt:
+    except BaseException:  # Ctrl-C, or the caller's SIGTERM handler: stop receiving, then let the caller see it
         host.stop()
-        return EXIT_OK
+        raise
 
 
 class _NoAuthLevelNoise(logging.Filter):
@@ -113,12 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", error)
         return EXIT_CONFIG
 
-    signals_seen = 0
+    signals_seen: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        if signals_seen == 1:
+        signals_seen.append(signum)
+        if len(signals_seen) == 1:
             log.info("%s: stopping (in-flight invocations finish; again to force)", signal.Signals(signum).name)
             host.stop()
         else:
@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     code = host.run()
+    if signals_seen:
+        # Stopped by a signal, not finished: never 0, so a cancelled pipeline step cannot pass.
+        code = 128 + signals_seen[0]
+        log.info("%s", interrupted_line(signals_seen[0], "in-flight invocations finished; the messages not yet taken "
+                                        "stay on the queue (a leased one comes back when its lease ends)"))
     if host.in_flight:
         # Stuck invocations would keep the interpreter alive (worker threads are joined at exit).
         logging.shutdown()

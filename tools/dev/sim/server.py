@@ -333,7 +333,7 @@ class Simulator:
                 kind = {"microsoft.apimanagement": "apim",
                         "microsoft.operationalinsights": "operationalinsights"}.get(low[3], "arm")
                 route = shapes.StatusRoute(kind, decoded[7], "/".join([""] + decoded), subscription=decoded[1],
-                                           namespace=decoded[3], location=decoded[5])
+                                           namespace=decoded[3], region=decoded[5])
             else:
                 route = shapes.StatusRoute("arm", decoded[-1], "/".join([""] + decoded))
             return _with_arm_budget(self._status_read(method, route, query, headers, rec))

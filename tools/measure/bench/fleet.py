@@ -58,7 +58,7 @@ class FleetModel:
     coarse_share: float = 0.4  # of reporters: progress in steps of coarse_step
     coarse_step: int = 10
     shape_sigma: float = 0.3  # progress = 100 * (t / D) ** g, g log-normal(0, shape_sigma)
-    phases: int = 0  # > 0: progress moves through this many phases of random length (stalls and bursts)
+    phases: int = 0  # > 0: progress moves through 2..phases phases of random length (stalls and bursts)
     start_time_share_without_progress: float = 0.5
     retry_after_share: float = 0.6  # of all operations; reporters may differ:
     retry_after_share_with_progress: float | None = None
@@ -87,13 +87,13 @@ FLOORS = FleetModel(
     median_duration_s=240.0, duration_sigma=0.8, max_duration_s=2 * 3600.0, progress_share=0.5,
     retry_after_share=0.4, retry_after_share_with_progress=0.9, retry_after_values=(15, 20, 30, 30, 60),
 )
-#: Progress that says little: most reporters move in steps of 10 or 25, through phases of
-#: random length (a long copy, then a quick swap), with curved shapes; hints are rough.
+#: Progress that says little: most reporters move in steps of 10, through phases of random
+#: length (a long copy, then a quick swap: equal shares of the percentage); hints are rough.
 NOISY = FleetModel(
     "noisy", 23,
-    "log-normal durations, median 15 min, 1 min..8 h; 1/2 report percentComplete, 70 % in coarse steps "
-    "of 10 or 25 through 2-5 phases of random length; 50 % Retry-After 10-60 s; 1/4 expectedSeconds, 40 % error",
-    median_duration_s=900.0, progress_share=0.5, coarse_share=0.7, shape_sigma=0.5, phases=4,
+    "log-normal durations, median 15 min, 1 min..8 h; 1/2 report percentComplete, 70 % in steps of 10, "
+    "through 2-4 phases of random length; 50 % Retry-After 10-60 s; 1/4 expectedSeconds, 40 % error",
+    median_duration_s=900.0, progress_share=0.5, coarse_share=0.7, phases=4,
     retry_after_share=0.5, hint_sigma=0.4,
 )
 #: Durations over four orders of magnitude (a 10 s config change to a day-long restore), and
@@ -140,7 +140,7 @@ class TrueOperation:
         for t1, p1 in self.knots:
             if fraction <= t1:
                 local = (fraction - t0) / (t1 - t0) if t1 > t0 else 1.0
-                return p0 + (p1 - p0) * local ** (self.progress_shape or 1.0)
+                return p0 + (p1 - p0) * local  # steady within a phase
             t0, p0 = t1, p1
         return 1.0
 
@@ -201,11 +201,9 @@ def make_fleet(count: int, seed: int | None = None, *, start_spread_s: float = 3
         # the draws above are the issue-13 fleet's, in its order (ARM_MIX, seed 5, is that fleet); new features draw after
         if hint and model.hint_stale_share and rng.random() < model.hint_stale_share:
             error = math.exp(rng.uniform(-1.0, 1.0) * math.log(model.hint_stale_factor))
-        step = model.coarse_step
         knots: tuple[tuple[float, float], ...] = ()
         if progress and model.phases:
-            step = rng.choice((10, 25)) if coarse else 1
-            n = rng.randint(2, model.phases + 1)
+            n = rng.randint(2, model.phases)
             cuts = sorted(rng.random() for _ in range(n - 1))
             knots = tuple((t, (k + 1) / n) for k, t in enumerate(cuts)) + ((1.0, 1.0),)
         fleet.append(TrueOperation(
@@ -218,7 +216,7 @@ def make_fleet(count: int, seed: int | None = None, *, start_spread_s: float = 3
             start_time_in_body=start_time,
             retry_after=retry_after,
             hint_s=max(1, round(duration * error)) if hint else None,
-            coarse_step=step,
+            coarse_step=model.coarse_step,
             knots=knots,
         ))
     return fleet
@@ -274,13 +272,13 @@ class WatcherReplay:
         return self._parser.parse(json.dumps(message), op.first_seen)
 
     def run(self, op: TrueOperation, answer: Callable[[TrueOperation, datetime], Any] | None = None) -> Replay:
-        from shared.core.decide import Publish, StatusRead, decide
+        from shared.core.decide import Publish, StatusAnswer, decide
 
         request = self.request_for(op)
         now, reads = op.first_seen, 0
         while True:
-            read = answer(op, now) if answer else StatusRead(200, op.headers(now), json.dumps(op.body(now)).encode())
-            decision = decide(request, read, now, self.settings)
+            got = answer(op, now) if answer else StatusAnswer(200, op.headers(now), json.dumps(op.body(now)).encode())
+            decision = decide(request, got, now, self.settings)
             reads += 1
             if isinstance(decision, Publish):
                 return Replay(reads, (now - op.ends).total_seconds())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.measure.bench.common import PROJECT_ROOT, machine
+from tools.ops._cli import exit_on_interrupt
 
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "latest.json"
 
@@ -243,11 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     config = dataclasses.replace(config, only=tuple(p.strip() for p in args.only.split(",") if p.strip()))
     if args.runs:
         config = dataclasses.replace(config, p1_runs=args.runs, p2_runs=args.runs, p3_runs=args.runs, p4_runs=args.runs)
-    # SIGTERM (a CI timeout, kill PID) unwinds like Ctrl-C, so Azurite and the helpers are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # SIGTERM (a CI timeout, kill PID) unwinds like Ctrl-C, so Azurite and the helpers are stopped: exit 143 (130).
     merge = set(config.only) != set(FIGURES)
-    result = run(config, progress=lambda text: print(text, file=sys.stderr, flush=True),
-                 checkpoint=None if merge else (lambda partial: write(partial, args.out)))
+    holder: list[dict] = []
+    code = exit_on_interrupt(
+        lambda: holder.append(run(config, progress=lambda text: print(text, file=sys.stderr, flush=True),
+                                  checkpoint=None if merge else (lambda partial: write(partial, args.out)))) or 0,
+        f"stopped the benchmark and its helpers; {args.out} holds only the figures finished before",
+    )
+    if not holder:
+        return code
+    result = holder[0]
     out = write(result, args.out, merge=merge)
     print(format_table(result))
     print(f"\n{out} written ({result['seconds']:.0f} s)")

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from tools.ops._cli import exit_on_interrupt
+
 from .procs import PROJECT_ROOT
 from .report import summary
 from .run import SoakConfig, run_soak
@@ -35,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         args.report = default_report(args.ops)
     config = SoakConfig(ops=args.ops, workers=args.workers, seed=args.seed, fault_rate=args.fault_rate,
                         window=args.window, max_seconds=args.max_seconds, workdir=args.workdir.resolve())
-    report = run_soak(config)
+    holder: list[dict] = []
+    code = exit_on_interrupt(lambda: holder.append(run_soak(config)) or 0,
+                             f"stopped the workers, Azurite and the simulator; no report written to {args.report}")
+    if not holder:
+        return code
+    report = holder[0]
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(summary(report))
