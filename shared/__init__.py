@@ -30,7 +30,7 @@ _EXPORTS = {
     "RequestParser": "core.request_parser",
     "PollState": "core.poll_state",
     "WatchedRequest": "core.poll_state",
-    "StatusRead": "core.decide",
+    "StatusAnswer": "core.decide",
     "Reenqueue": "core.decide",
     "Publish": "core.decide",
     "decide": "core.decide",

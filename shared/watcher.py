@@ -137,9 +137,9 @@ class Watcher:
             log.info("poll: ARM read budget low -> read in %ss %s", deferred.delay_seconds, fields_text(fields), extra=fields)
             self._metrics.polled(request.source.name, "deferred")
             return Handled("deferred", delay_seconds=deferred.delay_seconds)
-        read = self._status.read(request.status_url, request.scope)
+        read = self._status.read(request.poll_url, request.scope)
         if read.http_status == 429:
-            self._metrics.throttled(request.source.name, subscription_of(request.status_url))
+            self._metrics.throttled(request.source.name, subscription_of(request.poll_url))
         self._budget.observe(request, read, self._clock())
         decision = decide(request, read, self._clock(), self.settings)
         if isinstance(decision, Reenqueue):

@@ -6,7 +6,7 @@ principal × region (250 reads, refilled at 25/s) and a global one per subscript
 Manager throttles requests"). Every answer says what is left:
 ``x-ms-ratelimit-remaining-subscription-reads`` and ``…-global-reads``, and names the region
 that served it in ``x-ms-routing-request-id`` (``WESTUS:20250501T143306Z:<guid>``).
-:func:`reading_of` parses the three once per read (:attr:`shared.core.reading.StatusRead.budget`).
+:func:`budget_headers_of` parses the three once per read (:attr:`shared.core.interpretation.StatusAnswer.budget`).
 
 Those answers are the only shared truth: every instance of the app reads the same buckets and
 sees in each answer what all of them (and the pipelines) have spent. Two rules act on them:
@@ -41,7 +41,7 @@ from shared.core.poll_state import PollState
 __all__ = [
     "READS_HEADER", "GLOBAL_READS_HEADER", "ROUTING_HEADER", "HEADERS",
     "BUCKET", "REFILL_PER_S", "MAX_READS_RESERVE", "GLOBAL_FACTOR", "STRETCH", "BOOKED_FLOOR",
-    "BudgetReading", "Estimate", "Defer", "reading_of", "stretch", "gate", "observe", "subscription_of",
+    "BudgetHeaders", "Estimate", "Defer", "budget_headers_of", "stretch", "gate", "observe", "subscription_of",
 ]
 
 READS_HEADER = "x-ms-ratelimit-remaining-subscription-reads"
@@ -70,7 +70,7 @@ _REGION = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 @dataclass(frozen=True)
-class BudgetReading:
+class BudgetHeaders:
     """What one ARM answer says of the read budget (None: the header is absent or not a number)."""
 
     reads: float | None = None  # left in this principal's bucket in the serving region
@@ -87,7 +87,7 @@ class BudgetReading:
 
 @dataclass(frozen=True)
 class Estimate:
-    """What one process believes is left of one bucket (in :attr:`BudgetReading.headroom` units), and when.
+    """What one process believes is left of one bucket (in :attr:`BudgetHeaders.headroom` units), and when.
 
     ``next_slot`` is the last slot this process gave a deferred read: later ones queue behind it.
     ``in_flight``: reads this process let through whose answers have not come back (the host
@@ -118,20 +118,20 @@ def _number(raw: str | None) -> float | None:
     return max(value, 0.0) if math.isfinite(value) else None
 
 
-def reading_of(headers: Mapping[str, str]) -> BudgetReading:
-    """The budget headers of one answer (``headers`` lower-cased, as :class:`~shared.core.reading.StatusRead` keeps them)."""
+def budget_headers_of(headers: Mapping[str, str]) -> BudgetHeaders:
+    """The budget headers of one answer (``headers`` lower-cased, as :class:`~shared.core.interpretation.StatusAnswer` keeps them)."""
     routing = headers.get(ROUTING_HEADER)
     region = routing.split(":", 1)[0].strip() if routing is not None else ""
-    return BudgetReading(
+    return BudgetHeaders(
         _number(headers.get(READS_HEADER)),
         _number(headers.get(GLOBAL_READS_HEADER)),
         region.lower() if _REGION.fullmatch(region) else None,
     )
 
 
-def stretch(reading: BudgetReading, reserve: int) -> float:
+def stretch(budget: BudgetHeaders, reserve: int) -> float:
     """How much to stretch a running operation's next wait: 1 at or above ``reserve`` (0: no budget logic)."""
-    headroom = reading.headroom
+    headroom = budget.headroom
     if headroom is None or reserve <= 0 or headroom >= reserve:
         return 1.0
     return 1.0 + STRETCH * (reserve - headroom) / reserve
@@ -188,14 +188,14 @@ def gate(
     return Defer(delay, replace(poll, read_slot_at=slot)), replace(estimate, level=level, at=now, next_slot=slot)
 
 
-def observe(estimate: Estimate | None, reading: BudgetReading, now: datetime) -> Estimate | None:
+def observe(estimate: Estimate | None, budget: BudgetHeaders, now: datetime) -> Estimate | None:
     """Fold the answer to one read this process let through into the estimate.
 
     The answer is the truth (it counts every caller's reads) less this process's other reads
     still in flight, which it cannot count yet. No readable header: the read is no longer in
     flight, the estimate otherwise stands.
     """
-    headroom = reading.headroom
+    headroom = budget.headroom
     if estimate is None:
         return None if headroom is None else Estimate(min(headroom, BUCKET), now)
     in_flight = max(estimate.in_flight - 1, 0)

@@ -6,8 +6,8 @@
   carrying the updated poll bookkeeping; or
 * :class:`Publish` — the operation has an outcome; publish ``result``.
 
-How a read is understood depends on the request's ``statusHeader``: the strategies
-in :mod:`shared.core.reading` (a status body; Location's HTTP codes) turn it into
+How a read is understood depends on the request's ``statusHeader``: the interpreters
+in :mod:`shared.core.interpretation` (a status body; Location's HTTP codes) turn it into
 running, terminal or a failed read. This module keeps what is common: the deadline,
 the count of consecutive failed reads (``POLL_MAX_FAILURES``), the delays, and the
 move to a new Location URL, checked by the same rules as the request's own URL
@@ -30,14 +30,21 @@ from urllib.parse import urljoin, urlsplit
 
 from shared.core import arm_budget, schedule
 from shared.core.errors import InvalidRequest
+from shared.core.interpretation import (
+    NOT_FOUND_GRACE_SECONDS,
+    TERMINAL_OUTCOMES,
+    Interpretation,
+    PollFailure,
+    StatusAnswer,
+    interpreter_for_request,
+)
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate, progress_data
-from shared.core.reading import NOT_FOUND_GRACE_SECONDS, TERMINAL_OUTCOMES, ReadFailure, Reading, StatusRead, strategy_for_request
 from shared.core.result import build_result
 from shared.core.settings import Settings
 from shared.core.status_urls import StatusUrlRules
 
-__all__ = ["StatusRead", "Reenqueue", "Publish", "decide", "TERMINAL_OUTCOMES", "NOT_FOUND_GRACE_SECONDS"]
+__all__ = ["StatusAnswer", "Reenqueue", "Publish", "decide", "TERMINAL_OUTCOMES", "NOT_FOUND_GRACE_SECONDS"]
 
 
 
@@ -63,88 +70,88 @@ class Publish:
         return self.result["outcome"]
 
 
-def decide(request: WatchedRequest, read: StatusRead, now: datetime, settings: Settings) -> Reenqueue | Publish:
+def decide(request: WatchedRequest, answer: StatusAnswer, now: datetime, settings: Settings) -> Reenqueue | Publish:
     """The whole protocol for one read; see the module docstring."""
-    reading = strategy_for_request(request)(read, now, request.poll.first_seen_at)
-    if reading.failure is None:
-        progress = schedule.progress_of(reading.body if reading.status_in_body else None)
+    interpretation = interpreter_for_request(request)(answer, now, request.poll.first_seen_at)
+    if interpretation.failure is None:
+        progress = schedule.progress_of(interpretation.body if interpretation.status_in_body else None)
         new_poll = request.poll.after_read(
-            ok=True, status=reading.status, http_status=read.http_status, percent_complete=progress.percent
+            ok=True, status=interpretation.status, http_status=answer.http_status, percent_complete=progress.percent
         )
-        if reading.outcome is not None:
+        if interpretation.outcome is not None:
             return Publish(
                 build_result(
-                    request, reading.outcome, new_poll, now,
-                    body=reading.body, error=reading.error, status_in_body=reading.status_in_body,
+                    request, interpretation.outcome, new_poll, now,
+                    body=interpretation.body, error=interpretation.error, status_in_body=interpretation.status_in_body,
                 )
             )
-        moved = _moved_url(request, reading.next_url, settings)
+        moved = _moved_url(request, interpretation.next_url, settings)
         if isinstance(moved, str):
-            return _running(request, read, now, settings, replace(new_poll, status_url=moved), reading, progress)
+            return _running(request, answer, now, settings, replace(new_poll, poll_url=moved), interpretation, progress)
         if moved is None:
-            return _running(request, read, now, settings, new_poll, reading, progress)
-        reading = Reading(failure=moved)
-    assert reading.failure is not None
-    return _failed(request, read, now, settings, reading.failure)
+            return _running(request, answer, now, settings, new_poll, interpretation, progress)
+        interpretation = Interpretation(failure=moved)
+    assert interpretation.failure is not None
+    return _failed(request, answer, now, settings, interpretation.failure)
 
 
 def _running(
-    request: WatchedRequest, read: StatusRead, now: datetime, settings: Settings, poll: PollState, reading: Reading,
+    request: WatchedRequest, answer: StatusAnswer, now: datetime, settings: Settings, poll: PollState, interpretation: Interpretation,
     progress: schedule.Progress,
 ) -> Reenqueue | Publish:
-    body = reading.body if reading.status_in_body else None
+    body = interpretation.body if interpretation.status_in_body else None
     if now >= request.deadline:
-        return _timed_out(request, poll, now, body, read.http_status, reading.status)
+        return _timed_out(request, poll, now, body, answer.http_status, interpretation.status)
     plan = schedule.running_delay(
-        body=body, headers=read.headers, now=now, first_seen_at=request.poll.first_seen_at,
-        expected_seconds=request.expected_seconds, bounds=_bounds(request, settings, read),
-        key=request.identity_url, polls=poll.polls,
+        body=body, headers=answer.headers, now=now, first_seen_at=request.poll.first_seen_at,
+        expected_seconds=request.expected_seconds, bounds=_bounds(request, settings, answer),
+        key=request.operation_url, polls=poll.polls,
     )
     update = progress_data(request, request.poll, poll, body, progress, now, plan.expected_end)
-    why = "running" if poll.status_url == request.poll.status_url else "running, Location moved"
-    return Reenqueue(plan.delay_seconds, poll, reading.status, why, update)
+    why = "running" if poll.poll_url == request.poll.poll_url else "running, Location moved"
+    return Reenqueue(plan.delay_seconds, poll, interpretation.status, why, update)
 
 
-def _failed(request: WatchedRequest, read: StatusRead, now: datetime, settings: Settings, failure: ReadFailure) -> Reenqueue | Publish:
-    new_poll = request.poll.after_read(ok=False, status=None, http_status=read.http_status)
+def _failed(request: WatchedRequest, answer: StatusAnswer, now: datetime, settings: Settings, failure: PollFailure) -> Reenqueue | Publish:
+    new_poll = request.poll.after_read(ok=False, status=None, http_status=answer.http_status)
     if not failure.transient:
         return Publish(build_result(request, "PollingFailed", new_poll, now, body=None, error=failure.as_error()))
     if now >= request.deadline:
-        return _timed_out(request, new_poll, now, None, read.http_status, new_poll.last_status, failure)
+        return _timed_out(request, new_poll, now, None, answer.http_status, new_poll.last_status, failure)
     if new_poll.failures >= settings.poll_max_failures:
         error = failure.as_error()
         error["code"] = "TooManyFailures"
         error["message"] = f"{new_poll.failures} consecutive status reads failed; the last: {failure.message}"
         return Publish(build_result(request, "PollingFailed", new_poll, now, body=None, error=error))
     delay = schedule.failure_delay(
-        headers=read.headers, now=now, failures=new_poll.failures, bounds=_bounds(request, settings, read),
-        key=request.identity_url, polls=new_poll.polls,
+        headers=answer.headers, now=now, failures=new_poll.failures, bounds=_bounds(request, settings, answer),
+        key=request.operation_url, polls=new_poll.polls,
     )
     return Reenqueue(delay, new_poll, new_poll.last_status, failure.message)
 
 
-def _moved_url(request: WatchedRequest, location: str | None, settings: Settings) -> str | ReadFailure | None:
+def _moved_url(request: WatchedRequest, location: str | None, settings: Settings) -> str | PollFailure | None:
     """The new URL a 202's ``Location`` names (checked), None when it names none or the same, or why it is refused."""
     if location is None:
         return None
-    target = urljoin(request.status_url, location.strip())  # a relative Location is relative to the URL polled
+    target = urljoin(request.poll_url, location.strip())  # a relative Location is relative to the URL polled
     try:
         url, scope = StatusUrlRules(settings).check(
             request.source, target, field="Location", api_version=request.body.get("apiVersion")
         )
     except InvalidRequest as err:
         host = _host_of(target)
-        return ReadFailure(
+        return PollFailure(
             "LocationRefused",
             f"the status URL answered 202 with a new Location on host {host!r} that the token rules refuse, "
             f"so it was not polled and no token was sent there: {err.reason}",
             202,
             transient=False,
         )
-    if url == request.status_url:
+    if url == request.poll_url:
         return None
     if scope != request.scope:
-        return ReadFailure(
+        return PollFailure(
             "LocationRefused",
             f"the status URL answered 202 with a new Location on host {_host_of(url)!r}, whose token scope differs "
             "from the operation's; it was not polled and no token was sent there",
@@ -164,10 +171,10 @@ def _host_of(url: str) -> str:
         return "(unparseable URL)"
 
 
-def _bounds(request: WatchedRequest, settings: Settings, read: StatusRead) -> schedule.Bounds:
+def _bounds(request: WatchedRequest, settings: Settings, answer: StatusAnswer) -> schedule.Bounds:
     return schedule.Bounds(
         settings.poll_min_delay_seconds, settings.poll_max_delay_seconds, request.deadline,
-        arm_budget.stretch(read.budget, settings.arm_reads_reserve),
+        arm_budget.stretch(answer.budget, settings.arm_reads_reserve),
     )
 
 
@@ -178,7 +185,7 @@ def _timed_out(
     body: dict[str, Any] | None,
     http_status: int | None,
     status: str | None,
-    failure: ReadFailure | None = None,
+    failure: PollFailure | None = None,
 ) -> Publish:
     error: dict[str, Any] = {
         "code": "DeadlineExceeded",

@@ -32,7 +32,7 @@ class PollState:
     last_http_status: int | None = None
     last_percent_complete: float | None = None  # the last successful read's percentComplete (progress events)
     read_slot_at: datetime | None = None  # put off for ARM's read budget: the slot this copy was given
-    status_url: str | None = None  # the URL to poll, when a Location poll moved it (JSON key statusUrl)
+    poll_url: str | None = None  # the URL to poll, when a Location poll moved it (JSON key statusUrl)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -46,8 +46,8 @@ class PollState:
             out["lastPercentComplete"] = self.last_percent_complete
         if self.read_slot_at is not None:
             out["readSlotAt"] = rfc3339(self.read_slot_at)
-        if self.status_url is not None:
-            out["statusUrl"] = self.status_url
+        if self.poll_url is not None:
+            out["statusUrl"] = self.poll_url
         return out
 
     def after_read(
@@ -87,8 +87,8 @@ class WatchedRequest:
 
     source: Source
     body: dict[str, Any] = field(repr=False)  # the producer's fields, without ``poll``; re-enqueued as is (may hold a token)
-    status_url: str  # the URL polled now: canonical, checked against the token rules
-    scope: str  # token scope for status_url
+    poll_url: str  # the URL this copy GETs: canonical, checked against the token rules
+    scope: str  # token scope for poll_url
     operation_id: str | None
     correlation_id: str | None
     context: dict[str, Any] | None
@@ -96,14 +96,14 @@ class WatchedRequest:
     poll: PollState
     expected_seconds: int | None = None  # the producer's estimate of the whole duration (a scheduling hint)
     status_header: str = "Azure-AsyncOperation"  # how reads are understood (contract section 2a)
-    origin_url: str | None = None  # the request's own statusUrl when a Location moved it (the eventId's)
-    resource: WatchedResource | None = None  # set for a resourceId request: status_url reads the resource
+    producer_url: str | None = None  # the producer's own statusUrl, kept once a Location moved poll_url away from it
+    resource: WatchedResource | None = None  # set for a resourceId request: poll_url reads the resource
     callback: AzureDevOpsCallback | None = None  # Azure Pipelines to tell (contract section 3b); never in a result
 
     @property
-    def identity_url(self) -> str:
+    def operation_url(self) -> str:
         """The producer's status URL: what identifies the operation (eventId), however often it moved."""
-        return self.origin_url or self.status_url
+        return self.producer_url or self.poll_url
 
     @property
     def deadline(self) -> datetime:

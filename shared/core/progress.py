@@ -34,7 +34,7 @@ class ProgressUpdate:
 
 def progress_id(request: WatchedRequest, polls: int) -> str:
     """The same (operation, poll) -> the same id: a re-delivered message republishes the same event."""
-    path = request.status_url.split("?", 1)[0]
+    path = request.poll_url.split("?", 1)[0]
     if request.resource is not None:  # one resource, many watches: as for its eventId
         path = f"{path}|{request.resource.wait_for}|{request.correlation_id or ''}"
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|progress|{polls}"))
@@ -57,7 +57,7 @@ def progress_data(
     return ProgressUpdate(progress_id(request, after.polls), {
         "source": request.source.name,
         "operationId": request.operation_id,
-        "statusUrl": request.status_url,
+        "statusUrl": request.poll_url,
         "correlationId": request.correlation_id,
         "context": request.context,
         "status": after.last_status,

@@ -91,7 +91,7 @@ class RequestParser:
         return WatchedRequest(
             source=source,
             body={key: value for key, value in body.items() if key != "poll"},
-            status_url=polled_url,
+            poll_url=polled_url,
             scope=scope,
             operation_id=(
                 getattr(model, source.operation_id_field)
@@ -106,7 +106,7 @@ class RequestParser:
             poll=poll,
             expected_seconds=model.expectedSeconds,
             status_header=canonical_status_header(header) if header else source.status_header,
-            origin_url=status_url if polled_url != status_url else None,
+            producer_url=status_url if polled_url != status_url else None,
             resource=resource,
             callback=callback,
         )
@@ -172,7 +172,7 @@ class RequestParser:
         if source.base != "statusUrl" or getattr(model, "resourceId", None) is not None:
             raise InvalidRequest("poll.statusUrl", f"Field 'poll.statusUrl' does not apply to source '{source.name}'; producers omit 'poll'.")
         url, moved_scope = self._rules.check(source, moved, field="poll.statusUrl", api_version=model.apiVersion)
-        return url, moved_scope, replace(poll, status_url=url)
+        return url, moved_scope, replace(poll, poll_url=url)
 
 
 def _check_one_of(source: Source, model: Any) -> None:

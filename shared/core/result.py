@@ -22,7 +22,7 @@ def event_id(request: WatchedRequest, outcome: str) -> str:
     the query (so an apiVersion override does not change the id, nor a moved Location); a
     watched resource also by what it waits for and the request's correlationId.
     """
-    path = request.identity_url.split("?", 1)[0]
+    path = request.operation_url.split("?", 1)[0]
     if request.resource is not None:
         # A resource is watched many times (every redeploy of a deployment named 'main', a create and
         # then a delete): what it waits for and the producer's correlationId tell those watches apart.
@@ -65,7 +65,7 @@ def build_result(
         "status": status if status is not None else poll.last_status,
         "source": request.source.name,
         "operationId": request.operation_id,
-        "statusUrl": request.status_url,
+        "statusUrl": request.poll_url,
         "correlationId": request.correlation_id,
         "context": request.context,
         "percentComplete": _field(status_body, "percentComplete", (int, float)),

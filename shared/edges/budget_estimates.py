@@ -15,8 +15,8 @@ from datetime import datetime
 
 from shared.core import arm_budget
 from shared.core.arm_budget import Defer, Estimate
+from shared.core.interpretation import StatusAnswer
 from shared.core.poll_state import WatchedRequest
-from shared.core.reading import StatusRead
 
 __all__ = ["BudgetEstimates"]
 
@@ -38,7 +38,7 @@ class BudgetEstimates:
         """None: read now (taken from the estimate); else the :class:`Defer` to act on."""
         if request.source.audience != "arm" or self._reserve <= 0:
             return None
-        subscription = arm_budget.subscription_of(request.status_url)
+        subscription = arm_budget.subscription_of(request.poll_url)
         with self._lock:
             key = (subscription, self._regions.get(subscription))
             defer, estimate = arm_budget.gate(self._estimates.get(key), request.poll, request.deadline, now, self._reserve)
@@ -46,22 +46,22 @@ class BudgetEstimates:
                 self._estimates[key] = estimate
             return defer
 
-    def observe(self, request: WatchedRequest, read: StatusRead, now: datetime) -> None:
+    def observe(self, request: WatchedRequest, answer: StatusAnswer, now: datetime) -> None:
         """Fold the answer to ``request``'s read into the estimate of the region that served it."""
         if request.source.audience != "arm" or self._reserve <= 0:
             return
-        reading = read.budget
-        subscription = arm_budget.subscription_of(request.status_url)
+        budget = answer.budget
+        subscription = arm_budget.subscription_of(request.poll_url)
         with self._lock:
             gated = (subscription, self._regions.get(subscription))  # the estimate the read was let through by
-            if reading.region is not None and reading.region != gated[1]:
+            if budget.region is not None and budget.region != gated[1]:
                 self._regions.pop(subscription, None)
-                self._regions[subscription] = reading.region  # most recent last
+                self._regions[subscription] = budget.region  # most recent last
                 left = self._estimates.get(gated)
                 if left is not None:  # routed elsewhere: the read is no longer in flight where it was let through
                     self._estimates[gated] = replace(left, in_flight=max(left.in_flight - 1, 0))
             key = (subscription, self._regions.get(subscription))
-            estimate = arm_budget.observe(self._estimates.get(key), reading, now)
+            estimate = arm_budget.observe(self._estimates.get(key), budget, now)
             if estimate is None:
                 return
             self._estimates.pop(key, None)

@@ -1,4 +1,4 @@
-"""GET a status URL with a bearer token -> :class:`StatusRead`. The only code that reads status over the network.
+"""GET a status URL with a bearer token -> :class:`StatusAnswer`. The only code that reads status over the network.
 
 The transport (:mod:`shared.edges.http`, one per process) never follows a
 redirect: a 3xx is returned as is, and the core refuses it. The URL was checked
@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 from shared.core import arm_budget
-from shared.core.decide import StatusRead
+from shared.core.decide import StatusAnswer
 from shared.edges.http import MAX_BODY_BYTES, HttpTransport, TransportError, TransportTimeout
 from shared.edges.tokens import TokenCache
 
@@ -31,20 +31,20 @@ class StatusClient:
         self._tokens = tokens
         self._http = http
 
-    def read(self, url: str, scope: str) -> StatusRead:
+    def read(self, url: str, scope: str) -> StatusAnswer:
         refreshed = False
         while True:
             try:
                 token = self._tokens.token(scope)
             except Exception as err:  # azure-identity raises several types; none carries a secret
-                return StatusRead(None, failure=f"could not get a token for {scope}: {type(err).__name__}: {err}"[:500])
+                return StatusAnswer(None, failure=f"could not get a token for {scope}: {type(err).__name__}: {err}"[:500])
             headers = {"Authorization": f"Bearer {token}", "x-ms-client-request-id": str(uuid.uuid4())}
             try:
                 response = self._http.request("GET", url, headers)
             except TransportTimeout as err:
-                return StatusRead(None, failure=f"timed out reading the status ({err})")
+                return StatusAnswer(None, failure=f"timed out reading the status ({err})")
             except TransportError as err:
-                return StatusRead(None, failure=f"could not read the status: {err}"[:500])
+                return StatusAnswer(None, failure=f"could not read the status: {err}"[:500])
             if response.status in (401, 403) and not refreshed:
                 self._tokens.refresh(scope, token)
                 refreshed = True
@@ -52,5 +52,5 @@ class StatusClient:
             get = response.headers.get
             kept = {name: value for name in KEPT_HEADERS if (value := get(name)) is not None}
             if response.truncated:
-                return StatusRead(None, kept, failure=f"status body of more than {MAX_BODY_BYTES} bytes is too large")
-            return StatusRead(response.status, kept, response.body)
+                return StatusAnswer(None, kept, failure=f"status body of more than {MAX_BODY_BYTES} bytes is too large")
+            return StatusAnswer(response.status, kept, response.body)

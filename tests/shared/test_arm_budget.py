@@ -1,4 +1,4 @@
-"""ARM's read budget: the headers parsed once (shared.core.arm_budget.reading_of), the stretch, the gate's
+"""ARM's read budget: the headers parsed once (shared.core.arm_budget.budget_headers_of), the stretch, the gate's
 decisions, the estimates per subscription × region (shared.edges.budget_estimates), the watcher acting on
 Defer through its one re-enqueue path, and four instances sharing one bucket without a 429."""
 
@@ -17,16 +17,16 @@ from shared.core.arm_budget import (
     GLOBAL_READS_HEADER,
     READS_HEADER,
     ROUTING_HEADER,
-    BudgetReading,
+    BudgetHeaders,
     Defer,
     Estimate,
+    budget_headers_of,
     gate,
     observe,
-    reading_of,
     stretch,
     subscription_of,
 )
-from shared.core.decide import StatusRead
+from shared.core.decide import StatusAnswer
 from shared.core.poll_state import PollState
 from shared.edges.budget_estimates import BudgetEstimates
 from shared.watcher import TTL_MARGIN_SECONDS, Watcher
@@ -53,45 +53,45 @@ def answer(reads: int | None = None, global_reads: int | None = None, region: st
 
 class TestReading:
     def test_the_three_headers_are_parsed_once_per_read(self) -> None:
-        reading = reading_of({READS_HEADER: "249", GLOBAL_READS_HEADER: "3749", ROUTING_HEADER: ROUTED})
-        assert reading == BudgetReading(249.0, 3749.0, "westus")
-        read = StatusRead(200, {READS_HEADER: "249"})
-        assert read.budget is read.budget  # computed once, then kept
-        assert read.budget.reads == 249.0
+        budget = budget_headers_of({READS_HEADER: "249", GLOBAL_READS_HEADER: "3749", ROUTING_HEADER: ROUTED})
+        assert budget == BudgetHeaders(249.0, 3749.0, "westus")
+        answer = StatusAnswer(200, {READS_HEADER: "249"})
+        assert answer.budget is answer.budget  # computed once, then kept
+        assert answer.budget.reads == 249.0
 
     def test_what_does_not_parse_is_left_out(self) -> None:
         for raw in ("many", "nan", "inf", ""):
-            assert reading_of({READS_HEADER: raw, GLOBAL_READS_HEADER: raw}) == BudgetReading()
-        assert reading_of({READS_HEADER: "-3"}).reads == 0.0
+            assert budget_headers_of({READS_HEADER: raw, GLOBAL_READS_HEADER: raw}) == BudgetHeaders()
+        assert budget_headers_of({READS_HEADER: "-3"}).reads == 0.0
         for routing in ("", "WEST US:x", "../x:y", "a" * 65 + ":x"):
-            assert reading_of({ROUTING_HEADER: routing}).region is None
+            assert budget_headers_of({ROUTING_HEADER: routing}).region is None
 
     def test_headroom_is_the_tighter_bucket_the_global_one_at_a_fifteenth(self) -> None:
-        assert BudgetReading(249.0, 3749.0).headroom == 249.0
-        assert BudgetReading(249.0, 600.0).headroom == 40.0  # others spent the global bucket: it binds
-        assert BudgetReading(None, 1500.0).headroom == 100.0
-        assert BudgetReading().headroom is None
+        assert BudgetHeaders(249.0, 3749.0).headroom == 249.0
+        assert BudgetHeaders(249.0, 600.0).headroom == 40.0  # others spent the global bucket: it binds
+        assert BudgetHeaders(None, 1500.0).headroom == 100.0
+        assert BudgetHeaders().headroom is None
 
 
 class TestStretch:
     def test_grows_below_the_reserve(self) -> None:
-        assert stretch(BudgetReading(11999.0), 100) == 1.0
-        assert stretch(BudgetReading(100.0), 100) == 1.0
-        assert stretch(BudgetReading(50.0), 100) == 1.0 + arm_budget.STRETCH * 0.5
-        assert stretch(BudgetReading(0.0), 100) == 1.0 + arm_budget.STRETCH
-        assert stretch(BudgetReading(0.0), 0) == 1.0  # ARM_READS_RESERVE=0: no budget logic
-        assert stretch(BudgetReading(), 100) == 1.0
+        assert stretch(BudgetHeaders(11999.0), 100) == 1.0
+        assert stretch(BudgetHeaders(100.0), 100) == 1.0
+        assert stretch(BudgetHeaders(50.0), 100) == 1.0 + arm_budget.STRETCH * 0.5
+        assert stretch(BudgetHeaders(0.0), 100) == 1.0 + arm_budget.STRETCH
+        assert stretch(BudgetHeaders(0.0), 0) == 1.0  # ARM_READS_RESERVE=0: no budget logic
+        assert stretch(BudgetHeaders(), 100) == 1.0
 
     def test_a_low_global_bucket_stretches_too(self) -> None:
-        assert stretch(BudgetReading(249.0, 750.0), 100) == 1.0 + arm_budget.STRETCH * 0.5
+        assert stretch(BudgetHeaders(249.0, 750.0), 100) == 1.0 + arm_budget.STRETCH * 0.5
 
     def test_decide_stretches_a_running_wait_from_the_read(self) -> None:
         from shared.core.decide import Reenqueue, decide
 
         request = parse(apim())
         body = b'{"status": "InProgress"}'
-        plain = decide(request, StatusRead(200, answer(reads=249), body), T0, settings())
-        low = decide(request, StatusRead(200, answer(reads=249, global_reads=0), body), T0, settings())
+        plain = decide(request, StatusAnswer(200, answer(reads=249), body), T0, settings())
+        low = decide(request, StatusAnswer(200, answer(reads=249, global_reads=0), body), T0, settings())
         assert isinstance(plain, Reenqueue) and isinstance(low, Reenqueue)
         assert low.delay_seconds > plain.delay_seconds
 
@@ -153,19 +153,19 @@ class TestGate:
 
 class TestObserve:
     def test_the_answer_is_the_truth_less_the_reads_still_in_flight(self) -> None:
-        assert observe(None, BudgetReading(11999.0), T0) == Estimate(250, T0)
-        assert observe(Estimate(200, T0, in_flight=1), BudgetReading(120.0), at(1)) == Estimate(120, at(1))  # others read
-        assert observe(Estimate(20, T0, in_flight=1), BudgetReading(120.0), T0) == Estimate(120, T0)  # the bucket is fuller
+        assert observe(None, BudgetHeaders(11999.0), T0) == Estimate(250, T0)
+        assert observe(Estimate(200, T0, in_flight=1), BudgetHeaders(120.0), at(1)) == Estimate(120, at(1))  # others read
+        assert observe(Estimate(20, T0, in_flight=1), BudgetHeaders(120.0), T0) == Estimate(120, T0)  # the bucket is fuller
         # three reads let through, this is the first answer: the other two are not in it yet
-        assert observe(Estimate(200, T0, in_flight=3), BudgetReading(120.0), T0) == Estimate(118, T0, in_flight=2)
+        assert observe(Estimate(200, T0, in_flight=3), BudgetHeaders(120.0), T0) == Estimate(118, T0, in_flight=2)
 
     def test_the_global_bucket_counts(self) -> None:
-        assert observe(Estimate(200, T0, in_flight=1), BudgetReading(240.0, 900.0), T0) == Estimate(60, T0)
+        assert observe(Estimate(200, T0, in_flight=1), BudgetHeaders(240.0, 900.0), T0) == Estimate(60, T0)
 
     def test_no_or_unreadable_header_only_ends_the_read_in_flight(self) -> None:
         estimate = Estimate(50, T0, at(3), in_flight=2)
-        assert observe(estimate, BudgetReading(region="westus"), at(1)) == Estimate(50, T0, at(3), in_flight=1)
-        assert observe(None, BudgetReading(), T0) is None
+        assert observe(estimate, BudgetHeaders(region="westus"), at(1)) == Estimate(50, T0, at(3), in_flight=1)
+        assert observe(None, BudgetHeaders(), T0) is None
 
 
 def test_the_subscription_key_is_per_arm_host_and_subscription() -> None:
@@ -178,35 +178,35 @@ class TestEstimates:
     def test_one_estimate_per_subscription(self) -> None:
         budget = BudgetEstimates(100)
         one, other = parse(apim()), parse(apim(subscriptionId="11111111-1111-1111-1111-111111111111"))
-        budget.observe(one, StatusRead(200, answer(reads=10)), T0)
+        budget.observe(one, StatusAnswer(200, answer(reads=10)), T0)
         assert budget.gate(one, T0) is not None
         assert budget.gate(other, T0) is None  # nothing known about the other subscription
 
     def test_the_region_the_last_answer_came_from_picks_the_estimate(self) -> None:
         budget = BudgetEstimates(100)
         request = parse(apim())
-        budget.observe(request, StatusRead(200, answer(reads=10, region="WESTUS")), T0)
-        budget.observe(request, StatusRead(200, answer(reads=240, region="EASTUS")), T0)
+        budget.observe(request, StatusAnswer(200, answer(reads=10, region="WESTUS")), T0)
+        budget.observe(request, StatusAnswer(200, answer(reads=240, region="EASTUS")), T0)
         assert budget.gate(request, T0) is None  # routed to eastus now: its bucket is full
         assert budget.gate(request, T0) is None  # let through: in flight in eastus
-        budget.observe(request, StatusRead(200, answer(reads=5, region="WESTUS")), T0)
+        budget.observe(request, StatusAnswer(200, answer(reads=5, region="WESTUS")), T0)
         assert budget.gate(request, T0) is not None  # back in westus, 5 left: deferred
 
     def test_a_read_answered_from_another_region_is_no_longer_in_flight_where_it_was_let_through(self) -> None:
         budget = BudgetEstimates(100)
         request = parse(apim())
-        budget.observe(request, StatusRead(200, answer(reads=240, region="EASTUS")), T0)
+        budget.observe(request, StatusAnswer(200, answer(reads=240, region="EASTUS")), T0)
         assert budget.gate(request, T0) is None and budget.gate(request, T0) is None  # two reads in flight in eastus
-        budget.observe(request, StatusRead(200, answer(reads=240, region="WESTUS")), T0)  # the first: served in westus
-        budget.observe(request, StatusRead(200, answer(reads=101, region="EASTUS")), T0)  # the second: 101 left, none in flight
+        budget.observe(request, StatusAnswer(200, answer(reads=240, region="WESTUS")), T0)  # the first: served in westus
+        budget.observe(request, StatusAnswer(200, answer(reads=101, region="EASTUS")), T0)  # the second: 101 left, none in flight
         assert budget.gate(request, T0) is None  # 101 - 1 leaves the reserve (counting a read still in flight would not)
 
     def test_only_arm_reads_are_gated_and_a_reserve_of_0_turns_it_off(self) -> None:
         budget = BudgetEstimates(100)
-        budget.observe(parse(apim()), StatusRead(200, answer(reads=0)), T0)
+        budget.observe(parse(apim()), StatusAnswer(200, answer(reads=0)), T0)
         assert budget.gate(parse(devcenter()), T0) is None
         off = BudgetEstimates(0)
-        off.observe(parse(apim()), StatusRead(200, answer(reads=0)), T0)
+        off.observe(parse(apim()), StatusAnswer(200, answer(reads=0)), T0)
         assert off.gate(parse(apim()), T0) is None
 
 
@@ -219,11 +219,11 @@ class FakeQueues:
 
 
 class CountingStatus:
-    def __init__(self, read: StatusRead) -> None:
+    def __init__(self, answer: StatusAnswer) -> None:
         self.read_count = 0
-        self._read = read
+        self._read = answer
 
-    def read(self, url: str, scope: str) -> StatusRead:
+    def read(self, url: str, scope: str) -> StatusAnswer:
         self.read_count += 1
         return self._read
 
@@ -237,7 +237,7 @@ class Clock:
 
 
 def test_the_watcher_defers_a_read_unread_through_its_one_reenqueue_path() -> None:
-    status, queues, clock = CountingStatus(StatusRead(200, answer(reads=3), b'{"status": "InProgress"}')), FakeQueues(), Clock()
+    status, queues, clock = CountingStatus(StatusAnswer(200, answer(reads=3), b'{"status": "InProgress"}')), FakeQueues(), Clock()
     watcher = Watcher(settings(), status, queues, publisher=None, clock=clock)  # type: ignore[arg-type]
     first = watcher.handle(json.dumps(apim(operationId="one")))  # nothing known: read
     assert first.action == "reenqueued" and first.delay_seconds is not None
@@ -256,7 +256,7 @@ def test_the_watcher_defers_a_read_unread_through_its_one_reenqueue_path() -> No
 
 
 def test_a_read_reserve_of_0_never_defers() -> None:
-    status = CountingStatus(StatusRead(200, answer(reads=0), b'{"status": "InProgress"}'))
+    status = CountingStatus(StatusAnswer(200, answer(reads=0), b'{"status": "InProgress"}'))
     off = Watcher(settings(ARM_READS_RESERVE="0"), status, FakeQueues(), publisher=None, clock=Clock())  # type: ignore[arg-type]
     off.handle(json.dumps(apim(operationId="one")))
     assert off.handle(json.dumps(apim(operationId="two"))).action == "reenqueued" and status.read_count == 2
@@ -285,7 +285,7 @@ def test_four_instances_sharing_one_bucket_stay_under_it() -> None:
             throttled += 1
         else:
             tokens -= 1
-        budget.observe(requests[i], StatusRead(200 if tokens >= 1 else 429, answer(reads=int(tokens))), now)
+        budget.observe(requests[i], StatusAnswer(200 if tokens >= 1 else 429, answer(reads=int(tokens))), now)
         requests[i] = replace(requests[i], poll=replace(requests[i].poll, read_slot_at=None))
         if left > 1:
             heapq.heappush(due, (t + 1.0, i, left - 1))  # each operation wants a read every second: 100/s

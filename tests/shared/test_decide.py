@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusRead, decide
+from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusAnswer, decide
 from shared.core.poll_state import PollState
 from shared.core.result import event_id
 
@@ -16,9 +16,9 @@ from .helpers import T0, apim, devcenter, operationalinsights, parse, settings
 CONFIG = settings()
 
 
-def ok(body: dict | bytes, status: int = 200, **headers: str) -> StatusRead:
+def ok(body: dict | bytes, status: int = 200, **headers: str) -> StatusAnswer:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return StatusRead(status, {k.lower().replace("_", "-"): v for k, v in headers.items()}, raw)
+    return StatusAnswer(status, {k.lower().replace("_", "-"): v for k, v in headers.items()}, raw)
 
 
 def later(seconds: float):
@@ -100,30 +100,30 @@ def test_succeeded_ignores_a_stray_error_field() -> None:
 
 
 def test_202_without_body_is_still_running() -> None:
-    decision = decide(parse(apim()), StatusRead(202, {}, b""), T0, CONFIG)
+    decision = decide(parse(apim()), StatusAnswer(202, {}, b""), T0, CONFIG)
     assert isinstance(decision, Reenqueue)
     assert decision.poll.failures == 0
 
 
 @pytest.mark.parametrize(
-    "read",
+    "answer",
     [
-        StatusRead(200, {}, b""),
-        StatusRead(200, {}, b"<html>"),
-        StatusRead(200, {}, b"[1, 2]"),
-        StatusRead(200, {}, b'{"id": "x"}'),
-        StatusRead(200, {}, b'{"status": 3}'),
-        StatusRead(200, {}, b'{"status": ""}'),
-        StatusRead(None, {}, b"", failure="timed out"),
-        StatusRead(408, {}, b""),
-        StatusRead(429, {}, b""),
-        StatusRead(500, {}, b""),
-        StatusRead(503, {}, b'{"error": {"code": "ServerBusy"}}'),
+        StatusAnswer(200, {}, b""),
+        StatusAnswer(200, {}, b"<html>"),
+        StatusAnswer(200, {}, b"[1, 2]"),
+        StatusAnswer(200, {}, b'{"id": "x"}'),
+        StatusAnswer(200, {}, b'{"status": 3}'),
+        StatusAnswer(200, {}, b'{"status": ""}'),
+        StatusAnswer(None, {}, b"", failure="timed out"),
+        StatusAnswer(408, {}, b""),
+        StatusAnswer(429, {}, b""),
+        StatusAnswer(500, {}, b""),
+        StatusAnswer(503, {}, b'{"error": {"code": "ServerBusy"}}'),
     ],
 )
-def test_transient_failures_reenqueue_and_count(read: StatusRead) -> None:
+def test_transient_failures_reenqueue_and_count(answer: StatusAnswer) -> None:
     request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 4, "failures": 2, "lastStatus": "InProgress"}))
-    decision = decide(request, read, later(10), CONFIG)
+    decision = decide(request, answer, later(10), CONFIG)
     assert isinstance(decision, Reenqueue), decision
     assert decision.poll.failures == 3
     assert decision.poll.polls == 5
@@ -131,9 +131,9 @@ def test_transient_failures_reenqueue_and_count(read: StatusRead) -> None:
 
 
 def test_404_is_transient_within_the_grace_period_then_permanent() -> None:
-    read = StatusRead(404, {}, b'{"error": {"code": "NotFound", "message": "gone"}}')
-    assert isinstance(decide(parse(apim()), read, later(NOT_FOUND_GRACE_SECONDS - 1), CONFIG), Reenqueue)
-    decision = decide(parse(apim()), read, later(NOT_FOUND_GRACE_SECONDS), CONFIG)
+    answer = StatusAnswer(404, {}, b'{"error": {"code": "NotFound", "message": "gone"}}')
+    assert isinstance(decide(parse(apim()), answer, later(NOT_FOUND_GRACE_SECONDS - 1), CONFIG), Reenqueue)
+    decision = decide(parse(apim()), answer, later(NOT_FOUND_GRACE_SECONDS), CONFIG)
     assert isinstance(decision, Publish)
     assert decision.result["outcome"] == "PollingFailed"
     assert decision.result["error"] == {"code": "NotFound", "message": "gone", "httpStatus": 404}
@@ -141,28 +141,28 @@ def test_404_is_transient_within_the_grace_period_then_permanent() -> None:
 
 @pytest.mark.parametrize("code", [400, 401, 403, 405, 409, 410])
 def test_permanent_http_failures_give_polling_failed_with_provider_error(code: int) -> None:
-    read = StatusRead(code, {}, json.dumps({"error": {"code": "AuthorizationFailed", "message": "no access"}}).encode())
-    result = decide(parse(apim()), read, T0, CONFIG).result
+    answer = StatusAnswer(code, {}, json.dumps({"error": {"code": "AuthorizationFailed", "message": "no access"}}).encode())
+    result = decide(parse(apim()), answer, T0, CONFIG).result
     assert result["outcome"] == "PollingFailed"
     assert result["error"] == {"code": "AuthorizationFailed", "message": "no access", "httpStatus": code}
     assert result["operation"] is None and result["polls"] == 1
 
 
 def test_permanent_failure_without_body_uses_devcenter_error_code_header() -> None:
-    result = decide(parse(devcenter()), StatusRead(403, {"x-ms-error-code": "Forbidden"}, b""), T0, CONFIG).result
+    result = decide(parse(devcenter()), StatusAnswer(403, {"x-ms-error-code": "Forbidden"}, b""), T0, CONFIG).result
     assert result["error"]["code"] == "Forbidden"
     assert result["error"]["httpStatus"] == 403
 
 
 def test_permanent_failure_without_anything_gets_the_watchers_code() -> None:
-    result = decide(parse(apim()), StatusRead(400, {}, b"oops"), T0, CONFIG).result
+    result = decide(parse(apim()), StatusAnswer(400, {}, b"oops"), T0, CONFIG).result
     assert result["error"]["code"] == "StatusReadRefused"
     assert "400" in result["error"]["message"]
 
 
 @pytest.mark.parametrize("code", [301, 302, 307, 308])
 def test_redirects_are_never_followed(code: int) -> None:
-    result = decide(parse(apim()), StatusRead(code, {"location": "https://evil.example/x"}, b""), T0, CONFIG).result
+    result = decide(parse(apim()), StatusAnswer(code, {"location": "https://evil.example/x"}, b""), T0, CONFIG).result
     assert result["outcome"] == "PollingFailed"
     assert result["error"]["code"] == "RedirectNotFollowed"
     assert result["error"]["httpStatus"] == code
@@ -170,7 +170,7 @@ def test_redirects_are_never_followed(code: int) -> None:
 
 def test_a_redirect_target_is_shown_without_user_information_or_query() -> None:
     location = "https://user:hunter2@evil.example:8443/x/y?sig=secret-sas#frag"
-    result = decide(parse(apim()), StatusRead(302, {"location": location}, b""), T0, CONFIG).result
+    result = decide(parse(apim()), StatusAnswer(302, {"location": location}, b""), T0, CONFIG).result
     message = result["error"]["message"]
     assert "https://evil.example:8443/x/y" in message
     assert "hunter2" not in message and "user" not in message and "secret-sas" not in message
@@ -179,7 +179,7 @@ def test_a_redirect_target_is_shown_without_user_information_or_query() -> None:
 def test_max_consecutive_failures_gives_polling_failed() -> None:
     config = settings(POLL_MAX_FAILURES="3")
     request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 9, "failures": 2}), config=config)
-    result = decide(request, StatusRead(503, {}, b""), later(30), config).result
+    result = decide(request, StatusAnswer(503, {}, b""), later(30), config).result
     assert result["outcome"] == "PollingFailed"
     assert result["error"]["code"] == "TooManyFailures"
     assert result["error"]["httpStatus"] == 503
@@ -203,7 +203,7 @@ def test_deadline_passed_while_running_gives_timed_out() -> None:
 
 def test_deadline_passed_on_a_failed_read_gives_timed_out_with_http_status() -> None:
     request = parse(apim(timeoutSeconds=60, poll={"firstSeenAt": "2026-11-22T12:00:00Z", "lastStatus": "Running"}))
-    result = decide(request, StatusRead(503, {}, b""), later(61), CONFIG).result
+    result = decide(request, StatusAnswer(503, {}, b""), later(61), CONFIG).result
     assert result["outcome"] == "TimedOut"
     assert result["status"] == "Running"
     assert result["error"]["httpStatus"] == 503
@@ -216,7 +216,7 @@ def test_terminal_status_at_the_deadline_wins_over_timed_out() -> None:
 
 def test_permanent_failure_past_the_deadline_is_still_polling_failed() -> None:
     request = parse(apim(timeoutSeconds=60))
-    assert decide(request, StatusRead(403, {}, b""), later(3600), CONFIG).result["outcome"] == "PollingFailed"
+    assert decide(request, StatusAnswer(403, {}, b""), later(3600), CONFIG).result["outcome"] == "PollingFailed"
 
 
 def test_default_timeout_comes_from_settings() -> None:
@@ -234,14 +234,14 @@ class TestDelay:
         assert 42 <= delay <= 42 * 1.05
 
     def test_retry_after_http_date_is_relative_to_now(self) -> None:
-        read = ok({"status": "Running"}, Retry_After="Sun, 22 Nov 2026 12:01:30 GMT")
-        assert 80 <= decide(parse(apim()), read, later(10), CONFIG).delay_seconds <= 84
+        answer = ok({"status": "Running"}, Retry_After="Sun, 22 Nov 2026 12:01:30 GMT")
+        assert 80 <= decide(parse(apim()), answer, later(10), CONFIG).delay_seconds <= 84
 
     def test_retry_after_ms_headers_win_over_retry_after(self) -> None:
-        read = ok({"status": "Running"}, Retry_After="100", retry_after_ms="7500")
-        assert decide(parse(apim()), read, T0, CONFIG).delay_seconds < 100
-        read = ok({"status": "Running"}, Retry_After="100", x_ms_retry_after_ms="20000")
-        assert 20 <= decide(parse(apim()), read, T0, CONFIG).delay_seconds <= 21
+        answer = ok({"status": "Running"}, Retry_After="100", retry_after_ms="7500")
+        assert decide(parse(apim()), answer, T0, CONFIG).delay_seconds < 100
+        answer = ok({"status": "Running"}, Retry_After="100", x_ms_retry_after_ms="20000")
+        assert 20 <= decide(parse(apim()), answer, T0, CONFIG).delay_seconds <= 21
 
     def test_hint_is_clamped_to_the_settings(self) -> None:
         assert decide(parse(apim()), ok({"status": "Running"}, Retry_After="86400"), T0, CONFIG).delay_seconds == 300
@@ -264,12 +264,12 @@ class TestDelay:
         delays = []
         for failures in range(0, 4):
             request = parse(apim(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 5, "failures": failures}))
-            delays.append(decide(request, StatusRead(500, {}, b""), later(1), CONFIG).delay_seconds)
+            delays.append(decide(request, StatusAnswer(500, {}, b""), later(1), CONFIG).delay_seconds)
         assert [round(d / 5) for d in delays] == [1, 2, 4, 8]
         assert all(5 * 2**i <= d <= 5 * 2**i * 1.05 + 0.5 for i, d in enumerate(delays))
 
     def test_transient_failure_honours_retry_after(self) -> None:
-        assert 17 <= decide(parse(apim()), StatusRead(429, {"retry-after": "17"}, b""), T0, CONFIG).delay_seconds <= 18
+        assert 17 <= decide(parse(apim()), StatusAnswer(429, {"retry-after": "17"}, b""), T0, CONFIG).delay_seconds <= 18
 
     def test_delay_never_reaches_past_the_deadline(self) -> None:
         request = parse(apim(timeoutSeconds=100))

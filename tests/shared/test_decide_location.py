@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusRead, decide
+from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusAnswer, decide
 from shared.core.result import event_id
 
 from .helpers import SUBSCRIPTION, T0, arm, parse, settings
@@ -19,9 +19,9 @@ MOVED = f"{ARM_BASE}/operationResults/op-3-b?api-version=2022-03-01"
 DATAPLANE_URL = "https://acct.cognitiveservices.azure.com/formrecognizer/operations/op-9?api-version=2024-11-30"
 
 
-def read(status: int | None, body: dict | bytes | None = None, **headers: str) -> StatusRead:
+def read(status: int | None, body: dict | bytes | None = None, **headers: str) -> StatusAnswer:
     raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
-    return StatusRead(status, {k.lower().replace("_", "-"): v for k, v in headers.items()}, raw)
+    return StatusAnswer(status, {k.lower().replace("_", "-"): v for k, v in headers.items()}, raw)
 
 
 def location(**extra) -> dict:
@@ -42,7 +42,7 @@ def test_202_is_running_and_honours_retry_after() -> None:
     assert isinstance(decision, Reenqueue)
     # Retry-After is a floor (the schedule adds a few percent of deterministic jitter on top).
     assert 17 <= decision.delay_seconds <= 17 * 1.06 + 1 and decision.status is None
-    assert decision.poll.polls == 1 and decision.poll.failures == 0 and decision.poll.status_url is None
+    assert decision.poll.polls == 1 and decision.poll.failures == 0 and decision.poll.poll_url is None
 
 
 def test_a_202_after_failed_reads_resets_the_failure_count() -> None:
@@ -137,13 +137,13 @@ def test_a_202_past_the_deadline_is_timed_out() -> None:
 def test_a_202_with_a_new_location_moves_the_url_and_it_rides_in_the_message() -> None:
     request = parse(location())
     decision = decide(request, read(202, location=MOVED), T0, CONFIG)
-    assert isinstance(decision, Reenqueue) and decision.poll.status_url == MOVED
+    assert isinstance(decision, Reenqueue) and decision.poll.poll_url == MOVED
     text = request.message_text(decision.poll)
     message = json.loads(text)
     assert message["statusUrl"] == arm()["statusUrl"]  # the producer's URL is never rewritten
     assert message["poll"]["statusUrl"] == MOVED
     moved = parse(text, later(5))
-    assert moved.status_url == MOVED and moved.origin_url == arm()["statusUrl"]
+    assert moved.poll_url == MOVED and moved.producer_url == arm()["statusUrl"]
     result = decide(moved, read(204), later(5), CONFIG).result
     assert result["statusUrl"] == MOVED  # the URL polled last
     assert result["eventId"] == event_id(request, "Succeeded")  # the id stays the original operation's
@@ -153,13 +153,13 @@ def test_a_202_with_a_new_location_moves_the_url_and_it_rides_in_the_message() -
 def test_a_relative_location_is_resolved_against_the_polled_url() -> None:
     relative = "/subscriptions/" + SUBSCRIPTION + "/providers/Microsoft.Web/locations/westus/operationResults/op-r?api-version=1"
     decision = decide(parse(location()), read(202, location=relative), T0, CONFIG)
-    assert decision.poll.status_url == "https://management.azure.com" + relative
+    assert decision.poll.poll_url == "https://management.azure.com" + relative
 
 
 def test_the_same_location_again_is_not_a_move() -> None:
     request = parse(location())
-    decision = decide(request, read(202, location=request.status_url), T0, CONFIG)
-    assert isinstance(decision, Reenqueue) and decision.poll.status_url is None
+    decision = decide(request, read(202, location=request.poll_url), T0, CONFIG)
+    assert isinstance(decision, Reenqueue) and decision.poll.poll_url is None
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,7 @@ def test_poll_status_url_does_not_apply_to_sources_with_a_template() -> None:
 
 def test_azure_asyncoperation_reads_ignore_a_location_header() -> None:
     decision = decide(parse(arm()), read(202, location="https://evil.example/x"), T0, CONFIG)
-    assert isinstance(decision, Reenqueue) and decision.poll.status_url is None
+    assert isinstance(decision, Reenqueue) and decision.poll.poll_url is None
 
 
 def test_a_200_without_status_is_still_a_transient_failure_for_azure_asyncoperation() -> None:
@@ -252,4 +252,4 @@ def test_a_dataplane_location_may_not_move_to_another_services_audience() -> Non
     result = decide(request, read(202, location=other), T0, CONFIG).result
     assert result["outcome"] == "PollingFailed" and result["error"]["code"] == "LocationRefused"
     same = "https://acct2.cognitiveservices.azure.com/formrecognizer/operations/op-9?api-version=2024-11-30"
-    assert decide(request, read(202, location=same), T0, CONFIG).poll.status_url == same
+    assert decide(request, read(202, location=same), T0, CONFIG).poll.poll_url == same

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusRead, decide
+from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusAnswer, decide
 from shared.core.errors import InvalidRequest
 from shared.core.progress import progress_event
 from shared.core.result import event_id
@@ -35,16 +35,16 @@ def body(state: str | None, **properties: Any) -> dict[str, Any]:
     return {"id": DEPLOYMENT, "name": "main", "type": "Microsoft.Resources/deployments", "properties": props}
 
 
-def read(status: int | None, payload: dict | bytes | None = None, **headers: str) -> StatusRead:
+def read(status: int | None, payload: dict | bytes | None = None, **headers: str) -> StatusAnswer:
     raw = payload if isinstance(payload, bytes) else (json.dumps(payload).encode() if payload is not None else b"")
-    return StatusRead(status, {k.lower().replace("_", "-"): v for k, v in headers.items()}, raw)
+    return StatusAnswer(status, {k.lower().replace("_", "-"): v for k, v in headers.items()}, raw)
 
 
 def later(seconds: float):
     return T0 + timedelta(seconds=seconds)
 
 
-def decided(message: dict[str, Any], answer: StatusRead, seconds: float = 10):
+def decided(message: dict[str, Any], answer: StatusAnswer, seconds: float = 10):
     return decide(parse(message), answer, later(seconds), CONFIG)
 
 
@@ -53,7 +53,7 @@ def decided(message: dict[str, Any], answer: StatusRead, seconds: float = 10):
 
 def test_a_resource_id_is_read_from_arm_with_its_api_version_and_the_arm_scope() -> None:
     request = parse(resource())
-    assert request.status_url == f"https://management.azure.com{DEPLOYMENT}?api-version=2024-03-01"
+    assert request.poll_url == f"https://management.azure.com{DEPLOYMENT}?api-version=2024-03-01"
     assert request.scope == "https://management.azure.com/.default"
     assert request.operation_id == "main"
     assert request.resource is not None and request.resource.wait_for == "provisioned" and request.resource.is_deployment
@@ -96,7 +96,7 @@ def test_bad_resource_requests_are_refused_naming_the_field(message: dict[str, A
 def test_deployments_at_every_scope_are_watched(scope: str) -> None:
     request = parse(resource(scope))
     assert request.resource is not None and request.resource.is_deployment
-    assert request.status_url.startswith(f"https://management.azure.com{scope}?")
+    assert request.poll_url.startswith(f"https://management.azure.com{scope}?")
 
 
 # --- waitFor: provisioned ----------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from shared.core.decide import Publish, Reenqueue, StatusRead, decide
+from shared.core.decide import Publish, Reenqueue, StatusAnswer, decide
 from shared.core.errors import InvalidRequest
 from shared.core.request_parser import RequestParser
 from shared.core.result import OUTCOMES
@@ -100,7 +100,7 @@ def _parse(raw: str | bytes) -> Any:
         assert err.field and err.reason.strip() and "\n" not in err.reason and len(err.reason) < 500
         return None
     allowed = HostAllowlist.parse("*.devcenter.azure.com,127.0.0.1:8080,management.azure.com")
-    assert checked_url(request.status_url, field="url", allowed=allowed, producer_supplied=False) == request.status_url
+    assert checked_url(request.poll_url, field="url", allowed=allowed, producer_supplied=False) == request.poll_url
     return request
 
 
@@ -155,7 +155,7 @@ def test_a_parsed_request_reenqueues_as_text_that_parses_back(
     assume(request is not None)  # e.g. a float that is not a whole number
     poll = request.poll.after_read(ok=ok, status="Running" if ok else None, http_status=200 if ok else 503)
     again = PARSER.parse(request.message_text(poll).encode("utf-8"), T0 + timedelta(hours=1))
-    assert (again.status_url, again.body, again.poll) == (request.status_url, request.body, poll)
+    assert (again.poll_url, again.body, again.poll) == (request.poll_url, request.body, poll)
 
 
 # -- delay hints ----------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ location_values = st.sampled_from([
     "//evil.example/x", "../../x?api-version=1", "https://user@management.azure.com/x", "",
 ]) | any_text
 reads = st.builds(
-    StatusRead,
+    StatusAnswer,
     st.none() | st.sampled_from([200, 201, 202, 204, 301, 302, 307, 400, 401, 403, 404, 408, 409, 429, 500, 503])
     | st.integers(-1, 1000),
     st.dictionaries(header_names, hint_values, max_size=4).flatmap(
@@ -236,13 +236,13 @@ requests = st.builds(
 
 @given(requests, reads, st.integers(-(10**6), 4 * 10**6), st.integers(0, 600), st.integers(0, 600), st.integers(1, 20))
 def test_decide_never_raises_and_keeps_its_invariants(
-    message: dict[str, Any], read: StatusRead, elapsed: int, low: int, span: int, max_failures: int
+    message: dict[str, Any], answer: StatusAnswer, elapsed: int, low: int, span: int, max_failures: int
 ) -> None:
     config = settings(POLL_MIN_DELAY_SECONDS=str(low), POLL_MAX_DELAY_SECONDS=str(low + span),
                       POLL_MAX_FAILURES=str(max_failures))
     request = RequestParser(config).parse(_dumps(message), T0)
     now = request.poll.first_seen_at + timedelta(seconds=elapsed)
-    decision = decide(request, read, now, config)
+    decision = decide(request, answer, now, config)
     if isinstance(decision, Reenqueue):
         remaining = (request.deadline - now).total_seconds()
         assert remaining > 0, "no re-enqueue at or past the deadline"
@@ -250,15 +250,15 @@ def test_decide_never_raises_and_keeps_its_invariants(
         assert decision.delay_seconds >= min(low, math.floor(remaining))
         assert decision.poll.polls == request.poll.polls + 1
         assert decision.poll.failures < max_failures
-        assert read.http_status is None or not 300 <= read.http_status < 400
+        assert answer.http_status is None or not 300 <= answer.http_status < 400
         again = RequestParser(config).parse(request.message_text(decision.poll), now)  # a moved URL passes the rules again
-        assert again.status_url == (decision.poll.status_url or request.status_url) and again.scope == request.scope
+        assert again.poll_url == (decision.poll.poll_url or request.poll_url) and again.scope == request.scope
         return
     assert isinstance(decision, Publish)
     result = decision.result
     assert result["outcome"] in OUTCOMES and result["polls"] == request.poll.polls + 1
     assert json.loads(encode_json(result))["eventId"] == result["eventId"]
-    if read.http_status is not None and 300 <= read.http_status < 400:
+    if answer.http_status is not None and 300 <= answer.http_status < 400:
         assert result["outcome"] == "PollingFailed" and result["error"]["code"] == "RedirectNotFollowed"
 
 
@@ -273,7 +273,7 @@ def test_a_deeply_nested_request_is_an_invalid_request() -> None:
 
 def test_a_deeply_nested_status_body_is_a_failed_read() -> None:
     request = PARSER.parse(_dumps(apim()), T0)
-    decision = decide(request, StatusRead(200, {}, b"[" * DEEP + b"]" * DEEP), T0, CONFIG)
+    decision = decide(request, StatusAnswer(200, {}, b"[" * DEEP + b"]" * DEEP), T0, CONFIG)
     assert isinstance(decision, Reenqueue) and decision.poll.failures == 1
 
 
@@ -283,7 +283,7 @@ def test_a_first_sighting_at_the_end_of_time_is_rejected_or_decided() -> None:
         request = PARSER.parse(_dumps(message), T0)
     except InvalidRequest:
         return
-    decide(request, StatusRead(200, {}, b'{"status":"Running"}'), T0, CONFIG)
+    decide(request, StatusAnswer(200, {}, b'{"status":"Running"}'), T0, CONFIG)
 
 
 def test_a_request_with_a_lone_surrogate_reenqueues_as_utf8() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared import runtime
-from shared.core.decide import Reenqueue, StatusRead, decide
+from shared.core.decide import Reenqueue, StatusAnswer, decide
 from shared.core.errors import SettingsError
 from shared.core.progress import PROGRESS_EVENT_TYPE, progress_event
 from shared.core.settings import load_settings
@@ -27,8 +27,8 @@ ENDPOINT = "https://topic-1.westus-1.eventgrid.azure.net/api/events"
 CONFIG = settings()
 
 
-def ok(body: dict[str, Any], **headers: str) -> StatusRead:
-    return StatusRead(200, {k.lower().replace("_", "-"): v for k, v in headers.items()}, json.dumps(body).encode())
+def ok(body: dict[str, Any], **headers: str) -> StatusAnswer:
+    return StatusAnswer(200, {k.lower().replace("_", "-"): v for k, v in headers.items()}, json.dumps(body).encode())
 
 
 def running(message: dict[str, Any], body: dict[str, Any], seconds: float = 60) -> Reenqueue:
@@ -54,7 +54,7 @@ class TestWhen:
 
     def test_a_failed_read_publishes_nothing_and_keeps_the_last_percentage(self) -> None:
         poll = {"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 3, "lastStatus": "InProgress", "lastPercentComplete": 40}
-        decision = decide(parse(apim(poll=poll)), StatusRead(503, {}, b""), T0 + timedelta(seconds=60), CONFIG)
+        decision = decide(parse(apim(poll=poll)), StatusAnswer(503, {}, b""), T0 + timedelta(seconds=60), CONFIG)
         assert isinstance(decision, Reenqueue) and decision.progress is None
         assert poll_after(decision)["lastPercentComplete"] == 40
 
@@ -120,10 +120,10 @@ class FakeQueues:
 
 
 class FakeStatus:
-    def __init__(self, read: StatusRead) -> None:
-        self._read = read
+    def __init__(self, answer: StatusAnswer) -> None:
+        self._read = answer
 
-    def read(self, url: str, scope: str) -> StatusRead:
+    def read(self, url: str, scope: str) -> StatusAnswer:
         return self._read
 
 

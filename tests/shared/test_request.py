@@ -24,49 +24,49 @@ def rejected(message: Any, config=None) -> InvalidRequest:
 
 class TestUrls:
     def test_apim_url_percent_encodes_the_location(self) -> None:
-        assert parse(apim()).status_url == (
+        assert parse(apim()).poll_url == (
             f"https://management.azure.com/subscriptions/{SUBSCRIPTION}/providers/Microsoft.ApiManagement"
             "/locations/West%20US/operationStatuses/op-1?api-version=2024-05-01"
         )
 
     def test_operationalinsights_default_api_version(self) -> None:
         request = parse(operationalinsights())
-        assert "/providers/Microsoft.OperationalInsights/locations/West%20US/operationStatuses/op-2?api-version=2025-07-01" in request.status_url
+        assert "/providers/Microsoft.OperationalInsights/locations/West%20US/operationStatuses/op-2?api-version=2025-07-01" in request.poll_url
         assert request.scope == "https://management.azure.com/.default"
 
     def test_devcenter_url_and_scope(self) -> None:
         request = parse(devcenter(endpoint="https://tenant-dc.westus.devcenter.azure.com/"))
-        assert request.status_url == (
+        assert request.poll_url == (
             "https://tenant-dc.westus.devcenter.azure.com/projects/myProject/operationstatuses/"
             "fa067167-e49d-41bd-8dd8-de719b9de3b3?api-version=2025-02-01"
         )
         assert request.scope == "https://devcenter.azure.com/.default"
 
     def test_arm_keeps_its_own_api_version_unless_overridden(self) -> None:
-        assert parse(arm()).status_url.endswith("?api-version=2022-03-01")
-        assert parse(arm(apiVersion="2024-01-01")).status_url.endswith("/op-3?api-version=2024-01-01")
+        assert parse(arm()).poll_url.endswith("?api-version=2022-03-01")
+        assert parse(arm(apiVersion="2024-01-01")).poll_url.endswith("/op-3?api-version=2024-01-01")
         assert parse(arm()).operation_id == "op-3"
 
     def test_api_version_override_applies_to_every_source(self) -> None:
-        assert parse(apim(apiVersion="2022-08-01")).status_url.endswith("api-version=2022-08-01")
-        assert parse(devcenter(apiVersion="2024-02-01")).status_url.endswith("api-version=2024-02-01")
+        assert parse(apim(apiVersion="2022-08-01")).poll_url.endswith("api-version=2022-08-01")
+        assert parse(devcenter(apiVersion="2024-02-01")).poll_url.endswith("api-version=2024-02-01")
 
     def test_scopes_and_arm_endpoint_follow_settings(self) -> None:
         config = settings(ARM_ENDPOINT="https://management.usgovcloudapi.net", DEVCENTER_SCOPE="https://devcenter.example/.default")
         request = parse(apim(), config=config)
-        assert request.status_url.startswith("https://management.usgovcloudapi.net/subscriptions/")
+        assert request.poll_url.startswith("https://management.usgovcloudapi.net/subscriptions/")
         assert request.scope == "https://management.usgovcloudapi.net/.default"
         assert parse(devcenter(), config=config).scope == "https://devcenter.example/.default"
 
     def test_path_fields_are_percent_encoded_segments(self) -> None:
         request = parse(apim(location="north europe", operationId="a b%c"))
-        assert "/locations/north%20europe/operationStatuses/a%20b%25c?" in request.status_url
+        assert "/locations/north%20europe/operationStatuses/a%20b%25c?" in request.poll_url
 
 
 class TestEncodings:
     def test_base64_of_json_is_accepted(self) -> None:
         text = base64.b64encode(json.dumps(apim()).encode()).decode()
-        assert parse(text).status_url == parse(apim()).status_url
+        assert parse(text).poll_url == parse(apim()).poll_url
 
     def test_bytes_are_accepted(self) -> None:
         assert RequestParser(settings()).parse(json.dumps(apim()).encode(), T0).operation_id == "op-1"
@@ -174,7 +174,7 @@ def _parse_or_invalid(raw: Any) -> None:
     except InvalidRequest as err:
         assert err.field and err.reason
         return
-    assert request.status_url.startswith(("https://management.azure.com/", "https://", "http://127.0.0.1:8080/"))
+    assert request.poll_url.startswith(("https://management.azure.com/", "https://", "http://127.0.0.1:8080/"))
 
 
 @given(st.dictionaries(field_names, json_values, max_size=8))
@@ -275,7 +275,7 @@ class TestStatusHeaderAndDataplane:
     def test_dataplane_needs_an_api_version(self) -> None:
         url = DATAPLANE["statusUrl"].split("?")[0]
         assert rejected({**DATAPLANE, "statusUrl": url}).field == "statusUrl"
-        assert parse({**DATAPLANE, "statusUrl": url, "apiVersion": "2025-02-01"}).status_url == url + "?api-version=2025-02-01"
+        assert parse({**DATAPLANE, "statusUrl": url, "apiVersion": "2025-02-01"}).poll_url == url + "?api-version=2025-02-01"
 
     @pytest.mark.parametrize(
         "url",
@@ -298,8 +298,8 @@ class TestStatusHeaderAndDataplane:
         moved = arm()["statusUrl"].replace("op-3", "op-4")
         poll = {"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 2, "statusUrl": moved}
         request = parse(arm(statusHeader="Location", poll=poll))
-        assert request.status_url == moved and request.origin_url == arm()["statusUrl"] and request.operation_id == "op-3"
-        assert request.poll.status_url == moved
+        assert request.poll_url == moved and request.producer_url == arm()["statusUrl"] and request.operation_id == "op-3"
+        assert request.poll.poll_url == moved
         for bad in ("https://management.azure.com/subscriptions/x/resourceGroups/y?api-version=1",
                     "http://127.0.0.1:1/subscriptions/x/providers/p/operationResults/z?api-version=1", 12):
             err = rejected(arm(statusHeader="Location", poll={**poll, "statusUrl": bad}))

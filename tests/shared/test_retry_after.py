@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.core.decide import StatusRead, decide
+from shared.core.decide import StatusAnswer, decide
 from shared.core.retry_after import delay_hint, parse_retry_after
 
 from .helpers import apim, parse, settings
@@ -54,7 +54,7 @@ def test_decided_delay_is_always_within_the_clamp_and_the_deadline(headers: dict
     config = settings(POLL_MIN_DELAY_SECONDS=str(low), POLL_MAX_DELAY_SECONDS=str(low + span))
     request = parse(apim(timeoutSeconds=10**6), config=config)
     now = request.poll.first_seen_at + timedelta(seconds=elapsed)
-    decision = decide(request, StatusRead(200, headers, b'{"status":"Running"}'), now, config)
+    decision = decide(request, StatusAnswer(200, headers, b'{"status":"Running"}'), now, config)
     if elapsed >= 10**6:
         assert decision.result["outcome"] == "TimedOut"
         return

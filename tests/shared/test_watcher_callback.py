@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.core.decide import StatusRead
+from shared.core.decide import StatusAnswer
 from shared.core.errors import PublishError
 from shared.edges.azure_devops import AzureDevOpsClient
 from shared.watcher import HOST_MAX_DEQUEUE_COUNT, Watcher
@@ -23,9 +23,9 @@ class _Status:
     def __init__(self, *bodies: dict[str, Any]) -> None:
         self.bodies = list(bodies)
 
-    def read(self, url: str, scope: str) -> StatusRead:
+    def read(self, url: str, scope: str) -> StatusAnswer:
         body = self.bodies.pop(0) if len(self.bodies) > 1 else self.bodies[0]
-        return StatusRead(200, {"content-type": "application/json"}, json.dumps(body).encode())
+        return StatusAnswer(200, {"content-type": "application/json"}, json.dumps(body).encode())
 
 
 class _Queues:

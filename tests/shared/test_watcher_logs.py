@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from shared.core.decide import StatusRead
+from shared.core.decide import StatusAnswer
 from shared.watcher import LOG_FIELDS, Watcher
 
 from .helpers import T0, apim, settings
@@ -19,8 +19,8 @@ class _Status:
     def __init__(self, status: str) -> None:
         self.status = status
 
-    def read(self, url: str, scope: str) -> StatusRead:
-        return StatusRead(200, {"content-type": "application/json"}, json.dumps({"status": self.status}).encode())
+    def read(self, url: str, scope: str) -> StatusAnswer:
+        return StatusAnswer(200, {"content-type": "application/json"}, json.dumps({"status": self.status}).encode())
 
 
 class _Queues:

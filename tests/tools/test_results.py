@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.core.decide import StatusRead, decide
+from shared.core.decide import StatusAnswer, decide
 from tests.shared.helpers import T0, apim, arm, parse, settings
 from tests.support import QueueSet
 from tools.ops import results
@@ -22,7 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def a_result(status: str = "Succeeded", **request: Any) -> dict[str, Any]:
     body = json.dumps({"status": status}).encode()
-    return decide(parse(apim(**request)), StatusRead(200, {}, body), T0, settings()).result
+    return decide(parse(apim(**request)), StatusAnswer(200, {}, body), T0, settings()).result
 
 
 def run(capsys: pytest.CaptureFixture[str], env: dict[str, str], *argv: str) -> tuple[int, str, str]:
@@ -111,7 +111,7 @@ def test_follow_with_max_not_reached_exits_3(capsys: pytest.CaptureFixture[str],
 
 
 def test_python_m_tools_results_in_a_subprocess(queues: QueueSet) -> None:
-    result = decide(parse(arm(correlationId="sub")), StatusRead(200, {}, b'{"status":"Succeeded"}'), T0, settings()).result
+    result = decide(parse(arm(correlationId="sub")), StatusAnswer(200, {}, b'{"status":"Succeeded"}'), T0, settings()).result
     queues.send_json(result, queue=queues.results)
     done = subprocess.run(
         [sys.executable, "-m", "tools.results", "--json", "--connection-string", queues.connection_string,

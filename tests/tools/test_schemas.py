@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from shared.core.decide import Publish, StatusRead, decide
+from shared.core.decide import Publish, StatusAnswer, decide
 from shared.core.errors import InvalidRequest
 from shared.core.request_model import REQUEST_ADAPTER
 from shared.core.result_model import RESULT_ADAPTER
@@ -34,9 +34,9 @@ def committed(name: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
 
 
-def read(body: Any = None, status: int | None = 200, **headers: str) -> StatusRead:
+def read(body: Any = None, status: int | None = 200, **headers: str) -> StatusAnswer:
     raw = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
-    return StatusRead(status, {k.lower().replace("_", "-"): v for k, v in headers.items()}, raw, None if status else "timeout")
+    return StatusAnswer(status, {k.lower().replace("_", "-"): v for k, v in headers.items()}, raw, None if status else "timeout")
 
 
 def later(seconds: float):
@@ -108,7 +108,7 @@ _PROVIDER_ERROR = {
 }
 
 
-def _published(request: Any, status_read: StatusRead, at: float = 1) -> dict[str, Any]:
+def _published(request: Any, status_read: StatusAnswer, at: float = 1) -> dict[str, Any]:
     decision = decide(request, status_read, later(at), CONFIG)
     assert isinstance(decision, Publish), decision
     return decision.result

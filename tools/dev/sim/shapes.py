@@ -22,7 +22,7 @@ class StatusRoute:
     path: str               # decoded path (no query)
     subscription: str = ""
     namespace: str = ""
-    location: str = ""
+    region: str = ""
     project: str = ""
 
 
@@ -55,9 +55,9 @@ def status_body(route: StatusRoute, name: str, status: str | None, step: dict,
     """200 body for ``route``; ``status`` None leaves the field out (the 'nostatus' fault)."""
     if route.kind == "apim":
         body: dict = {"id": (f"/subscriptions/{route.subscription}/providers/{route.namespace}"
-                             f"/locations/{route.location}/operationStatuses/{name}"), "name": name}
+                             f"/locations/{route.region}/operationStatuses/{name}"), "name": name}
     elif route.kind == "operationalinsights":
-        loc = route.location.replace(" ", "").lower()
+        loc = route.region.replace(" ", "").lower()
         body = {"id": f"/subscriptions/{route.subscription}/locations/{loc}/operationStatuses/{name}", "name": name}
     elif route.kind == "devcenter":
         body = {"id": f"/projects/{route.project}/operationStatuses/{name}", "name": name}

@@ -43,7 +43,7 @@ def _body(elapsed: float, duration_s: float, progress: bool) -> bytes:
 def simulate(duration_s: float, min_delay: float = 5, max_delay: float = 300, timeout_s: int | None = None,
              *, progress: bool = False, hint: bool = False) -> dict[str, Any]:
     """Status reads, delays and detection lag for one operation of ``duration_s`` seconds."""
-    from shared.core.decide import Publish, Reenqueue, StatusRead, decide
+    from shared.core.decide import Publish, Reenqueue, StatusAnswer, decide
     from shared.core.request_parser import RequestParser
     from shared.core.settings import load_settings
 
@@ -59,8 +59,8 @@ def simulate(duration_s: float, min_delay: float = 5, max_delay: float = 300, ti
     request = RequestParser(settings).parse(text, start)
     now, reads, delays = start, 0, []
     while True:
-        read = StatusRead(200, {}, _body((now - start).total_seconds(), duration_s, progress))
-        decision = decide(request, read, now, settings)
+        answer = StatusAnswer(200, {}, _body((now - start).total_seconds(), duration_s, progress))
+        decision = decide(request, answer, now, settings)
         reads += 1
         if isinstance(decision, Publish):
             break

@@ -272,13 +272,13 @@ class WatcherReplay:
         return self._parser.parse(json.dumps(message), op.first_seen)
 
     def run(self, op: TrueOperation, answer: Callable[[TrueOperation, datetime], Any] | None = None) -> Replay:
-        from shared.core.decide import Publish, StatusRead, decide
+        from shared.core.decide import Publish, StatusAnswer, decide
 
         request = self.request_for(op)
         now, reads = op.first_seen, 0
         while True:
-            read = answer(op, now) if answer else StatusRead(200, op.headers(now), json.dumps(op.body(now)).encode())
-            decision = decide(request, read, now, self.settings)
+            got = answer(op, now) if answer else StatusAnswer(200, op.headers(now), json.dumps(op.body(now)).encode())
+            decision = decide(request, got, now, self.settings)
             reads += 1
             if isinstance(decision, Publish):
                 return Replay(reads, (now - op.ends).total_seconds())

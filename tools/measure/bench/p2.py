@@ -76,12 +76,12 @@ def watcher_cpu_per_read(port: int, polls: int, *, transport: str = "httpx") -> 
     }, separators=(",", ":"))
     for _ in range(50):  # warm the connection pool, the token cache and every code path
         request = parser.parse(text, now)
-        assert isinstance(decide(request, status.read(request.status_url, request.scope), now, settings), Reenqueue)
+        assert isinstance(decide(request, status.read(request.poll_url, request.scope), now, settings), Reenqueue)
     gc.collect()
     wall, cpu, thread = time.perf_counter(), time.process_time(), time.thread_time()
     for _ in range(polls):
         request = parser.parse(text, now)
-        read = status.read(request.status_url, request.scope)
+        read = status.read(request.poll_url, request.scope)
         decision = decide(request, read, now, settings)
     cpu, thread, wall = time.process_time() - cpu, time.thread_time() - thread, time.perf_counter() - wall
     assert isinstance(decision, Reenqueue) and read.http_status == 200

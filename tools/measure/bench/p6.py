@@ -87,7 +87,7 @@ class Arm:
 
 
 def _run(ops: list[fleet.TrueOperation], reserve: int, instances: int = 1, seed: int = 6) -> dict[str, Any]:
-    from shared.core.decide import Publish, StatusRead, decide
+    from shared.core.decide import Publish, StatusAnswer, decide
     from shared.edges.budget_estimates import BudgetEstimates
 
     replay = fleet.WatcherReplay({"ARM_READS_RESERVE": str(reserve)})
@@ -113,13 +113,13 @@ def _run(ops: list[fleet.TrueOperation], reserve: int, instances: int = 1, seed:
         allowed, budget = arm.read(t)
         reads += 1
         if allowed:
-            read = StatusRead(200, {**op.headers(now), **budget}, json.dumps(op.body(now)).encode())
+            answer = StatusAnswer(200, {**op.headers(now), **budget}, json.dumps(op.body(now)).encode())
         else:
             throttled += 1
             first_reads_throttled += request.poll.polls == 0
-            read = StatusRead(429, budget, b'{"error":{"code":"TooManyRequests","message":"throttled"}}')
-        gate.observe(request, read, now)
-        decision = decide(request, read, now, replay.settings)
+            answer = StatusAnswer(429, budget, b'{"error":{"code":"TooManyRequests","message":"throttled"}}')
+        gate.observe(request, answer, now)
+        decision = decide(request, answer, now, replay.settings)
         if isinstance(decision, Publish):
             outcomes[decision.outcome] = outcomes.get(decision.outcome, 0) + 1
             if decision.outcome == "Succeeded":

@@ -3,7 +3,7 @@
 Modelled on azure-core's ``base_polling.py``, where each way of reporting an operation is a
 small strategy (``OperationResourcePolling``, ``LocationPolling``) answering the same
 questions: is the operation running, or finished with which outcome, body and error; did the
-read fail (transient or permanent); is there a new URL to poll. :func:`strategy_for` picks
+read fail (transient or permanent); is there a new URL to poll. :func:`interpreter_for` picks
 one by the request's status header; :mod:`shared.core.decide` keeps the deadline, the
 failure count and the delays.
 
@@ -24,7 +24,7 @@ resource               (``resourceId``, contract section 2b) ``waitFor: provisio
                        terminal; any other value or none: running. ``waitFor: deleted``: 404
                        or 204: Succeeded; 200: running, except Failed. The body is read for the
                        state (and a deployment's ``properties.error``) and then dropped: the
-                       reading's body is the projection ``{id, name, type, provisioningState}``
+                       interpretation's body is the projection ``{id, name, type, provisioningState}``
 all                    no response, 408, 429, 5xx, 404 in the grace period: transient; 3xx
                        (never followed): PollingFailed
 =====================  =====================================================================
@@ -46,21 +46,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.core import jsonio
-from shared.core.arm_budget import BudgetReading, reading_of
+from shared.core.arm_budget import BudgetHeaders, budget_headers_of
 from shared.core.poll_state import WatchedRequest, WatchedResource
 from shared.core.provider_errors import error_from_response_body, normalise_error
 
 __all__ = [
-    "StatusRead",
-    "ReadFailure",
-    "Reading",
-    "Strategy",
-    "strategy_for",
-    "strategy_for_request",
-    "resource_reading",
+    "StatusAnswer",
+    "PollFailure",
+    "Interpretation",
+    "Interpreter",
+    "interpreter_for",
+    "interpreter_for_request",
+    "resource_interpreter",
     "RESOURCE_TERMINAL_STATES",
-    "status_body_reading",
-    "location_reading",
+    "interpret_status_body",
+    "interpret_location",
     "TERMINAL_OUTCOMES",
     "NOT_FOUND_GRACE_SECONDS",
 ]
@@ -84,7 +84,7 @@ LOCATION_DONE = frozenset({200, 201, 204})
 
 
 @dataclass(frozen=True)
-class StatusRead:
+class StatusAnswer:
     """What one GET of the status URL produced. ``http_status`` is None when no response arrived."""
 
     http_status: int | None
@@ -93,13 +93,13 @@ class StatusRead:
     failure: str | None = None  # why no response arrived (timeout, connection reset, token error)
 
     @cached_property
-    def budget(self) -> BudgetReading:
-        """ARM's read-budget headers of this answer, parsed once (:func:`shared.core.arm_budget.reading_of`)."""
-        return reading_of(self.headers)
+    def budget(self) -> BudgetHeaders:
+        """ARM's read-budget headers of this answer, parsed once (:func:`shared.core.arm_budget.budget_headers_of`)."""
+        return budget_headers_of(self.headers)
 
 
 @dataclass(frozen=True)
-class ReadFailure:
+class PollFailure:
     """A read that says nothing about the operation; ``transient`` ones are retried."""
 
     code: str
@@ -118,99 +118,99 @@ class ReadFailure:
 
 
 @dataclass(frozen=True)
-class Reading:
+class Interpretation:
     """One read, understood: running (``outcome`` None), terminal (``outcome`` set) or failed (``failure``)."""
 
     status: str | None = None  # the provider's status value, if the read carried one
     outcome: str | None = None
     body: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
-    failure: ReadFailure | None = None
+    failure: PollFailure | None = None
     next_url: str | None = None  # a new URL the answer names (a moved Location), not yet checked
     status_in_body: bool = True  # False when the body is an action's result (Location)
 
 
-#: (read, now, first_seen_at) -> Reading
-Strategy = Callable[[StatusRead, datetime, datetime], Reading]
+#: (read, now, first_seen_at) -> Interpretation
+Interpreter = Callable[[StatusAnswer, datetime, datetime], Interpretation]
 
 
-def status_body_reading(read: StatusRead, now: datetime, first_seen_at: datetime) -> Reading:
+def interpret_status_body(answer: StatusAnswer, now: datetime, first_seen_at: datetime) -> Interpretation:
     """Azure-AsyncOperation / Operation-Location: a status resource with a ``status`` field."""
-    code = read.http_status
+    code = answer.http_status
     if code is None or not 200 <= code < 300:
-        return Reading(failure=failed_read(read, now, first_seen_at))
-    if not read.body.strip():
+        return Interpretation(failure=poll_failure(answer, now, first_seen_at))
+    if not answer.body.strip():
         if code == 200:
-            return Reading(failure=ReadFailure("EmptyStatusBody", "status endpoint answered 200 with an empty body", 200))
-        return Reading()  # 202/201/204 without a body: still running
-    body, problem = _json_object(read)
+            return Interpretation(failure=PollFailure("EmptyStatusBody", "status endpoint answered 200 with an empty body", 200))
+        return Interpretation()  # 202/201/204 without a body: still running
+    body, problem = _json_object(answer)
     if problem is not None:
-        return Reading(failure=ReadFailure("MalformedStatusBody", f"status body ({code}) {problem}", code))
+        return Interpretation(failure=PollFailure("MalformedStatusBody", f"status body ({code}) {problem}", code))
     assert body is not None
     status = body.get("status")
     if not isinstance(status, str) or not status:
-        return Reading(failure=ReadFailure("NoStatusInBody", f"status body ({code}) has no 'status'", code))
+        return Interpretation(failure=PollFailure("NoStatusInBody", f"status body ({code}) has no 'status'", code))
     outcome = TERMINAL_OUTCOMES.get(status.lower())
     if outcome is None:
-        return Reading(status=status, body=body)
+        return Interpretation(status=status, body=body)
     error = normalise_error(body.get("error")) if outcome != "Succeeded" else None
-    return Reading(status=status, outcome=outcome, body=body, error=error)
+    return Interpretation(status=status, outcome=outcome, body=body, error=error)
 
 
-def location_reading(read: StatusRead, now: datetime, first_seen_at: datetime) -> Reading:
+def interpret_location(answer: StatusAnswer, now: datetime, first_seen_at: datetime) -> Interpretation:
     """Location: 202 while running; the synchronous call's answer when done."""
-    code = read.http_status
+    code = answer.http_status
     if code == 202:
-        return Reading(next_url=read.headers.get("location") or None, status_in_body=False)
+        return Interpretation(next_url=answer.headers.get("location") or None, status_in_body=False)
     if code in LOCATION_DONE:
-        body, _ = _json_object(read) if read.body.strip() else (None, None)
-        return Reading(outcome="Succeeded", body=body, status_in_body=False)
-    failure = failed_read(read, now, first_seen_at)
+        body, _ = _json_object(answer) if answer.body.strip() else (None, None)
+        return Interpretation(outcome="Succeeded", body=body, status_in_body=False)
+    failure = poll_failure(answer, now, first_seen_at)
     if code is not None and 200 <= code < 300:
-        failure = ReadFailure("UnexpectedLocationStatus", f"Location URL answered {code}, not 200/201/202/204", code, transient=False)
+        failure = PollFailure("UnexpectedLocationStatus", f"Location URL answered {code}, not 200/201/202/204", code, transient=False)
     if failure.transient or code is None or not 400 <= code < 500 or code in (401, 403):
-        return Reading(failure=failure)
-    body, _ = _json_object(read) if read.body.strip() else (None, None)
-    error = error_from_response_body(body, read.headers.get("x-ms-error-code")) or {
+        return Interpretation(failure=failure)
+    body, _ = _json_object(answer) if answer.body.strip() else (None, None)
+    error = error_from_response_body(body, answer.headers.get("x-ms-error-code")) or {
         "code": f"Http{code}",
         "message": f"The Location URL answered {code} without an error body.",
     }
-    return Reading(outcome="Failed", body=body, error={**error, "httpStatus": code}, status_in_body=False)
+    return Interpretation(outcome="Failed", body=body, error={**error, "httpStatus": code}, status_in_body=False)
 
 
-_STRATEGIES: Mapping[str, Strategy] = {
-    "azure-asyncoperation": status_body_reading,
-    "operation-location": status_body_reading,
-    "location": location_reading,
+_INTERPRETERS: Mapping[str, Interpreter] = {
+    "azure-asyncoperation": interpret_status_body,
+    "operation-location": interpret_status_body,
+    "location": interpret_location,
 }
 
 
-def strategy_for(status_header: str) -> Strategy:
+def interpreter_for(status_header: str) -> Interpreter:
     """The strategy for a request's (canonical or any-case) status header."""
-    return _STRATEGIES[status_header.lower()]
+    return _INTERPRETERS[status_header.lower()]
 
 
-def strategy_for_request(request: WatchedRequest) -> Strategy:
+def interpreter_for_request(request: WatchedRequest) -> Interpreter:
     """A resource's strategy for a ``resourceId`` request, else the one its status header names."""
     if request.resource is not None:
-        return resource_reading(request.resource)
-    return strategy_for(request.status_header)
+        return resource_interpreter(request.resource)
+    return interpreter_for(request.status_header)
 
 
-def resource_reading(resource: WatchedResource) -> Strategy:
-    """The strategy that reads ``resource`` (contract section 2b); its readings carry only the projection."""
+def resource_interpreter(resource: WatchedResource) -> Interpreter:
+    """The strategy that reads ``resource`` (contract section 2b); its interpretations carry only the projection."""
 
-    def read_resource(read: StatusRead, now: datetime, first_seen_at: datetime) -> Reading:
-        code = read.http_status
+    def interpret_resource(answer: StatusAnswer, now: datetime, first_seen_at: datetime) -> Interpretation:
+        code = answer.http_status
         if resource.wait_for == "deleted" and code in (404, 204):
-            return Reading(outcome="Succeeded", body=resource.projection(None))
+            return Interpretation(outcome="Succeeded", body=resource.projection(None))
         if code is None or not 200 <= code < 300:
-            return Reading(failure=failed_read(read, now, first_seen_at))
-        if code != 200 or not read.body.strip():
-            return Reading(body=resource.projection(None))  # 201/202 or no body yet: still being provisioned
-        body, problem = _json_object(read)
+            return Interpretation(failure=poll_failure(answer, now, first_seen_at))
+        if code != 200 or not answer.body.strip():
+            return Interpretation(body=resource.projection(None))  # 201/202 or no body yet: still being provisioned
+        body, problem = _json_object(answer)
         if problem is not None:
-            return Reading(failure=ReadFailure("MalformedResourceBody", f"resource body ({code}) {problem}", code))
+            return Interpretation(failure=PollFailure("MalformedResourceBody", f"resource body ({code}) {problem}", code))
         assert body is not None
         properties = body.get("properties")
         raw_state = properties.get("provisioningState") if isinstance(properties, dict) else None
@@ -220,11 +220,11 @@ def resource_reading(resource: WatchedResource) -> Strategy:
             outcome = None  # still there: running whatever its state, unless it failed
         projection = resource.projection(state)
         if outcome is None:
-            return Reading(status=state, body=projection)
+            return Interpretation(status=state, body=projection)
         error = _resource_error(resource, properties, state) if outcome != "Succeeded" else None
-        return Reading(status=state, outcome=outcome, body=projection, error=error)
+        return Interpretation(status=state, outcome=outcome, body=projection, error=error)
 
-    return read_resource
+    return interpret_resource
 
 
 def _resource_error(resource: WatchedResource, properties: Any, state: str | None) -> dict[str, Any]:
@@ -240,32 +240,32 @@ def _resource_error(resource: WatchedResource, properties: Any, state: str | Non
     }
 
 
-def failed_read(read: StatusRead, now: datetime, first_seen_at: datetime) -> ReadFailure:
+def poll_failure(answer: StatusAnswer, now: datetime, first_seen_at: datetime) -> PollFailure:
     """A read that carried no usable answer (no response, or a non-2xx HTTP status)."""
-    code = read.http_status
+    code = answer.http_status
     if code is None:
-        return ReadFailure("NoResponse", read.failure or "no response from the status endpoint", None)
+        return PollFailure("NoResponse", answer.failure or "no response from the status endpoint", None)
     try:
-        body = jsonio.loads(read.body) if read.body.strip() else None
+        body = jsonio.loads(answer.body) if answer.body.strip() else None
     except ValueError:
         body = None
-    provider = error_from_response_body(body, read.headers.get("x-ms-error-code"))
+    provider = error_from_response_body(body, answer.headers.get("x-ms-error-code"))
     detail = f"status endpoint answered {code}"
     if provider and provider.get("code"):
         detail += f" ({provider['code']})"
     if code in (408, 429) or code >= 500:
-        return ReadFailure("HttpTransient", detail, code, provider)
+        return PollFailure("HttpTransient", detail, code, provider)
     if code == 404 and (now - first_seen_at).total_seconds() < NOT_FOUND_GRACE_SECONDS:
-        return ReadFailure("NotFoundYet", detail + " during the grace period after the first sighting", code, provider)
+        return PollFailure("NotFoundYet", detail + " during the grace period after the first sighting", code, provider)
     if 300 <= code < 400:
-        where = _shown_location(read.headers.get("location", ""))
-        return ReadFailure("RedirectNotFollowed", f"{detail}: redirects are never followed (Location: {where})", code, transient=False)
-    return ReadFailure("StatusReadRefused", detail, code, provider, transient=False)
+        where = _shown_location(answer.headers.get("location", ""))
+        return PollFailure("RedirectNotFollowed", f"{detail}: redirects are never followed (Location: {where})", code, transient=False)
+    return PollFailure("StatusReadRefused", detail, code, provider, transient=False)
 
 
-def _json_object(read: StatusRead) -> tuple[dict[str, Any] | None, str | None]:
+def _json_object(answer: StatusAnswer) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        body = jsonio.loads(read.body)
+        body = jsonio.loads(answer.body)
     except ValueError:
         return None, "is not JSON"
     if not isinstance(body, dict):
