@@ -131,6 +131,19 @@ class Watcher:
             self._metrics.polled(str(fields["source"] or "unknown"), "rejected")
             return Handled("poisoned")
         fields = operation_fields(request, message_id=message_id, dequeue_count=dequeue_count)
+        if request.callback is None or dequeue_count < HOST_MAX_DEQUEUE_COUNT:
+            return self._watch(request, now, dequeue_count, fields)
+        try:
+            return self._watch(request, now, dequeue_count, fields)
+        except Exception as error:
+            # The host would now copy the raw message, job token and all, to the poison queue: write our own entry.
+            reason = (f"Given up at attempt {dequeue_count} (host.json maxDequeueCount): {type(error).__name__}: "
+                      f"{str(error).splitlines()[0][:200] if str(error) else ''}")
+            self._poison(raw, InvalidRequest("message", reason), now, fields)
+            return Handled("poisoned")
+
+    def _watch(self, request: WatchedRequest, now: datetime, dequeue_count: int, fields: dict[str, Any]) -> Handled:
+        """A valid request: read its status (unless ARM's read budget puts it off), decide, act."""
         deferred = self._budget.gate(request, now)
         if deferred is not None:
             self._reenqueue(request, deferred.poll, deferred.delay_seconds, now, fields)
