@@ -39,6 +39,9 @@ def test_a_small_soak_loses_nothing_and_gets_nothing_wrong(tmp_path: Path) -> No
     assert killed["ended"] == "SIGKILL" and killed["hostStats"] is None
     assert revived["ended"] == "exit 143" and revived["hostStats"] is not None, "the revived worker served to the end and was stopped by SIGTERM"
 
+    callbacks = report["callbacks"]  # the callback lane: every wait told Azure Pipelines, once or more, one result
+    assert callbacks["operations"] >= 5 and callbacks["taskCompleted"] + callbacks.get("refused", 0) == callbacks["operations"]
+
     faults = report["faults"]
     assert 0.1 <= faults["faultShare"] <= 0.3
     assert len(faults["faultsByKind"]) >= 5, faults["faultsByKind"]
@@ -98,3 +101,28 @@ def test_the_soak_judge_allows_a_stale_copy_of_a_moved_location_but_not_only_sta
     assert op.key not in problems(moved, original)  # a stale duplicate from before the move
     assert op.key in problems(original)  # the Location never moved
     assert op.key in problems(moved, "http://127.0.0.1:9/elsewhere")
+
+
+def test_the_soak_judge_catches_a_lost_a_conflicting_and_a_leaked_callback() -> None:
+    """The callback lane's negative control: no TaskCompleted, two different results, a token in a result."""
+    from tools.measure.soak.plan import TOKEN_PREFIX
+
+    plan = build_plan(140, 1, "http://127.0.0.1:9")
+    ops = [op for op in plan if op.source == "callback" and op.kind != "poison" and op.expect["azdoAnswers"] != [401]]
+    fine, silent, conflicting = ops[:3]
+
+    def event(op: PlannedOp, result: str, status: int = 200) -> dict[str, Any]:
+        return {"kind": "event", "planId": op.expect["planId"], "status": status,
+                "body": {"name": "TaskCompleted", "taskId": op.expect["taskId"], "jobId": op.expect["jobId"], "result": result}}
+
+    azdo = [event(fine, fine.expect["taskResult"], 500), event(fine, fine.expect["taskResult"]),
+            event(fine, fine.expect["taskResult"]), event(silent, silent.expect["taskResult"], 503),
+            event(conflicting, "succeeded"), event(conflicting, "failed")]
+    leaked = json.dumps({"correlationId": "nobody", "note": TOKEN_PREFIX + "x"})
+    verdict = judge([fine, silent, conflicting], [leaked], [], azdo)
+    assert f"{silent.key} (no TaskCompleted accepted after 1 POSTs)" in verdict["lostExamples"]
+    assert f"{fine.key} (" not in " ".join(verdict["lostExamples"])
+    whys = [w["why"] for w in verdict["wrongExamples"]]
+    assert any("conflicting TaskCompleted results" in why for why in whys)
+    assert any("a job token in the results" in why for why in whys)
+    assert verdict["callbacks"]["duplicates"] == 2 and verdict["callbacks"]["retried"] == 1  # fine: one 500 first

@@ -59,7 +59,7 @@ Python API (all thread-safe): ``start() / stop()`` (or ``with``), ``base_url``, 
 HTTP control plane: ``POST /_sim/resources`` (object or list of ``{resourceId, steps, answers}``),
 ``GET /_sim/resources?resourceId=``, ``POST /_sim/operations`` (object or list of ``{operationId, steps, style?}``), ``GET /_sim/operations/{id}``,
 ``GET /_sim/requests[?operationId=&route=&since=]``, ``GET /_sim/events``, ``POST /_sim/faults``,
-``POST /_sim/eventgrid/fail``, ``GET /_sim/azdo[?planId=&kind=]``, ``POST /_sim/azdo/answers`` (``{planId, statuses}``),
+``POST /_sim/eventgrid/fail``, ``GET /_sim/azdo[?planId=&kind=]``, ``POST /_sim/azdo/answers`` (``{planId, statuses, refuse?}`` or a list of them),
 ``POST /_sim/reset``, ``POST /_sim/tokens/revoke``, ``GET /_sim/info``.
 
 Each request record: ``method, path`` (raw, as received), ``query`` (dict), ``rawQuery, host, audience``

@@ -7,7 +7,8 @@ Routes (``{org}`` is optional, as for ``https://contoso.visualstudio.com/``)::
 
 Both need ``Authorization: Basic base64(":" + token)``; when a plan was registered with
 :meth:`AzureDevOpsFake.expect_token`, the token must be that one (401 otherwise, as for an
-expired job token). The events route takes ``{"name": "TaskCompleted", "taskId", "jobId",
+expired job token), and :meth:`AzureDevOpsFake.refuse` makes every TaskCompleted of a plan a 401.
+The events route takes ``{"name": "TaskCompleted", "taskId", "jobId",
 "result": "succeeded" | "failed"}``; the feed ``{"value": [line, ...], "count": n}``. Scripted
 answers (:meth:`AzureDevOpsFake.answer_next`, e.g. ``[500, 200]`` or ``[401]``) come first.
 
@@ -61,6 +62,7 @@ class AzureDevOpsFake:
         self._received: list[dict[str, Any]] = []
         self._answers: dict[str, deque[int]] = {}
         self._tokens: dict[str, str] = {}
+        self._refused: dict[str, int] = {}
 
     # -- scripting and inspection ---------------------------------------------------------------
 
@@ -75,6 +77,13 @@ class AzureDevOpsFake:
             raise ValueError("statuses must be HTTP statuses 200..599")
         with self._cond:
             self._answers[plan_id.lower()] = deque(statuses)
+
+    def refuse(self, plan_id: str, status: int = 401) -> None:
+        """Every TaskCompleted for ``plan_id`` gets ``status`` (401: the job token expired; 404: the plan is gone)."""
+        if status not in (401, 403, 404):
+            raise ValueError("a refusal is 401, 403 or 404")
+        with self._cond:
+            self._refused[plan_id.lower()] = status
 
     def received(self, plan_id: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         with self._cond:
@@ -110,6 +119,7 @@ class AzureDevOpsFake:
             self._received.clear()
             self._answers.clear()
             self._tokens.clear()
+            self._refused.clear()
             self._cond.notify_all()
 
     # -- serving ----------------------------------------------------------------------------------
@@ -146,7 +156,7 @@ class AzureDevOpsFake:
         if kind == "event":
             with self._cond:
                 scripted = self._answers.get(ids["planId"])
-                forced = scripted.popleft() if scripted else None
+                forced = scripted.popleft() if scripted else self._refused.get(ids["planId"])
             if forced is not None:
                 return forced, {"message": f"scripted {forced}"} if forced >= 300 else None
         want = EVENTS_API_VERSION if kind == "event" else FEED_API_VERSION

@@ -704,13 +704,17 @@ class Simulator:
                 return _json(200, self.azdo.received(query.get("planId"), query.get("kind")))
             if parts == ["azdo", "answers"] and method == "POST":
                 payload = data()
-                if not isinstance(payload, dict) or not isinstance(payload.get("planId"), str):
-                    raise ScriptError("body must be an object {planId, statuses}")
+                items = payload if isinstance(payload, list) else [payload]
+                if not all(isinstance(p, dict) and isinstance(p.get("planId"), str) for p in items):
+                    raise ScriptError("body must be an object {planId, statuses} or a list of them")
                 try:
-                    self.azdo.answer_next(payload["planId"], list(payload.get("statuses", [])))
+                    for item in items:
+                        self.azdo.answer_next(item["planId"], list(item.get("statuses", [])))
+                        if item.get("refuse") is not None:
+                            self.azdo.refuse(item["planId"], item["refuse"])
                 except (TypeError, ValueError) as exc:
                     raise ScriptError(str(exc)) from None
-                return _json(200, {"planId": payload["planId"], "statuses": payload.get("statuses", [])})
+                return _json(200, {"scripted": len(items)})
             if parts == ["reset"] and method == "POST":
                 self.reset()
                 return _json(200, {"reset": True})

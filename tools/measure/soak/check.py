@@ -13,6 +13,13 @@ report's verdict part. Per operation:
   (the host's poisoning after ``maxDequeueCount``); a poison reason that does not
   name the offending field;
 * **duplicates**: copies beyond the first of one eventId (allowed: at least once).
+
+The callback lane (``azdo``: the simulator's Azure DevOps records) adds, per operation with a
+``callback``: **lost** when no TaskCompleted was accepted (or, for a plan that refuses, none was
+even tried); **wrong** when accepted TaskCompleted events disagree (``succeeded`` and ``failed``),
+differ from the outcome, name another task or job, or a refused plan was accepted; a job token
+(``TOKEN_PREFIX``) in any result or poison entry is **wrong** too. Accepted copies beyond the first
+are counted as ``callbacks.duplicates`` (allowed).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Any
 
 from shared.core.result import EVENT_ID_NAMESPACE
 
-from .plan import PlannedOp
+from .plan import TOKEN_PREFIX, PlannedOp
 
 __all__ = ["judge", "stats", "fault_counts", "result_owner", "poison_owner"]
 
@@ -107,8 +114,10 @@ def poison_owner(
     return op, (entry if wrapped else None)
 
 
-def judge(plan: Sequence[PlannedOp], results: Sequence[str], poison: Sequence[str]) -> dict[str, Any]:
-    """The verdict: lost, wrong, duplicates, poisoned, outcomes, polls (see the module docstring)."""
+def judge(
+    plan: Sequence[PlannedOp], results: Sequence[str], poison: Sequence[str], azdo: Sequence[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The verdict: lost, wrong, duplicates, poisoned, outcomes, polls, callbacks (see the module docstring)."""
     by_key = {op.key: op for op in plan}
     by_text = {op.text: op for op in plan}
     got: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -154,6 +163,13 @@ def judge(plan: Sequence[PlannedOp], results: Sequence[str], poison: Sequence[st
             polls.append(copies[0].get("polls", 0))
             per_event = Counter(r.get("eventId") for r in copies)
             duplicates += sum(n - 1 for n in per_event.values())
+    callbacks = None
+    if azdo is not None:
+        callbacks, callback_lost, callback_wrong = _callback_verdict(plan, azdo)
+        lost += callback_lost
+        wrong += callback_wrong
+    wrong += [{"op": None, "why": f"a job token in the {name}: {text[:120]}..."}
+              for name, texts in (("results", results), ("poison queue", poison)) for text in texts if TOKEN_PREFIX in text]
     return {
         "lost": len(lost),
         "wrong": len(wrong),
@@ -169,7 +185,54 @@ def judge(plan: Sequence[PlannedOp], results: Sequence[str], poison: Sequence[st
         "lostExamples": lost[:MAX_EXAMPLES],
         "wrongExamples": wrong[:MAX_EXAMPLES],
         "strays": strays,
+        **({"callbacks": callbacks} if callbacks is not None else {}),
     }
+
+
+def _callback_verdict(plan: Sequence[PlannedOp], azdo: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
+    """Every callback operation's TaskCompleted: received at least once with one, right, result."""
+    events: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    feed_lines: Counter[str] = Counter()
+    for record in azdo:
+        if record.get("kind") == "event":
+            events[str(record.get("planId"))].append(record)
+        elif record.get("status") == 200:
+            feed_lines[str(record.get("planId"))] += 1
+    lost: list[str] = []
+    wrong: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    for op in plan:
+        if "planId" not in op.expect:
+            continue
+        counts["operations"] += 1
+        mine = events.get(op.expect["planId"].lower(), [])
+        accepted = [e for e in mine if 200 <= int(e.get("status") or 0) < 300]
+        refusing = op.expect.get("azdoAnswers") == [401]
+        counts["posts"] += len(mine)
+        counts["withFeedLines"] += 1 if feed_lines.get(op.expect["planId"].lower()) else 0
+        if refusing:
+            counts["refused"] += 1
+            counts["refusedPosts"] += len(mine)
+            if not mine:
+                lost.append(f"{op.key} (TaskCompleted never tried)")
+            elif accepted:
+                wrong.append({"op": op.key, "why": "a refusing plan accepted a TaskCompleted"})
+            continue
+        if not accepted:
+            lost.append(f"{op.key} (no TaskCompleted accepted after {len(mine)} POSTs)")
+            continue
+        counts["taskCompleted"] += 1
+        counts["duplicates"] += len(accepted) - 1
+        counts["retried"] += 1 if len(mine) > len(accepted) else 0
+        results = {e["body"].get("result") for e in accepted}
+        ids = {(e["body"].get("taskId"), e["body"].get("jobId")) for e in accepted}
+        if len(results) > 1:
+            wrong.append({"op": op.key, "why": f"conflicting TaskCompleted results {sorted(results)}"})
+        elif results != {op.expect["taskResult"]}:
+            wrong.append({"op": op.key, "why": f"TaskCompleted {results.pop()!r}, expected {op.expect['taskResult']!r}"})
+        elif ids != {(op.expect["taskId"], op.expect["jobId"])}:
+            wrong.append({"op": op.key, "why": f"TaskCompleted for {sorted(ids)}"})
+    return dict(sorted(counts.items())), lost, wrong
 
 
 def _op_problem(op: PlannedOp, copies: list[dict[str, Any]], entries: list[dict[str, Any] | None]) -> str | None:

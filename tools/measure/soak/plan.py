@@ -1,8 +1,12 @@
 """What the soak enqueues: N requests across six lanes, each with its simulator script and its expected end.
 
 Lanes: the four seeded sources (``apim``, ``operationalinsights``, ``devcenter``, ``arm`` with
-Azure-AsyncOperation), ``arm-location`` (source ``arm``, ``statusHeader: Location``) and
-``dataplane`` (a generic Operation-Location host with its own audience).
+Azure-AsyncOperation), ``arm-location`` (source ``arm``, ``statusHeader: Location``),
+``dataplane`` (a generic Operation-Location host with its own audience) and ``callback`` (source
+``arm`` with ``callback.azureDevOps``: an agentless Azure Pipelines wait, each with its own plan and
+job token on the simulator's Azure DevOps; its TaskCompleted is answered 200, or first 500 / 503
+then 200 (retried), or 401 (refused: logged once, not retried); its invalid requests break the
+callback: a planUrl off the allowlist, a timeout over 48 h, a missing authToken, a bad jobId).
 
 Pure and seeded: ``build_plan(n, seed, base_url)`` returns the same plan for the same
 arguments. Every planned operation knows exactly how it must end:
@@ -41,11 +45,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PlannedOp", "build_plan", "SOURCES", "LANE_SOURCE", "KIND_WEIGHTS", "SUBSCRIPTION", "DEVCENTER_PROJECT"]
+__all__ = ["PlannedOp", "build_plan", "azdo_answers", "SOURCES", "LANE_SOURCE", "KIND_WEIGHTS", "SUBSCRIPTION",
+           "DEVCENTER_PROJECT", "TOKEN_PREFIX", "AZDO_ANSWERS"]
 
-SOURCES = ("apim", "operationalinsights", "devcenter", "arm", "arm-location", "dataplane")
+SOURCES = ("apim", "operationalinsights", "devcenter", "arm", "arm-location", "dataplane", "callback")
 #: The request's ``source`` per lane.
-LANE_SOURCE = {"arm-location": "arm"}
+LANE_SOURCE = {"arm-location": "arm", "callback": "arm"}
+#: The job token of a callback-lane operation starts with this (the judge scans every output for it).
+TOKEN_PREFIX = "soak-job-token-"
+#: How the simulator's Azure DevOps answers a callback operation's first TaskCompleted POSTs, by share.
+#: (401,) is a refusal: every TaskCompleted of that plan is answered 401, as when the job's token expired.
+AZDO_ANSWERS: tuple[tuple[float, tuple[int, ...]], ...] = ((0.7, ()), (0.8, (500,)), (0.9, (503, 500)), (1.0, (401,)))
 DATAPLANE_PATH = "/documentintelligence/documentModels/operations/{}?api-version=2024-11-30"
 SUBSCRIPTION = "5f1c1a52-3c7e-4d43-9a4e-2a8d1f9b0c11"
 DEVCENTER_PROJECT = "soak-project"
@@ -97,7 +107,7 @@ def build_plan(n: int, seed: int, base_url: str) -> list[PlannedOp]:
 
 def _valid(rng: random.Random, seed: int, i: int, key: str, source: str, kind: str, base_url: str) -> PlannedOp:
     sim_id = str(uuid.uuid5(_NAMESPACE, f"{seed}/{i}")) if source == "devcenter" else f"soak-{seed}-{i:06d}"
-    request = _request(rng, source, sim_id, base_url)
+    request = _request(rng, "arm" if source == "callback" else source, sim_id, base_url)
     request["correlationId"] = key
     if rng.random() < 0.3:
         request["context"] = {"run": seed, "n": i, "tags": ["soak", source]}
@@ -106,6 +116,12 @@ def _valid(rng: random.Random, seed: int, i: int, key: str, source: str, kind: s
         steps, expect = _location_script(rng, kind, request["statusUrl"], base_url)
     else:
         steps, expect = _script(rng, source, kind)
+    if source == "callback":
+        request["callback"] = {"azureDevOps": _callback(seed, i, base_url)}
+        roll = rng.random()
+        answers = next(statuses for share, statuses in AZDO_ANSWERS if roll < share)
+        expect.update(planId=_plan_id(seed, i), taskResult="succeeded" if kind == "Succeeded" else "failed",
+                      taskId=f"task-{i}", jobId=f"job-{i}", azdoAnswers=list(answers))
     if kind == "TimedOut":
         request["timeoutSeconds"] = rng.randint(2, 4)
     text = json.dumps(request, separators=(",", ":"))
@@ -222,6 +238,29 @@ def _location_script(rng: random.Random, kind: str, url: str, base_url: str) -> 
     return steps, {"outcome": "PollingFailed", "httpStatus": 202, "errorCode": "LocationRefused"}
 
 
+def _plan_id(seed: int, i: int) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"plan/{seed}/{i}"))
+
+
+def _callback(seed: int, i: int, base_url: str) -> dict[str, str]:
+    """``callback.azureDevOps`` as the watch function writes it from AzureFunction@1's headers."""
+    return {"planUrl": f"{base_url}/soak-org/", "projectId": "soak-project", "hubName": "build", "planId": _plan_id(seed, i),
+            "jobId": f"job-{i}", "timelineId": f"timeline-{i}", "taskInstanceId": f"task-{i}",
+            "authToken": f"{TOKEN_PREFIX}{seed}-{i}-{uuid.uuid5(_NAMESPACE, f'token/{seed}/{i}').hex}"}
+
+
+def azdo_answers(plan: list[PlannedOp]) -> list[dict[str, Any]]:
+    """The simulator's Azure DevOps script: ``{planId, statuses}`` for every callback operation answered other than 200."""
+    script = []
+    for op in plan:
+        answers = op.expect.get("azdoAnswers")
+        if answers == [401]:
+            script.append({"planId": op.expect["planId"], "refuse": 401})
+        elif answers:
+            script.append({"planId": op.expect["planId"], "statuses": answers})
+    return script
+
+
 # -- invalid requests -------------------------------------------------------------------------
 
 
@@ -247,6 +286,17 @@ def _invalid(rng: random.Random, i: int, key: str, source: str, base_url: str) -
         ("statusHeader", {"source": "arm", "statusUrl": base_url + arm_path, "statusHeader": "Content-Location",
                           "correlationId": key}),
     ]
+    if source == "callback":
+        arm = {"source": "arm", "statusUrl": base_url + arm_path.replace("bad-", "cb-bad-"), "correlationId": key}
+        good = _callback(-1, i, base_url)
+        variants = [
+            ("callback.azureDevOps.planUrl",
+             {**arm, "callback": {"azureDevOps": {**good, "planUrl": "https://dev.azure.com.evil.example/"}}}),
+            ("timeoutSeconds", {**arm, "timeoutSeconds": 172_801, "callback": {"azureDevOps": good}}),
+            ("callback.azureDevOps.authToken",
+             {**arm, "callback": {"azureDevOps": {k: v for k, v in good.items() if k != "authToken"}}}),
+            ("callback.azureDevOps.jobId", {**arm, "callback": {"azureDevOps": {**good, "jobId": "job/.."}}}),
+        ]
     field_name, body = variants[rng.randrange(len(variants))]
     text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
     return PlannedOp(key, source, "poison", text, expect={"field": field_name})

@@ -100,6 +100,15 @@ class SimulatorProcess:
     def requests(self) -> list[dict[str, Any]]:
         return self._call("GET", "requests")
 
+    def azdo_answers(self, answers: Sequence[dict[str, Any]], chunk: int = 500) -> None:
+        """Script the Azure DevOps fake: ``{planId, statuses}`` items (the first TaskCompleted answers)."""
+        for start in range(0, len(answers), chunk):
+            self._call("POST", "azdo/answers", list(answers[start:start + chunk]))
+
+    def azdo(self) -> list[dict[str, Any]]:
+        """Every feed line POST and TaskCompleted the Azure DevOps fake received (no token in them)."""
+        return self._call("GET", "azdo")
+
     def stop(self) -> None:
         if self._http is not None:
             self._http.close()

@@ -83,6 +83,13 @@ def summary(report: dict[str, Any]) -> str:
         f"{kill.get('restartedAtSeconds')} s; Azurite restarted at {restart.get('atSeconds')} s "
         f"({restart.get('progress', 0):.0%}, down {restart.get('downSeconds')} s)",
     ]
+    callbacks = report.get("callbacks")
+    if callbacks:
+        lines.append(
+            f"  callback lane: {callbacks.get('operations', 0)} operations, TaskCompleted accepted for "
+            f"{callbacks.get('taskCompleted', 0)} ({callbacks.get('duplicates', 0)} duplicates, "
+            f"{callbacks.get('retried', 0)} after a 5xx), {callbacks.get('refused', 0)} refused with 401 "
+            f"({callbacks.get('refusedPosts', 0)} POSTs)")
     lines += [f"  LOST {example}" for example in report["lostExamples"][:5]]
     lines += [f"  WRONG {example}" for example in report["wrongExamples"][:5]]
     return "\n".join(lines)

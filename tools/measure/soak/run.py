@@ -32,7 +32,7 @@ from tools.dev.azurite import Azurite
 from tools.dev.sim import INJECTABLE_FAULTS
 
 from .check import fault_counts, judge, poison_owner, result_owner
-from .plan import build_plan
+from .plan import azdo_answers, build_plan
 from .procs import PROJECT_ROOT, SimulatorProcess, Worker
 from .report import build_report
 
@@ -128,6 +128,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
         sim.start()
         plan = build_plan(config.ops, config.seed, sim.base_url)
         sim.script([op.script for op in plan if op.sim_id])
+        sim.azdo_answers(azdo_answers(plan))
         sim.set_faults(config.fault_rate, config.fault_kinds, config.seed)
         settings = {
             "AzureWebJobsStorage": azurite.connection_string,
@@ -137,6 +138,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
             "ARM_ENDPOINT": sim.base_url,
             "STATUS_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",
             "DATAPLANE_HOSTS": f"127.0.0.1:{sim.port}=https://cognitiveservices.azure.com/.default",
+            "CALLBACK_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",  # the callback lane's Azure DevOps
             "POLL_MIN_DELAY_SECONDS": "0",
             "POLL_MAX_DELAY_SECONDS": str(config.poll_max_delay_seconds),
             "IDENTITY_ENDPOINT": sim.info["identityEndpoint"],
@@ -152,7 +154,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
         run.final_sweep()
         _say(config, "reading the simulator's request log")
         faults = fault_counts(sim.requests(), plan)
-        return run.report(faults, settings)
+        return run.report(faults, settings, sim.azdo())
     finally:
         for worker in workers:
             if worker.alive:
@@ -336,9 +338,9 @@ class _Run:
             quiet = quiet + 1 if not self._collect() else 0
         self.left_in_queue = self._queue_count()
 
-    def report(self, faults: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
+    def report(self, faults: dict[str, Any], settings: dict[str, str], azdo: list[dict[str, Any]]) -> dict[str, Any]:
         return build_report(
-            self.config, self.plan, judge(self.plan, self.results.texts, self.poison.texts),
+            self.config, self.plan, judge(self.plan, self.results.texts, self.poison.texts, azdo),
             enqueued=len(self.enqueued), wall=self.finished - self.started, timed_out=self.timed_out,
             left_in_queue=self.left_in_queue, faults=faults, chaos=self.chaos, workers=self.workers,
             hiccups={"sendRetries": self.send_failures, "consumerErrors": self.results.errors + self.poison.errors},
