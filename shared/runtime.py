@@ -43,14 +43,21 @@ def build_credential(environ: Mapping[str, str]) -> Any:
     return DefaultAzureCredential(managed_identity_client_id=client_id)
 
 
-def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any = None, http: Any = None) -> Any:
-    """Compose a Watcher from settings; ``credential`` and ``http`` are seams for tests."""
+def build_watcher(
+    environ: Mapping[str, str] | None = None, *, credential: Any = None, http: Any = None, metrics: Any = None,
+) -> Any:
+    """Compose a Watcher from settings; ``credential``, ``http`` and ``metrics`` are seams for tests.
+
+    Metrics: :func:`shared.edges.telemetry.metrics_from_environ` (Azure Monitor only with
+    ``APPLICATIONINSIGHTS_CONNECTION_STRING``; nothing is imported otherwise).
+    """
     from shared.edges.azure_devops import AzureDevOpsClient
     from shared.edges.http import HttpxTransport
     from shared.edges.queues import QueueGateway
     from shared.edges.sinks import Publisher, QueueSink
     from shared.edges.status_client import StatusClient
     from shared.edges.storage import queue_service_client
+    from shared.edges.telemetry import metrics_from_environ
     from shared.edges.tokens import TokenCache
     from shared.watcher import Watcher
 
@@ -77,6 +84,7 @@ def build_watcher(environ: Mapping[str, str] | None = None, *, credential: Any =
         settings, status, queues, Publisher(sinks),
         progress=eventgrid if settings.publish_progress else None,
         callbacks=AzureDevOpsClient(http),  # Azure Pipelines' plan endpoints, through the same pool
+        metrics=metrics if metrics is not None else metrics_from_environ(env),  # no exporter without App Insights
     )
 
 

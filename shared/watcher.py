@@ -33,6 +33,7 @@ from shared.edges.budget_estimates import BudgetEstimates
 from shared.edges.queues import QueueGateway
 from shared.edges.sinks import Publisher
 from shared.edges.status_client import StatusClient
+from shared.edges.telemetry import NO_METRICS, WatcherMetrics, detection_lag_seconds, subscription_of
 
 __all__ = ["Watcher", "Handled", "poison_entry", "utc_now", "operation_fields", "LOG_FIELDS"]
 
@@ -102,6 +103,7 @@ class Watcher:
         clock: Callable[[], datetime] = utc_now,
         progress: ProgressSink | None = None,
         callbacks: CallbackSender | None = None,
+        metrics: WatcherMetrics = NO_METRICS,
     ) -> None:
         self.settings = settings
         self._parser = RequestParser(settings)
@@ -112,6 +114,7 @@ class Watcher:
         self._progress = progress  # set only with PUBLISH_PROGRESS=true
         self._budget = BudgetEstimates(settings.arm_reads_reserve)  # ARM's read budget: the only state it keeps
         self._callbacks = callbacks
+        self._metrics = metrics  # OpenTelemetry instruments with APPLICATIONINSIGHTS_CONNECTION_STRING, else no-ops
 
     @property
     def queues(self) -> QueueGateway:
@@ -123,15 +126,33 @@ class Watcher:
         try:
             request = self._parser.parse(raw, now)
         except InvalidRequest as err:
-            self._poison(raw, err, now, operation_fields(None, message_id=message_id, dequeue_count=dequeue_count, raw=raw))
+            fields = operation_fields(None, message_id=message_id, dequeue_count=dequeue_count, raw=raw)
+            self._poison(raw, err, now, fields)
+            self._metrics.polled(str(fields["source"] or "unknown"), "rejected")
             return Handled("poisoned")
         fields = operation_fields(request, message_id=message_id, dequeue_count=dequeue_count)
+        if request.callback is None or dequeue_count < HOST_MAX_DEQUEUE_COUNT:
+            return self._watch(request, now, dequeue_count, fields)
+        try:
+            return self._watch(request, now, dequeue_count, fields)
+        except Exception as error:
+            # The host would now copy the raw message, job token and all, to the poison queue: write our own entry.
+            reason = (f"Given up at attempt {dequeue_count} (host.json maxDequeueCount): {type(error).__name__}: "
+                      f"{str(error).splitlines()[0][:200] if str(error) else ''}")
+            self._poison(raw, InvalidRequest("message", reason), now, fields)
+            return Handled("poisoned")
+
+    def _watch(self, request: WatchedRequest, now: datetime, dequeue_count: int, fields: dict[str, Any]) -> Handled:
+        """A valid request: read its status (unless ARM's read budget puts it off), decide, act."""
         deferred = self._budget.gate(request, now)
         if deferred is not None:
             self._reenqueue(request, deferred.poll, deferred.delay_seconds, now, fields)
             log.info("poll: ARM read budget low -> read in %ss %s", deferred.delay_seconds, fields_text(fields), extra=fields)
+            self._metrics.polled(request.source.name, "deferred")
             return Handled("deferred", delay_seconds=deferred.delay_seconds)
         read = self._status.read(request.poll_url, request.scope)
+        if read.http_status == 429:
+            self._metrics.throttled(request.source.name, subscription_of(request.poll_url))
         self._budget.observe(request, read, self._clock())
         decision = decide(request, read, self._clock(), self.settings)
         if isinstance(decision, Reenqueue):
@@ -140,6 +161,9 @@ class Watcher:
                 "poll: status=%s http=%s -> again in %ss (%s) %s",
                 decision.status, read.http_status, decision.delay_seconds, decision.why, fields_text(fields), extra=fields,
             )
+            self._metrics.polled(request.source.name, "again")
+            if request.poll.polls == 0:
+                self._metrics.started(request.source.name)
             if decision.progress is not None:
                 self._publish_progress(decision.progress, fields)
             if request.callback is not None:
@@ -156,6 +180,9 @@ class Watcher:
             decision.result["status"], read.http_status, decision.outcome, decision.result["polls"], fields_text(fields),
             extra=fields,
         )
+        self._metrics.polled(request.source.name, decision.outcome)
+        self._metrics.finished(request.source.name, decision.outcome, int(decision.result["polls"]),
+                               detection_lag_seconds(decision.result), was_in_flight=request.poll.polls > 0)
         if request.callback is not None:
             self._complete_task(request.callback, decision.result, dequeue_count, fields)
         return Handled("published", outcome=decision.outcome)

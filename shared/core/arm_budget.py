@@ -23,8 +23,11 @@ sees in each answer what all of them (and the pipelines) have spent. Two rules a
   back for its slot reads unless the estimate is under :data:`BOOKED_FLOOR` of the reserve.
 
 The process keeps one :class:`Estimate` per key (``shared.edges.budget_estimates``) and folds
-every ARM answer into it (:func:`observe`): the answer, less the process's reads still in flight. The watcher acts on :class:`Defer` with the same
-re-enqueue as on :class:`shared.core.decide.Reenqueue`.
+every ARM answer into it (:func:`observe`): the answer, less the process's reads still in
+flight. Both buckets count in one estimate, the tighter one binding
+(:attr:`BudgetHeaders.headroom`). The watcher acts on :class:`Defer` with the same re-enqueue
+as on :class:`shared.core.decide.Reenqueue`. ``make bench`` P6 replays this against ARM's
+buckets with one and four instances.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ MAX_READS_RESERVE = int(BUCKET) - 1
 #: The global subscription bucket is this many times the principal's (size and refill).
 GLOBAL_FACTOR = 15.0
 #: Below the reserve a running operation's wait is multiplied by 1 + STRETCH × shortfall (×3 at 0 left; more
-#: only lengthens the lag: the gate already keeps the reads under the refill).
+#: lengthens the lag (P6, four instances: 1.7x one instance's at 8, 1.09x at 2, 1.07x at 0 but 50 % more deferred
+#: reads): the gate already keeps the reads under the refill).
 STRETCH = 2.0
 #: A copy back for its slot reads unless the estimate is under this share of the reserve (then it waits again).
 BOOKED_FLOOR = 0.1
@@ -137,13 +141,13 @@ def stretch(budget: BudgetHeaders, reserve: int) -> float:
     return 1.0 + STRETCH * (reserve - headroom) / reserve
 
 
-def subscription_of(status_url: str) -> str:
+def subscription_of(poll_url: str) -> str:
     """``host|subscription`` of an ARM status URL (``host|`` for a provider-level one), lower-case.
 
     Only the first two segments count (``/subscriptions/{id}``): the URL passed the status URL
     rules (:mod:`shared.core.arm_paths`) already, and a moved Location is keyed the same way.
     """
-    parts = urlsplit(status_url)
+    parts = urlsplit(poll_url)
     segments = [s for s in parts.path.split("/") if s]
     subscription = segments[1].lower() if len(segments) > 1 and segments[0].lower() == "subscriptions" else ""
     return f"{parts.netloc.lower()}|{subscription}"

@@ -173,3 +173,23 @@ def test_the_token_is_in_no_log_line_result_or_requeued_text_but_the_authorizati
     outputs = [r.getMessage() for r in caplog.records] + [json.dumps(r) for r in publisher.results]
     outputs += [repr(vars(r)) for r in caplog.records]
     assert outputs and not [o for o in outputs if TOKEN in o or TOKEN[:16] in o]
+
+
+def test_at_the_last_dequeue_a_failing_sink_poisons_a_redacted_copy_not_the_raw_token() -> None:
+    """The host would copy the raw message (token included) to the poison queue: the watcher writes its own entry."""
+    order: list[str] = []
+
+    class _Down(_Publisher):
+        def publish(self, result: Mapping[str, Any]) -> None:
+            raise ConnectionError("results queue down")
+
+    queues = _Queues()
+    watcher = Watcher(settings(), _Status({"status": "Succeeded"}), queues, _Down(order), clock=lambda: T0,  # type: ignore[arg-type]
+                      callbacks=AzureDevOpsClient(FakeTransport(_AzureDevOps(order))))
+    text = json.dumps(with_callback())
+    with pytest.raises(ConnectionError):
+        watcher.handle(text, HOST_MAX_DEQUEUE_COUNT - 1)  # not yet the last: the host retries
+    assert watcher.handle(text, HOST_MAX_DEQUEUE_COUNT).action == "poisoned"
+    (entry,) = queues.poisoned
+    assert TOKEN not in entry and "Given up at attempt 5" in json.loads(entry)["reason"]
+    assert json.loads(json.loads(entry)["original"])["callback"]["azureDevOps"]["authToken"] == "[redacted]"
