@@ -1,7 +1,8 @@
 """``make soak`` in small, inside ``make test``: 60 operations, two run_local workers, faults, chaos.
 
-The same run as ``python -m tools.soak`` (see tools/measure/soak): all six lanes (the four seeded sources,
-Location polling and a data-plane Operation-Location host) and every
+The same run as ``python -m tools.soak`` (see tools/measure/soak): every lane (the four seeded sources,
+Location polling, a data-plane Operation-Location host, agentless callbacks, resources and deployments
+watched by ``resourceId``) and every
 outcome plus invalid requests, the simulator (a child process) faulting about 20 % of
 status reads with every kind of fault, one worker SIGKILLed and started again, Azurite
 (persisting to disk) restarted on the same port. Nothing may be lost and nothing may end
@@ -29,6 +30,8 @@ def test_a_small_soak_loses_nothing_and_gets_nothing_wrong(tmp_path: Path) -> No
     assert report["lost"] == 0 and report["wrong"] == 0, summary(report)
     assert report["enqueued"] == 60 and not report["timedOut"] and report["leftInOperationsQueue"] == 0
     assert sum(report["outcomes"].values()) == 60
+    by_lane = report["outcomesBySource"]
+    assert sum(by_lane.get("resource", {}).values()) >= 5 and sum(by_lane.get("deployment", {}).values()) >= 5, by_lane
     assert report["pollsPerOperation"]["max"] >= 3
 
     chaos = report["chaos"]
@@ -52,7 +55,7 @@ def test_the_soak_judge_catches_lost_wrong_and_duplicate_outcomes() -> None:
     plan = build_plan(200, 7, "http://127.0.0.1:9")
     # ops whose eventId comes from the result's statusUrl (no producer statusUrl: the templated sources)
     valid = [op for op in plan if op.kind == "Succeeded" and not op.expect.get("eventUrl")][:4]
-    invalid = next(op for op in plan if op.kind == "poison")
+    invalid = next(op for op in plan if op.kind == "poison" and op.source != "callback")  # a callback one holds a job token
 
     def result(op: PlannedOp, **changes: Any) -> str:
         url = f"http://127.0.0.1:9/{op.sim_id}?api-version=1"
@@ -72,7 +75,7 @@ def test_the_soak_judge_catches_lost_wrong_and_duplicate_outcomes() -> None:
 
 
 def test_the_soak_plan_mixes_location_and_dataplane_operations() -> None:
-    plan = build_plan(600, 3, "http://127.0.0.1:9")
+    plan = build_plan(1200, 3, "http://127.0.0.1:9")
     lanes = {(op.source, op.kind) for op in plan}
     for kind in ("Succeeded", "Failed", "TimedOut", "PollingFailed"):
         assert ("arm-location", kind) in lanes and ("dataplane", kind) in lanes, kind
@@ -126,3 +129,35 @@ def test_the_soak_judge_catches_a_lost_a_conflicting_and_a_leaked_callback() -> 
     assert any("conflicting TaskCompleted results" in why for why in whys)
     assert any("a job token in the results" in why for why in whys)
     assert verdict["callbacks"]["duplicates"] == 2 and verdict["callbacks"]["retried"] == 1  # fine: one 500 first
+
+
+def test_the_soak_plan_watches_resources_and_deployments_by_id() -> None:
+    plan = build_plan(900, 5, "http://127.0.0.1:9")
+    for lane in ("resource", "deployment"):
+        ops = [op for op in plan if op.source == lane and op.kind != "poison"]
+        assert {op.kind for op in ops} == {"Succeeded", "Failed", "Canceled", "TimedOut", "PollingFailed"}, lane
+        assert all(op.resource_id and op.resource_script["steps"] and not op.sim_id for op in ops)
+        assert any(op.steps[0] == {"http": 404} for op in ops), "some are read before they exist"
+    deployments = [json.loads(op.text)["resourceId"] for op in plan if op.source == "deployment" and not op.text.startswith("ey")
+                   and op.kind != "poison"]
+    assert {d.split("/providers/Microsoft.Resources/")[0].count("/") for d in deployments} >= {0, 2, 4}  # tenant, mg/sub, group
+    assert any(op.expect["watch"].startswith("deleted|") for op in plan if op.source == "resource" and op.kind == "Succeeded")
+
+
+def test_the_soak_judge_catches_a_resource_body_in_a_result() -> None:
+    plan = build_plan(200, 7, "http://127.0.0.1:9")
+    op = next(o for o in plan if o.source == "deployment" and o.kind == "Succeeded")
+    path = op.expect["eventUrl"].split("?")[0]
+    event = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"arm|{path}|{op.expect['watch']}|Succeeded"))
+    good = {"eventId": event, "source": "arm", "statusUrl": op.expect["eventUrl"], "outcome": "Succeeded",
+            "status": op.expect["status"], "correlationId": op.key, "context": op.expect["context"], "error": None, "polls": 2,
+            "operationId": op.expect["operation"]["name"],
+            "operation": {"id": op.expect["operation"]["id"], "name": op.expect["operation"]["name"],
+                          "type": "Microsoft.Resources/deployments", "provisioningState": op.expect["status"]}}
+    leaked = {**good, "operation": {**good["operation"], "properties": {"outputs": {"key": op.steps[-1]["properties"]}}}}
+
+    def wrong(result: dict[str, Any]) -> list[Any]:
+        return judge(plan, [json.dumps(result)], [])["wrongExamples"]
+
+    assert wrong(good) == []
+    assert {w["op"] for w in wrong(leaked)} == {op.key, None}  # the projection's keys, and the secret itself

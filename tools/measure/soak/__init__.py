@@ -1,7 +1,8 @@
 """``python -m tools.soak`` (``make soak``): prove under faults that no request is lost.
 
 N operations (default 2,000) across apim, operationalinsights, devcenter, arm (Azure-AsyncOperation),
-arm with Location polling and dataplane (Operation-Location), each
+arm with Location polling, dataplane (Operation-Location), agentless callbacks, and resources
+and deployments watched by ``resourceId`` (every scope; a 404 before creation, deletion), each
 scripted on the simulator to end Succeeded, Failed, Canceled, TimedOut or PollingFailed,
 plus invalid requests that must be poisoned. Two or more ``tools.run_local`` processes
 run the real ``function_app`` against one Azurite queue (persisted on disk); the

@@ -18,7 +18,8 @@ The callback lane (``azdo``: the simulator's Azure DevOps records) adds, per ope
 ``callback``: **lost** when no TaskCompleted was accepted (or, for a plan that refuses, none was
 even tried); **wrong** when accepted TaskCompleted events disagree (``succeeded`` and ``failed``),
 differ from the outcome, name another task or job, or a refused plan was accepted; a job token
-(``TOKEN_PREFIX``) in any result or poison entry is **wrong** too. Accepted copies beyond the first
+(``TOKEN_PREFIX``) or a resource body's secret (``BODY_SECRET``: every body the resource and
+deployment lanes serve holds one) in any result or poison entry is **wrong** too. Accepted copies beyond the first
 are counted as ``callbacks.duplicates`` (allowed).
 """
 
@@ -33,11 +34,11 @@ from typing import Any
 
 from shared.core.result import EVENT_ID_NAMESPACE
 
-from .plan import TOKEN_PREFIX, PlannedOp
+from .plan import BODY_SECRET, TOKEN_PREFIX, PlannedOp
 
 __all__ = ["judge", "stats", "fault_counts", "result_owner", "poison_owner"]
 
-STATUS_ROUTES = ("apim", "operationalinsights", "devcenter", "arm", "dataplane")
+STATUS_ROUTES = ("apim", "operationalinsights", "devcenter", "arm", "dataplane", "resource")
 MAX_EXAMPLES = 20
 
 
@@ -60,9 +61,12 @@ def _json(text: str) -> Any:
         return None
 
 
-def _expected_event_id(result: dict[str, Any], event_url: str | None) -> str:
-    """From the request's own statusUrl (the same however often a Location moved), else the result's."""
+def _expected_event_id(result: dict[str, Any], event_url: str | None, watch: str | None = None) -> str:
+    """From the request's own statusUrl (the same however often a Location moved), else the result's; a
+    watched resource's also from what it waits for and its correlationId (``watch``: ``waitFor|correlationId``)."""
     path = str(event_url or result.get("statusUrl", "")).split("?", 1)[0]
+    if watch is not None:
+        path = f"{path}|{watch}"
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{result.get('source')}|{path}|{result.get('outcome')}"))
 
 
@@ -74,8 +78,13 @@ def _result_problem(op: PlannedOp, result: dict[str, Any]) -> str | None:
         ("source", result.get("source"), expect["source"]),
         ("correlationId", result.get("correlationId"), expect["correlationId"]),
         ("context", result.get("context"), expect["context"]),
-        ("eventId", result.get("eventId"), _expected_event_id(result, expect.get("eventUrl"))),
+        ("eventId", result.get("eventId"), _expected_event_id(result, expect.get("eventUrl"), expect.get("watch"))),
     ]
+    if "operation" in expect:  # a watched resource: the projection, never the body
+        operation = result.get("operation") if isinstance(result.get("operation"), dict) else {}
+        checks.append(("operation keys", sorted(operation), ["id", "name", "provisioningState", "type"]))
+        checks.append(("operation.id", operation.get("id"), expect["operation"]["id"]))
+        checks.append(("operationId", result.get("operationId"), expect["operation"]["id"].rsplit("/", 1)[1]))
     if "statusUrl" in expect and result.get("statusUrl") != expect["eventUrl"]:
         # A moved Location: the URL polled last. (A stale copy of the message from before the move, one the
         # host delivered again, polls the producer's URL: allowed, same eventId; _op_problem wants one moved copy.)
@@ -170,6 +179,8 @@ def judge(
         wrong += callback_wrong
     wrong += [{"op": None, "why": f"a job token in the {name}: {text[:120]}..."}
               for name, texts in (("results", results), ("poison queue", poison)) for text in texts if TOKEN_PREFIX in text]
+    wrong += [{"op": None, "why": f"a resource body's secret in the {name}: {text[:120]}..."}
+              for name, texts in (("results", results), ("poison queue", poison)) for text in texts if BODY_SECRET in text]
     return {
         "lost": len(lost),
         "wrong": len(wrong),
@@ -264,7 +275,7 @@ def _op_problem(op: PlannedOp, copies: list[dict[str, Any]], entries: list[dict[
 def fault_counts(records: Sequence[dict[str, Any]], plan: Sequence[PlannedOp]) -> dict[str, Any]:
     """Status reads seen by the simulator: faults injected by kind, HTTP statuses, reads per operation."""
     reads = [r for r in records if r.get("route") in STATUS_ROUTES]
-    scripted = {op.sim_id.lower() for op in plan if op.sim_id}
+    scripted = {(op.sim_id or (op.resource_id or "").rsplit("/", 1)[-1]).lower() for op in plan if op.sim_id or op.resource_id}
     per_op = Counter((r.get("operationId") or "").lower() for r in reads)
     injected = Counter(r["fault"] for r in reads if r.get("fault"))
     return {

@@ -6,7 +6,13 @@ Azure-AsyncOperation), ``arm-location`` (source ``arm``, ``statusHeader: Locatio
 ``arm`` with ``callback.azureDevOps``: an agentless Azure Pipelines wait, each with its own plan and
 job token on the simulator's Azure DevOps; its TaskCompleted is answered 200, or first 500 / 503
 then 200 (retried), or 401 (refused: logged once, not retried); its invalid requests break the
-callback: a planUrl off the allowlist, a timeout over 48 h, a missing authToken, a bad jobId).
+callback: a planUrl off the allowlist, a timeout over 48 h, a missing authToken, a bad jobId), and
+``resource`` / ``deployment`` (source ``arm`` with ``resourceId``: sites, storage accounts, subnets
+(children), role assignments (extensions); deployments at resource-group, subscription,
+management-group and tenant scope; scripted as the simulator's resources: provisioningState steps,
+some read first as a 404 (not created yet), some waited for until deleted; every body holds a
+secret that must reach no output; invalid ones: ``..``, a URL, a collection, no apiVersion, both
+statusUrl and resourceId, a bad waitFor).
 
 Pure and seeded: ``build_plan(n, seed, base_url)`` returns the same plan for the same
 arguments. Every planned operation knows exactly how it must end:
@@ -45,12 +51,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PlannedOp", "build_plan", "azdo_answers", "SOURCES", "LANE_SOURCE", "KIND_WEIGHTS", "SUBSCRIPTION",
-           "DEVCENTER_PROJECT", "TOKEN_PREFIX", "AZDO_ANSWERS"]
+__all__ = ["PlannedOp", "build_plan", "azdo_answers", "SOURCES", "LANE_SOURCE", "RESOURCE_LANES", "KIND_WEIGHTS", "SUBSCRIPTION",
+           "DEVCENTER_PROJECT", "TOKEN_PREFIX", "BODY_SECRET", "AZDO_ANSWERS"]
 
-SOURCES = ("apim", "operationalinsights", "devcenter", "arm", "arm-location", "dataplane", "callback")
+SOURCES = ("apim", "operationalinsights", "devcenter", "arm", "arm-location", "dataplane", "callback", "resource", "deployment")
 #: The request's ``source`` per lane.
-LANE_SOURCE = {"arm-location": "arm", "callback": "arm"}
+LANE_SOURCE = {"arm-location": "arm", "callback": "arm", "resource": "arm", "deployment": "arm"}
+#: The lanes that watch a resource by id (``resourceId``): scripted on the simulator as resources, not operations.
+RESOURCE_LANES = ("resource", "deployment")
 #: The job token of a callback-lane operation starts with this (the judge scans every output for it).
 TOKEN_PREFIX = "soak-job-token-"
 #: How the simulator's Azure DevOps answers a callback operation's first TaskCompleted POSTs, by share.
@@ -78,6 +86,11 @@ class PlannedOp:
     sim_id: str | None = None  # the operation id scripted on the simulator
     steps: tuple[dict[str, Any], ...] = ()
     expect: dict[str, Any] = field(default_factory=dict)
+    resource_id: str | None = None  # the resource scripted on the simulator (the resource and deployment lanes)
+
+    @property
+    def resource_script(self) -> dict[str, Any]:
+        return {"resourceId": self.resource_id, "steps": list(self.steps)}
 
     @property
     def script(self) -> dict[str, Any]:
@@ -106,6 +119,8 @@ def build_plan(n: int, seed: int, base_url: str) -> list[PlannedOp]:
 
 
 def _valid(rng: random.Random, seed: int, i: int, key: str, source: str, kind: str, base_url: str) -> PlannedOp:
+    if source in RESOURCE_LANES:
+        return _resource_op(rng, seed, i, key, source, kind, base_url)
     sim_id = str(uuid.uuid5(_NAMESPACE, f"{seed}/{i}")) if source == "devcenter" else f"soak-{seed}-{i:06d}"
     request = _request(rng, "arm" if source == "callback" else source, sim_id, base_url)
     request["correlationId"] = key
@@ -238,6 +253,84 @@ def _location_script(rng: random.Random, kind: str, url: str, base_url: str) -> 
     return steps, {"outcome": "PollingFailed", "httpStatus": 202, "errorCode": "LocationRefused"}
 
 
+# -- resources and deployments (resourceId) ------------------------------------------------------
+
+_RESOURCE_RUNNING = ("Accepted", "Creating", "Updating", "Provisioning", None)
+#: A secret in every resource body: the judge's scan fails the run if it reaches any output.
+BODY_SECRET = "soak-resource-body-secret-"
+
+
+def _resource_path(rng: random.Random, source: str, name: str) -> str:
+    group = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/soak-rg"
+    if source == "deployment":
+        return rng.choice([
+            f"{group}/providers/Microsoft.Resources/deployments/{name}",
+            f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Resources/deployments/{name}",
+            f"/providers/Microsoft.Management/managementGroups/soak-mg/providers/Microsoft.Resources/deployments/{name}",
+            f"/providers/Microsoft.Resources/deployments/{name}",
+        ])
+    return rng.choice([
+        f"{group}/providers/Microsoft.Web/sites/{name}",
+        f"{group}/providers/Microsoft.Storage/storageAccounts/{name}",
+        f"{group}/providers/Microsoft.Network/virtualNetworks/vnet-{name}/subnets/{name}",  # a child resource
+        f"{group}/providers/Microsoft.KeyVault/vaults/kv-{name}/providers/Microsoft.Authorization/roleAssignments/{name}",
+    ])
+
+
+def _resource_op(rng: random.Random, seed: int, i: int, key: str, source: str, kind: str, base_url: str) -> PlannedOp:
+    """A resource or deployment watched by id: provisioningState steps (a 404 first, before it exists), then its end."""
+    name = f"soak-{seed}-{i:06d}"
+    path = _resource_path(rng, source, name)
+    deleted = source == "resource" and kind == "Succeeded" and rng.random() < 0.3
+    request: dict[str, Any] = {"source": "arm", "resourceId": path, "apiVersion": rng.choice(["2024-03-01", "2023-12-01"]),
+                               "correlationId": key}
+    if deleted:
+        request["waitFor"] = rng.choice(["deleted", "Deleted"])
+    if rng.random() < 0.3:
+        request["context"] = {"run": seed, "n": i, "tags": ["soak", source]}
+    secret = {"properties": {"outputs": {"key": {"type": "String", "value": f"{BODY_SECRET}{seed}-{i}"}}}}
+    steps: list[dict[str, Any]] = [{"http": 404}] if not deleted and rng.random() < 0.4 else []
+    expect: dict[str, Any] = {"outcome": kind}
+    if kind == "TimedOut":
+        request["timeoutSeconds"] = rng.randint(2, 4)
+        steps.append({"state": "Running", "retryAfter": 1, **secret})
+        expect["errorCode"] = "DeadlineExceeded"
+    elif kind == "PollingFailed":
+        steps += [{"state": rng.choice(_RESOURCE_RUNNING), **secret} for _ in range(rng.randint(0, 2))]
+        steps.append({"http": 403, "error": {"code": "AuthorizationFailed", "message": "The client has no access."}})
+        expect.update(httpStatus=403, errorCode="AuthorizationFailed")
+    else:
+        running = ("Deleting",) if deleted else _RESOURCE_RUNNING
+        for _ in range(rng.randint(0, 4)):
+            step: dict[str, Any] = {"state": rng.choice(running), **secret}
+            if rng.random() < 0.2:
+                step["retryAfter"] = 1
+            steps.append(step)
+        if deleted:
+            steps.append({"http": 404})
+        else:
+            state = {"Succeeded": rng.choice(["Succeeded", "succeeded"]), "Failed": "Failed", "Canceled": "Canceled"}[kind]
+            terminal: dict[str, Any] = {"state": state, **secret}
+            expect["status"] = state
+            if kind == "Failed":
+                if source == "deployment":
+                    code = rng.choice(["DeploymentFailed", "InvalidTemplateDeployment"])
+                    terminal["error"] = {"code": code, "message": f"Simulated failure ({code}).",
+                                         "details": [{"code": "Conflict", "message": "A resource failed."}]}
+                    expect["errorCode"] = code
+                else:
+                    expect["errorCode"] = "ProvisioningFailed"
+            steps.append(terminal)
+    text = json.dumps(request, separators=(",", ":"))
+    if rng.random() < 0.05:
+        text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    expect.update(source="arm", correlationId=key, context=request.get("context"),
+                  eventUrl=f"{base_url}{path}?api-version={request['apiVersion']}",
+                  watch=f"{request.get('waitFor', 'provisioned').lower()}|{key}",
+                  operation={"id": path, "name": name})
+    return PlannedOp(key, source, kind, text, None, tuple(steps), expect, resource_id=path)
+
+
 def _plan_id(seed: int, i: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"plan/{seed}/{i}"))
 
@@ -286,6 +379,18 @@ def _invalid(rng: random.Random, i: int, key: str, source: str, base_url: str) -
         ("statusHeader", {"source": "arm", "statusUrl": base_url + arm_path, "statusHeader": "Content-Location",
                           "correlationId": key}),
     ]
+    if source in RESOURCE_LANES:
+        group = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/soak-rg"
+        deployment = f"{group}/providers/Microsoft.Resources/deployments/bad-{i}"
+        res = {"source": "arm", "resourceId": deployment, "apiVersion": "2024-03-01", "correlationId": key}
+        variants = [
+            ("resourceId", {**res, "resourceId": f"{group}/../../providers/Microsoft.Authorization/roleAssignments/bad-{i}"}),
+            ("resourceId", {**res, "resourceId": base_url + deployment}),
+            ("resourceId", {**res, "resourceId": f"{group}/providers/Microsoft.Web/sites"}),
+            ("resourceId", {k: v for k, v in res.items() if k != "apiVersion"}),
+            ("resourceId", {**res, "statusUrl": base_url + arm_path}),
+            ("waitFor", {**res, "waitFor": "gone"}),
+        ]
     if source == "callback":
         arm = {"source": "arm", "statusUrl": base_url + arm_path.replace("bad-", "cb-bad-"), "correlationId": key}
         good = _callback(-1, i, base_url)

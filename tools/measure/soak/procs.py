@@ -94,6 +94,11 @@ class SimulatorProcess:
         for start in range(0, len(operations), chunk):
             self._call("POST", "operations", list(operations[start:start + chunk]))
 
+    def script_resources(self, resources: Sequence[dict[str, Any]], chunk: int = 500) -> None:
+        """Script resources and deployments (``{resourceId, steps}``) for the resource and deployment lanes."""
+        for start in range(0, len(resources), chunk):
+            self._call("POST", "resources", list(resources[start:start + chunk]))
+
     def set_faults(self, rate: float, kinds: Sequence[str], seed: int) -> None:
         self._call("POST", "faults", {"rate": rate, "kinds": list(kinds), "seed": seed})
 

@@ -128,6 +128,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
         sim.start()
         plan = build_plan(config.ops, config.seed, sim.base_url)
         sim.script([op.script for op in plan if op.sim_id])
+        sim.script_resources([op.resource_script for op in plan if op.resource_id])
         sim.azdo_answers(azdo_answers(plan))
         sim.set_faults(config.fault_rate, config.fault_kinds, config.seed)
         settings = {
