@@ -15,7 +15,7 @@ from shared.core.arm_budget import MAX_READS_RESERVE
 from shared.core.dataplane_hosts import DEFAULT_DATAPLANE_HOSTS, DataplaneHosts
 from shared.core.errors import SettingsError
 from shared.core.storage_connection import StorageConnection, storage_connection_from_environ
-from shared.core.urls import HostAllowlist, is_loopback_host
+from shared.core.urls import HostAllowlist, default_port, is_loopback_host
 
 __all__ = ["Settings", "load_settings", "RESULT_SINKS", "MAX_VISIBILITY_SECONDS", "DEFAULT_CALLBACK_HOSTS"]
 
@@ -155,6 +155,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         dataplane_hosts = DataplaneHosts.parse(_text(env, "DATAPLANE_HOSTS", DEFAULT_DATAPLANE_HOSTS) or "")
     except ValueError as err:
         raise SettingsError("DATAPLANE_HOSTS", str(err)) from None
+    arm_scope = _scope(env, "ARM_SCOPE", f"{arm_endpoint}/.default")
+    _refuse_dataplane_over_arm(arm_endpoint, arm_scope, dataplane_hosts)
     try:
         callback_hosts = HostAllowlist.parse(_text(env, "CALLBACK_HOST_ALLOWLIST", DEFAULT_CALLBACK_HOSTS) or "")
     except ValueError as err:
@@ -175,7 +177,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         eventgrid_topic_key=_text(env, "EVENTGRID_TOPIC_KEY", None),
         event_source=_text(env, "EVENT_SOURCE", "lro-watcher") or "lro-watcher",
         arm_endpoint=arm_endpoint,
-        arm_scope=_scope(env, "ARM_SCOPE", f"{arm_endpoint}/.default"),
+        arm_scope=arm_scope,
         devcenter_scope=_scope(env, "DEVCENTER_SCOPE", "https://devcenter.azure.com/.default"),
         status_host_allowlist=allowlist,
         dataplane_hosts=dataplane_hosts,
@@ -189,6 +191,26 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         publish_progress=publish_progress,
         arm_reads_reserve=int(_number(env, "ARM_READS_RESERVE", 100, low=0, high=MAX_READS_RESERVE, integer=True)),
         storage=storage_connection_from_environ(env) if require_storage else None,
+    )
+
+
+def _refuse_dataplane_over_arm(arm_endpoint: str, arm_scope: str, dataplane_hosts: DataplaneHosts) -> None:
+    """A DATAPLANE_HOSTS pattern covering ARM_ENDPOINT's host would let a ``dataplane`` request read any ARM path,
+    past the arm operation-path rule (contract §2b): a setting error.
+
+    On a loopback ARM_ENDPOINT (an emulator playing every service on one port, each with its own
+    audience) only a pattern with ARM's own scope is refused: that is the case that bypasses the rule.
+    """
+    parts = urlsplit(arm_endpoint)
+    host = (parts.hostname or "").lower()
+    port = parts.port if parts.port is not None else default_port(parts.scheme.lower())
+    scope = dataplane_hosts.scope_for(host, port)
+    if scope is None or (is_loopback_host(host) and scope.rstrip("/") != arm_scope.rstrip("/")):
+        return
+    raise SettingsError(
+        "DATAPLANE_HOSTS",
+        f"has a pattern covering ARM_ENDPOINT's host {parts.netloc!r}: dataplane requests would read ARM resources past "
+        "the arm operation rule; name only data-plane hosts",
     )
 
 

@@ -117,3 +117,29 @@ def test_first_matching_dataplane_pattern_wins() -> None:
     hosts = load_settings({**CONN, "DATAPLANE_HOSTS": "a.example.com=https://one/.default;*.example.com=https://two/.default"}).dataplane_hosts
     assert hosts.scope_for("a.example.com", 443) == "https://one/.default"
     assert hosts.scope_for("b.example.com", 443) == "https://two/.default"
+
+
+@pytest.mark.parametrize(
+    ("env", "refused"),
+    [
+        ({"DATAPLANE_HOSTS": "management.azure.com=https://management.azure.com/.default"}, True),
+        ({"DATAPLANE_HOSTS": "management.azure.com=https://cognitiveservices.azure.com/.default"}, True),
+        ({"DATAPLANE_HOSTS": "*.cognitiveservices.azure.com=https://cognitiveservices.azure.com/.default;"
+                             "management.azure.com:443=https://x.example/.default"}, True),
+        ({"ARM_ENDPOINT": "https://management.usgovcloudapi.net",
+          "DATAPLANE_HOSTS": "management.usgovcloudapi.net=https://x.example/.default"}, True),
+        ({"ARM_ENDPOINT": "http://127.0.0.1:4100", "DATAPLANE_HOSTS": "127.0.0.1:4100=http://127.0.0.1:4100/.default"}, True),
+        ({"DATAPLANE_HOSTS": "management.azure.com:8443=https://x.example/.default"}, False),  # another port: another host
+        ({"DATAPLANE_HOSTS": "*.cognitiveservices.azure.com=https://cognitiveservices.azure.com/.default"}, False),
+        # an emulator playing ARM and a data-plane service on one loopback port, each with its own audience
+        ({"ARM_ENDPOINT": "http://127.0.0.1:4100", "DATAPLANE_HOSTS": "127.0.0.1:4100=https://cognitiveservices.azure.com/.default"},
+         False),
+    ],
+)
+def test_a_dataplane_pattern_covering_arms_host_is_a_setting_error(env: dict[str, str], refused: bool) -> None:
+    if not refused:
+        load_settings(env, require_storage=False)
+        return
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env, require_storage=False)
+    assert caught.value.setting == "DATAPLANE_HOSTS" and "ARM_ENDPOINT" in str(caught.value)
