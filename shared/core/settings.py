@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 
 from shared.core.arm_budget import MAX_READS_RESERVE
 from shared.core.dataplane_hosts import DEFAULT_DATAPLANE_HOSTS, DataplaneHosts
-from shared.core.errors import SettingsError
+from shared.core.errors import InvalidRequest, SettingsError
 from shared.core.storage_connection import StorageConnection, storage_connection_from_environ
-from shared.core.urls import HostAllowlist, default_port, is_loopback_host
+from shared.core.urls import HostAllowlist, checked_url, default_port, is_loopback_host, is_loopback_url
 
 __all__ = ["Settings", "load_settings", "RESULT_SINKS", "MAX_VISIBILITY_SECONDS", "DEFAULT_CALLBACK_HOSTS"]
 
@@ -112,14 +112,42 @@ def _base_url(env: Mapping[str, str], name: str, default: str | None) -> str | N
     raw = _text(env, name, default)
     if raw is None:
         return None
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        raise SettingsError(name, f"is not a well-formed URL, got {raw!r}") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise SettingsError(name, f"must be an absolute https URL, got {raw!r}")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_url(raw):
         raise SettingsError(name, "must use https (http is allowed only for loopback emulators)")
     if parts.username or parts.password:
         raise SettingsError(name, "must not contain user information")
     return raw.rstrip("/")
+
+
+def _origin(env: Mapping[str, str], name: str, default: str) -> str:
+    """A base URL that request paths are appended to: ``scheme://host[:port]``, nothing else.
+
+    A query or fragment would land inside every path, a path would move ARM, a bad port or a
+    trailing-dot host would fail every message instead of start-up; the host and port follow the
+    token URLs' rules (:func:`checked_url`).
+    """
+    raw = _base_url(env, name, default)
+    assert raw is not None
+    parts = urlsplit(raw)
+    if parts.query or "?" in raw:
+        raise SettingsError(name, "must not have a query: request paths are appended to it")
+    if parts.fragment or "#" in raw:
+        raise SettingsError(name, "must not have a fragment")
+    if parts.path not in ("", "/"):
+        raise SettingsError(name, f"must be scheme://host[:port] without a path, got path {parts.path!r}")
+    try:
+        checked_url(raw, field=name, allowed=HostAllowlist.for_base_url(raw), producer_supplied=False)
+    except ValueError:
+        raise SettingsError(name, "has an invalid port") from None
+    except InvalidRequest as err:
+        raise SettingsError(name, err.reason.replace(f"Field '{name}' ", "", 1).rstrip(".")) from None
+    return raw
 
 
 def _scope(env: Mapping[str, str], name: str, default: str) -> str:
@@ -132,8 +160,7 @@ def _scope(env: Mapping[str, str], name: str, default: str) -> str:
 def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: bool = True) -> Settings:
     """Read and validate every setting; raises :class:`SettingsError` naming the first bad one."""
     env = os.environ if environ is None else environ
-    arm_endpoint = _base_url(env, "ARM_ENDPOINT", "https://management.azure.com")
-    assert arm_endpoint is not None
+    arm_endpoint = _origin(env, "ARM_ENDPOINT", "https://management.azure.com")
     result_sink = (_text(env, "RESULT_SINK", "queue") or "queue").lower()
     if result_sink not in RESULT_SINKS:
         raise SettingsError("RESULT_SINK", f"must be one of {', '.join(RESULT_SINKS)}, got {result_sink!r}")
@@ -161,14 +188,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         callback_hosts = HostAllowlist.parse(_text(env, "CALLBACK_HOST_ALLOWLIST", DEFAULT_CALLBACK_HOSTS) or "")
     except ValueError as err:
         raise SettingsError("CALLBACK_HOST_ALLOWLIST", str(err)) from None
-    queue_names = {}
-    for name, default in (("OPERATIONS_QUEUE", "operations"), ("RESULTS_QUEUE", "operation-results")):
-        queue = _text(env, name, default) or default
-        if not _valid_queue_name(queue):
-            raise SettingsError(name, f"{queue!r} is not a valid Storage queue name (3-63 lower-case letters, digits, single hyphens)")
-        queue_names[name] = queue
-    if len(queue_names["OPERATIONS_QUEUE"]) > 56:
-        raise SettingsError("OPERATIONS_QUEUE", "must be at most 56 characters so that '{name}-poison' is a valid queue name")
+    queue_names = _queue_names(env)
     return Settings(
         operations_queue=queue_names["OPERATIONS_QUEUE"],
         results_queue=queue_names["RESULTS_QUEUE"],
@@ -212,6 +232,24 @@ def _refuse_dataplane_over_arm(arm_endpoint: str, arm_scope: str, dataplane_host
         f"has a pattern covering ARM_ENDPOINT's host {parts.netloc!r}: dataplane requests would read ARM resources past "
         "the arm operation rule; name only data-plane hosts",
     )
+
+
+def _queue_names(env: Mapping[str, str]) -> dict[str, str]:
+    """OPERATIONS_QUEUE and RESULTS_QUEUE: valid Storage queue names, and three distinct queues with the poison queue."""
+    names = {}
+    for name, default in (("OPERATIONS_QUEUE", "operations"), ("RESULTS_QUEUE", "operation-results")):
+        queue = _text(env, name, default) or default
+        if not _valid_queue_name(queue):
+            raise SettingsError(name, f"{queue!r} is not a valid Storage queue name (3-63 lower-case letters, digits, single hyphens)")
+        names[name] = queue
+    operations, results = names["OPERATIONS_QUEUE"], names["RESULTS_QUEUE"]
+    if len(operations) > 56:
+        raise SettingsError("OPERATIONS_QUEUE", "must be at most 56 characters so that '{name}-poison' is a valid queue name")
+    if results == operations:
+        raise SettingsError("RESULTS_QUEUE", f"is {results!r}, the same queue as OPERATIONS_QUEUE: every outcome would be read back as a request")
+    if results == f"{operations}-poison":
+        raise SettingsError("RESULTS_QUEUE", f"is {results!r}, the poison queue of OPERATIONS_QUEUE: outcomes and poison entries would mix")
+    return names
 
 
 def _valid_queue_name(name: str) -> bool:

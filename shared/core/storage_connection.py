@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared.core.errors import SettingsError
+from shared.core.urls import is_loopback_url
 
 __all__ = ["StorageConnection", "storage_connection_from_environ", "CONNECTION_SETTING"]
 
@@ -49,6 +50,8 @@ def storage_connection_from_environ(environ: Mapping[str, str], prefix: str = CO
     """Read the connection the way the Functions host does; the error names the setting."""
     connection_string = (environ.get(prefix) or "").strip()
     if connection_string:
+        if not _plain_http_allowed(_queue_endpoint(connection_string)):
+            raise SettingsError(prefix, "has a queue endpoint that is not https (http is allowed only for a loopback emulator)")
         return StorageConnection(connection_string=connection_string)
     service_uri = (environ.get(f"{prefix}__queueServiceUri") or "").strip()
     if not service_uri:
@@ -61,8 +64,8 @@ def storage_connection_from_environ(environ: Mapping[str, str], prefix: str = CO
             f"set {prefix} to a storage connection string, or {prefix}__queueServiceUri "
             f"(with {prefix}__credential=managedidentity) for identity-based access",
         )
-    if not service_uri.lower().startswith("https://") and not _is_loopback_uri(service_uri):
-        raise SettingsError(f"{prefix}__queueServiceUri", "must be an https:// URL")
+    if not _plain_http_allowed(service_uri):
+        raise SettingsError(f"{prefix}__queueServiceUri", "must be an https:// URL (http is allowed only for a loopback emulator)")
     credential_kind = (environ.get(f"{prefix}__credential") or "").strip().lower()
     if credential_kind not in ("", "managedidentity"):
         raise SettingsError(f"{prefix}__credential", "must be 'managedidentity' or unset")
@@ -73,8 +76,28 @@ def storage_connection_from_environ(environ: Mapping[str, str], prefix: str = CO
     )
 
 
-def _is_loopback_uri(uri: str) -> bool:
-    from urllib.parse import urlsplit
+def _plain_http_allowed(uri: str | None) -> bool:
+    """https, or http to a loopback host by the one rule of :func:`shared.core.urls.is_loopback_url`."""
+    if uri is None or uri.lower().startswith("https://"):
+        return True
+    return uri.lower().startswith("http://") and is_loopback_url(uri)
 
-    host = (urlsplit(uri).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
+
+def _queue_endpoint(connection_string: str) -> str | None:
+    """The queue URL a connection string names the way azure-storage-queue reads it, or None (the SDK's defaults).
+
+    ``QueueEndpoint``, else ``{DefaultEndpointsProtocol}://{AccountName}.queue.{EndpointSuffix}``;
+    keys in any case. A malformed string is left to the SDK, whose error names it.
+    """
+    pairs = [item.split("=", 1) for item in connection_string.rstrip(";").split(";")]
+    if any(len(pair) != 2 for pair in pairs):
+        return None
+    values = {key.strip().upper(): value.strip() for key, value in pairs}
+    if values.get("USEDEVELOPMENTSTORAGE") == "true":
+        return None  # Azurite's fixed http://127.0.0.1:10001
+    if "QUEUEENDPOINT" in values:
+        return values["QUEUEENDPOINT"]
+    protocol = values.get("DEFAULTENDPOINTSPROTOCOL")
+    if protocol and "ACCOUNTNAME" in values and "ENDPOINTSUFFIX" in values:
+        return f"{protocol}://{values['ACCOUNTNAME']}.queue.{values['ENDPOINTSUFFIX']}"
+    return None

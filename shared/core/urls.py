@@ -16,19 +16,21 @@ was checked is the URL that is requested. The rules are deliberately narrow:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from shared.core.errors import InvalidRequest
+from shared.core.hosts import (
+    covers_shared_service_domain,
+    is_ip_literal,
+    is_loopback_host,
+    is_loopback_url,
+    is_public_suffix,
+    split_netloc,
+)
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from publicsuffixlist import PublicSuffixList
-
-__all__ = ["HostAllowlist", "is_loopback_host", "checked_url", "default_port", "is_public_suffix"]
+__all__ = ["HostAllowlist", "is_loopback_host", "is_loopback_url", "checked_url", "default_port", "is_public_suffix"]
 
 _HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
 _ENCODED_TRICKS = ("%2f", "%5c", "%2e", "%00")
@@ -36,45 +38,6 @@ _ENCODED_TRICKS = ("%2f", "%5c", "%2e", "%00")
 _NOT_PRINTABLE_OR_BACKSLASH = re.compile(r"[^\x21-\x5b\x5d-\x7e]")
 #: ``Azure-AsyncOperation: https://...`` (curl -D), ``< Location: ...`` (curl -v), ``'Operation-Location': '...'`` (a log).
 _HEADER_LINE = re.compile(r"^[<\s]*(['\"]?)(?P<name>[A-Za-z][A-Za-z0-9-]*)\1\s*:\s*['\"]?https?://", re.IGNORECASE)
-
-
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost``, ``127.0.0.0/8`` and ``::1`` written canonically."""
-    host = host.lower().strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-#: Domains already checked against the full Public Suffix List (tests/shared/test_urls.py), so the
-#: default allowlist reads no list at cold start.
-_VETTED_DOMAINS = frozenset({"devcenter.azure.com", "dev.azure.com", "visualstudio.com"})
-
-
-@lru_cache(maxsize=1)
-def _public_suffix_list() -> PublicSuffixList:
-    """The Public Suffix List that publicsuffixlist ships (nothing is fetched), built once.
-
-    Building it costs about a tenth of a second, so it is built only when a setting names a
-    domain outside :data:`_VETTED_DOMAINS`, at start-up, never per message.
-    """
-    from publicsuffixlist import PublicSuffixList
-
-    return PublicSuffixList()
-
-
-def is_public_suffix(domain: str) -> bool:
-    """True if anyone may register names directly under ``domain`` (``com``, ``co.uk``, ``azurewebsites.net``).
-
-    The Public Suffix List (ICANN and private sections) decides; a name the list does
-    not know as a registrable domain, such as a bare unknown TLD, counts as public.
-    """
-    if domain in _VETTED_DOMAINS:
-        return False
-    return _public_suffix_list().is_public(domain)
 
 
 def default_port(scheme: str) -> int:
@@ -146,23 +109,19 @@ class HostAllowlist:
 
 
 def _refuse_public_suffix(entry: str, host: str, wildcard: bool) -> None:
-    if is_loopback_host(host) or _is_ip_literal(host):
+    """ValueError for a public suffix, or a wildcard over one or over Azure's shared service domains."""
+    if is_loopback_host(host) or is_ip_literal(host):
         return
-    if not is_public_suffix(host):
-        return
-    if wildcard:
-        why = f"matches every host under the public suffix {host!r}, where anyone can register a name"
+    if is_public_suffix(host):
+        if wildcard:
+            why = f"matches every host under the public suffix {host!r}, where anyone can register a name"
+        else:
+            why = f"is the public suffix {host!r}, not a host of yours"
+    elif wildcard and covers_shared_service_domain(host):
+        why = f"matches every host under {host!r}, which holds Azure's shared service domains where any customer gets a host"
     else:
-        why = f"is the public suffix {host!r}, not a host of yours"
+        return
     raise ValueError(f"entry {entry!r} {why}: name your own domain (e.g. *.devcenter.azure.com)")
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _pasted_header_line(field: str, name: str) -> InvalidRequest:
@@ -186,6 +145,26 @@ def checked_url(
     producer_supplied: bool = True,
 ) -> str:
     """Return the canonical form of ``url`` if a token may go there, else raise InvalidRequest(field)."""
+    parts = _split(url, field)
+    scheme = parts.scheme.lower()
+    host, port = _host_and_port(parts.netloc, field)
+    if scheme == "http" and not is_loopback_host(host):
+        raise _refused(field, "must use https (http is allowed only for loopback)")
+    if not allowed.allows(host, port if port is not None else default_port(scheme)):
+        shown = f"{host}:{port}" if port is not None else host
+        raise _refused(field, f"has host {shown!r}, which is not allowed to receive a token")
+    path = parts.path or "/"
+    if producer_supplied:
+        _check_path(path, field)
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc = f"{netloc}:{port}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{netloc}{path}{query}"
+
+
+def _split(url: object, field: str) -> SplitResult:
+    """``url`` split, if it is printable ASCII, absolute http(s), without userinfo or fragment."""
     if not isinstance(url, str) or not url:
         raise _refused(field, "must be a non-empty absolute URL")
     header = _HEADER_LINE.match(url)
@@ -197,40 +176,36 @@ def checked_url(
         parts = urlsplit(url)
     except ValueError:
         raise _refused(field, "is not a well-formed URL") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http") or not parts.netloc:
+    if parts.scheme.lower() not in ("https", "http") or not parts.netloc:
         raise _refused(field, "must be an absolute https URL")
     if "@" in parts.netloc:
         raise _refused(field, "must not contain user information")
     if parts.fragment or url.endswith("#"):
         raise _refused(field, "must not contain a fragment")
-    host = (parts.hostname or "").lower()
+    return parts
+
+
+def _host_and_port(netloc: str, field: str) -> tuple[str, int | None]:
+    """The host (a canonical DNS name or an IPv6 literal) and port of ``netloc``; InvalidRequest(field) otherwise."""
     try:
-        port = parts.port
-    except ValueError:
-        raise _refused(field, "has an invalid port") from None
+        host, port = split_netloc(netloc)
+    except ValueError as err:
+        raise _refused(field, str(err)) from None
     if not host:
         raise _refused(field, "has no host")
-    bracketed = parts.netloc.lower().split("]")[0].lstrip("[") if parts.netloc.startswith("[") else None
-    if bracketed is None and not set(host) <= _HOST_CHARS:
+    if ":" in host:  # an IPv6 literal, checked by split_netloc
+        return host, port
+    if not set(host) <= _HOST_CHARS:
         raise _refused(field, f"has host {host!r}, which is not a plain DNS name")
     if host.endswith(".") or ".." in host:
         raise _refused(field, f"has host {host!r}, which is not a canonical DNS name")
-    if scheme == "http" and not is_loopback_host(host):
-        raise _refused(field, "must use https (http is allowed only for loopback)")
-    effective_port = port if port is not None else default_port(scheme)
-    if not allowed.allows(host, effective_port):
-        shown = f"{host}:{port}" if port is not None else host
-        raise _refused(field, f"has host {shown!r}, which is not allowed to receive a token")
-    path = parts.path or "/"
-    if producer_supplied:
-        lowered = path.lower()
-        if any(trick in lowered for trick in _ENCODED_TRICKS):
-            raise _refused(field, "must not contain encoded slashes, backslashes or dots in its path")
-        if any(segment in (".", "..") for segment in path.split("/")):
-            raise _refused(field, "must not contain '.' or '..' path segments")
-    netloc = f"[{bracketed}]" if bracketed is not None else host
-    if port is not None:
-        netloc = f"{netloc}:{port}"
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{scheme}://{netloc}{path}{query}"
+    return host, port
+
+
+def _check_path(path: str, field: str) -> None:
+    """A producer's path: no encoded ``/``, ``\\``, ``.`` or NUL, no dot segments."""
+    lowered = path.lower()
+    if any(trick in lowered for trick in _ENCODED_TRICKS):
+        raise _refused(field, "must not contain encoded slashes, backslashes or dots in its path")
+    if any(segment in (".", "..") for segment in path.split("/")):
+        raise _refused(field, "must not contain '.' or '..' path segments")

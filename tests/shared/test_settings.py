@@ -143,3 +143,118 @@ def test_a_dataplane_pattern_covering_arms_host_is_a_setting_error(env: dict[str
     with pytest.raises(SettingsError) as caught:
         load_settings(env, require_storage=False)
     assert caught.value.setting == "DATAPLANE_HOSTS" and "ARM_ENDPOINT" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "setting", "why"),
+    [
+        ({"RESULTS_QUEUE": "operations"}, "RESULTS_QUEUE", "OPERATIONS_QUEUE"),
+        ({"RESULTS_QUEUE": "operations-poison"}, "RESULTS_QUEUE", "poison queue"),
+        ({"OPERATIONS_QUEUE": "operation-results"}, "RESULTS_QUEUE", "OPERATIONS_QUEUE"),
+        ({"OPERATIONS_QUEUE": "jobs", "RESULTS_QUEUE": "jobs-poison"}, "RESULTS_QUEUE", "poison queue"),
+        ({"OPERATIONS_QUEUE": "x", "RESULTS_QUEUE": "x-poison"}, "OPERATIONS_QUEUE", "3-63"),
+        ({"OPERATIONS_QUEUE": "ops--a"}, "OPERATIONS_QUEUE", "single hyphens"),
+        ({"OPERATIONS_QUEUE": "-ops"}, "OPERATIONS_QUEUE", "3-63"),
+        ({"RESULTS_QUEUE": "results_q"}, "RESULTS_QUEUE", "3-63"),
+        ({"RESULTS_QUEUE": "r" * 64}, "RESULTS_QUEUE", "3-63"),
+        ({"OPERATIONS_QUEUE": "o" * 57}, "OPERATIONS_QUEUE", "-poison"),
+    ],
+)
+def test_queue_names_that_collide_or_azure_refuses_stop_start_up(env: dict[str, str], setting: str, why: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**CONN, **env})
+    assert caught.value.setting == setting and why in str(caught.value)
+
+
+def test_distinct_valid_queue_names_start() -> None:
+    s = load_settings({**CONN, "OPERATIONS_QUEUE": "jobs-poison", "RESULTS_QUEUE": "jobs"})
+    assert (s.operations_queue, s.poison_queue, s.results_queue) == ("jobs-poison", "jobs-poison-poison", "jobs")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "why"),
+    [
+        ("https://management.azure.com?api-version=1", "query"),
+        ("https://management.azure.com/?x=1", "query"),
+        ("https://management.azure.com#frag", "fragment"),
+        ("https://management.azure.com/#", "fragment"),
+        ("https://management.azure.com/arm", "path"),
+        ("https://management.azure.com/arm/", "path"),
+        ("https://user@management.azure.com", "user information"),
+        ("https://user:pw@management.azure.com", "user information"),
+        ("https://management.azure.com:99999", "port"),
+        ("https://management.azure.com:0", "port"),
+        ("https://management.azure.com:https", "port"),
+        ("https://management.azure.com:-1", "port"),
+        ("https://management.azure.com.", "canonical"),
+        ("https://management..azure.com", "canonical"),
+        ("https://manage ment.azure.com", "printable"),
+        ("http://127.evil.example.com:4100", "https"),
+        ("http://localhost.:4100", "https"),
+        ("http://[::1]x:4100", "https"),
+        ("https://[::1]x:4100", "host[:port]"),
+        ("https://[::1]]:4100", "host[:port]"),
+    ],
+)
+def test_arm_endpoint_must_be_a_bare_origin(endpoint: str, why: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"ARM_ENDPOINT": endpoint}, require_storage=False)
+    assert caught.value.setting == "ARM_ENDPOINT" and why in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "kept"),
+    [("https://management.azure.com/", "https://management.azure.com"),
+     ("https://management.usgovcloudapi.net", "https://management.usgovcloudapi.net"),
+     ("https://management.azure.com:443", "https://management.azure.com:443"),
+     ("http://localhost:4100/", "http://localhost:4100"),
+     ("http://[::1]:4100", "http://[::1]:4100")],
+)
+def test_arm_endpoint_origins_are_accepted(endpoint: str, kept: str) -> None:
+    assert load_settings({"ARM_ENDPOINT": endpoint}, require_storage=False).arm_endpoint == kept
+
+
+@pytest.mark.parametrize("setting", ["STATUS_HOST_ALLOWLIST", "CALLBACK_HOST_ALLOWLIST", "DATAPLANE_HOSTS"])
+@pytest.mark.parametrize(
+    "pattern",
+    ["*.core.windows.net", "*.windows.net", "*.azure.com", "*.azure.net", "*.azurewebsites.net", "*.cloudapp.net",
+     "*.cloudapp.azure.com", "*.chinacloudapi.cn", "*.core.chinacloudapi.cn", "*.usgovcloudapi.net",
+     "*.core.usgovcloudapi.net", "*.blob.core.windows.net", "*.Core.Windows.Net:443", "*.azure.us"],
+)
+def test_wildcards_over_azures_shared_service_domains_are_refused(setting: str, pattern: str) -> None:
+    value = f"{pattern}=https://storage.azure.com/.default" if setting == "DATAPLANE_HOSTS" else pattern
+    with pytest.raises(SettingsError) as caught:
+        load_settings({setting: value}, require_storage=False)
+    assert caught.value.setting == setting and "name your own domain" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["*.devcenter.azure.com", "*.cognitiveservices.azure.com", "*.vault.azure.net", "*.queue.core.windows.net",
+     "acct.blob.core.windows.net", "dev.azure.com", "*.visualstudio.com", "*.devcenter.azure.us"],
+)
+def test_wildcards_over_one_service_and_single_hosts_are_accepted(pattern: str) -> None:
+    load_settings({"STATUS_HOST_ALLOWLIST": pattern}, require_storage=False)
+
+
+@pytest.mark.parametrize(
+    "connection",
+    ["DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;QueueEndpoint=http://127.evil.example.com;",
+     "AccountName=a;AccountKey=k;queueendpoint=http://a.queue.core.windows.net",
+     "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net"],
+)
+def test_a_connection_string_queue_endpoint_off_loopback_must_be_https(connection: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"AzureWebJobsStorage": connection})
+    assert caught.value.setting == "AzureWebJobsStorage" and "k" not in str(caught.value).split(":", 1)[1].split()
+
+
+@pytest.mark.parametrize(
+    "connection",
+    ["UseDevelopmentStorage=true",
+     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=k;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;",
+     "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net",
+     "AccountName=a;AccountKey=k"],
+)
+def test_https_and_loopback_connection_strings_start(connection: str) -> None:
+    assert load_settings({"AzureWebJobsStorage": connection}).storage is not None

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.core.errors import InvalidRequest
+from shared.core.errors import InvalidRequest, SettingsError
 from shared.core.urls import HostAllowlist, checked_url, is_loopback_host
 
 DEVCENTER = HostAllowlist.parse("*.devcenter.azure.com, 127.0.0.1:8080")
@@ -82,9 +82,52 @@ def test_arm_allowlist_is_exactly_the_arm_host_and_port() -> None:
         checked_url("http://127.0.0.1:5001/a", field="statusUrl", allowed=local)
 
 
-def test_loopback_detection_is_canonical_only() -> None:
-    assert all(map(is_loopback_host, ["localhost", "127.0.0.1", "127.9.9.9", "::1", "[::1]"]))
-    assert not any(map(is_loopback_host, ["2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.0.0.1.evil.com", "localhost.evil.com"]))
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True), ("127.1.2.3", True), ("127.255.255.254", True), ("::1", True), ("[::1]", True),
+        ("0:0:0:0:0:0:0:1", True), ("localhost", True), ("LOCALHOST", True), ("LocalHost", True),
+        ("LOCALHOST.", False), ("localhost.", False), ("127.0.0.1.", False),  # trailing dots: not canonical
+        ("127.evil.example.com", False), ("127.0.0.1.evil.com", False), ("localhost.evil.com", False),
+        ("evil-localhost", False), ("0x7f.1", False), ("0x7f.0.0.1", False), ("2130706433", False),
+        ("0177.0.0.1", False), ("127.000.0.1", False), ("127.1", False), ("0.0.0.0", False), ("::", False),
+        ("::ffff:127.0.0.1", False), ("::1%lo", False), ("[::1%25lo]", False), ("[127.0.0.1]", False),
+        ("[localhost]", False), ("[::1", False), ("::1]", False), ("[[::1]]", False), (" 127.0.0.1", False), ("", False),
+    ],
+)
+def test_one_rule_decides_loopback_for_urls_and_storage(host: str, loopback: bool) -> None:
+    from shared.core.storage_connection import storage_connection_from_environ
+
+    assert is_loopback_host(host) is loopback
+    # the storage connection asks the same function: http is allowed exactly for loopback hosts
+    netloc = host if host.startswith("[") or ":" not in host else f"[{host}]"
+    uri = f"http://{netloc}:10001/devstoreaccount1"
+    for env in ({"AzureWebJobsStorage__queueServiceUri": uri},
+                {"AzureWebJobsStorage": f"DefaultEndpointsProtocol=http;AccountName=a;AccountKey=k;QueueEndpoint={uri};"}):
+        if loopback:
+            storage_connection_from_environ(env)
+        else:
+            with pytest.raises(SettingsError):
+                storage_connection_from_environ(env)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1]x:8080/a", "http://[::1]x/a", "http://[::1]]:8080/a", "http://[::1]:8080x/a", "http://[::1]@:8080/a",
+     "http://[::1]:0/a"],
+)
+def test_garbage_after_an_ipv6_literal_is_refused_not_dropped(url: str) -> None:
+    allowed = HostAllowlist.for_base_url("http://[::1]:8080")
+    assert checked_url("http://[::1]:8080/a", field="statusUrl", allowed=allowed) == "http://[::1]:8080/a"
+    with pytest.raises(InvalidRequest) as caught:
+        checked_url(url, field="statusUrl", allowed=allowed)
+    assert caught.value.field == "statusUrl"
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "-1", "+443", "0x1bb"])
+def test_a_port_outside_1_to_65535_in_ascii_digits_is_an_invalid_port(port: str) -> None:
+    with pytest.raises(InvalidRequest, match="invalid port"):
+        check(f"https://x.devcenter.azure.com:{port}/a")
 
 
 @pytest.mark.parametrize("text", ["bad host!", "*.", "a..b", "x.com:0", "x.com:http", "x.com."])
@@ -154,11 +197,11 @@ def test_allowlists_accept_own_domains_and_loopback(text: str) -> None:
 def test_the_vetted_default_domain_is_not_a_public_suffix_by_the_list_itself() -> None:
     from publicsuffixlist import PublicSuffixList
 
-    from shared.core import urls
+    from shared.core import hosts
 
     psl = PublicSuffixList()
-    assert urls._VETTED_DOMAINS, "the shortcut must name what it skips"
-    for domain in urls._VETTED_DOMAINS:
+    assert hosts._VETTED_DOMAINS, "the shortcut must name what it skips"
+    for domain in hosts._VETTED_DOMAINS:
         assert not psl.is_public(domain)
 
 
@@ -168,6 +211,6 @@ def test_the_vetted_default_domain_is_not_a_public_suffix_by_the_list_itself() -
      ("contoso.com", False), ("dev.contoso.co.uk", False), ("internal", True), ("xn--p1ai", True)],
 )
 def test_public_suffixes_come_from_the_shipped_list(domain: str, public: bool) -> None:
-    from shared.core import urls
+    from shared.core import hosts
 
-    assert urls.is_public_suffix(domain) is public  # wildcard (*.kawasaki.jp) and exception (!city...) rules included
+    assert hosts.is_public_suffix(domain) is public  # wildcard (*.kawasaki.jp) and exception (!city...) rules included
