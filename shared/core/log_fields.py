@@ -1,21 +1,24 @@
 """The fields that name an operation in every log line about its message (text and ``extra=``).
 
 Application Insights (or any handler) can filter on the record attributes; the same values
-close the text of the line, so a plain log shows them too. A value is written on one line,
-escaped when not printable, so a correlationId cannot forge log lines.
+close the text of the line, so a plain log shows them too. A value is written on one line, and
+quoted when it could be misread, so a correlationId cannot forge log lines or fields.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from shared.core import jsonio
 from shared.core.errors import InvalidRequest
 from shared.core.message_text import decode_message_text
 from shared.core.poll_state import WatchedRequest
 
 __all__ = ["LOG_FIELDS", "operation_fields", "fields_text"]
 
+
+#: Characters that would let a value end early or look like another field in the text of a line.
+_AMBIGUOUS = frozenset(' []="\\\'')
 
 #: The fields every log line about a message carries, in its text and as ``extra=`` record attributes.
 LOG_FIELDS = ("source", "operationId", "correlationId", "messageId", "dequeueCount", "eventId")
@@ -54,12 +57,20 @@ def _ids_of(raw: str | bytes | None) -> tuple[Any, Any, Any]:
 
 
 def fields_text(fields: dict[str, Any]) -> str:
-    """``[source=apim operationId=op-1 ...]``: the fields in the line itself, '-' where not known."""
-    return "[" + " ".join(f"{name}={_one_line(fields[name])}" for name in LOG_FIELDS) + "]"
+    """``[source=apim operationId=op-1 ...]``: the fields in the line itself, '-' where not known.
+
+    A value that could be read as more than one value (a space, ``[``, ``]``, ``=``, a quote, a
+    backslash, anything unprintable, or ``-`` itself) is written as a JSON string with ``=``
+    escaped (``\\u003d``): ``correlationId="x] operationId\\u003dVICTIM"`` names no other field,
+    not even to a grep. The ``extra=`` record attributes keep the raw values.
+    """
+    return "[" + " ".join(f"{name}={_one_value(fields[name])}" for name in LOG_FIELDS) + "]"
 
 
-def _one_line(value: Any) -> str:
+def _one_value(value: Any) -> str:
     if value is None:
         return "-"
     text = str(value)
-    return text if text.isprintable() else jsonio.dumps(text)[1:-1]  # no forged log lines from a correlationId
+    if text and text != "-" and text.isprintable() and not _AMBIGUOUS.intersection(text):
+        return text
+    return json.dumps(text, ensure_ascii=True).replace("=", "\\u003d")  # ASCII: no look-alikes, no lone surrogates

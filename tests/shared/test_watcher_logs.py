@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -79,4 +80,33 @@ def test_unreadable_rejections_and_hostile_correlation_ids_stay_on_one_line(capl
     watcher().handle(json.dumps(apim(correlationId="a\nFAKE LINE")), 1, message_id="msg-7")
     first, second = records(caplog)
     assert fields_of(first)["source"] is None and "source=- operationId=-" in first.getMessage()
-    assert "\n" not in second.getMessage() and "correlationId=a\\nFAKE LINE" in second.getMessage()
+    assert "\n" not in second.getMessage() and 'correlationId="a\\nFAKE LINE"' in second.getMessage()
+
+
+#: One field of the text: ``name=bare`` or ``name="JSON string"``; the block closes the line.
+_FIELD = r'(\w+)=("(?:[^"\\]|\\.)*"|[^\s"\[\]=]+)'
+_BLOCK = re.compile(r"\[(" + _FIELD + r"(?: " + _FIELD + r")*)\]$")
+
+
+def parsed_fields(line: str) -> dict[str, Any]:
+    """The fields block at the end of a text log line, read the way a log query would (quotes respected)."""
+    block = _BLOCK.search(line)
+    assert block is not None, line
+    pairs = re.findall(_FIELD, block.group(1))
+    assert [name for name, _ in pairs] == list(LOG_FIELDS), line  # each field once, in order: none forged
+    return {name: None if value == "-" else json.loads(value) if value.startswith('"') else value for name, value in pairs}
+
+
+@pytest.mark.parametrize(
+    "correlation",
+    ["x] poll: status=Succeeded operationId=VICTIM", "x operationId=VICTIM", 'q" operationId="VICTIM',
+     "a=b", "[source=apim]", "-", "x\\] operationId=VICTIM", "tab\there", "é-ok"],
+)
+def test_a_hostile_field_value_cannot_fake_fields_in_the_text_line(caplog: pytest.LogCaptureFixture, correlation: str) -> None:
+    caplog.set_level(logging.INFO, "lro_watcher")
+    watcher().handle(json.dumps(apim(correlationId=correlation)), 1, message_id="msg-8")
+    (record,) = records(caplog)
+    fields = parsed_fields(record.getMessage())
+    assert fields["operationId"] == "op-1" and fields["correlationId"] == correlation
+    assert "operationId=VICTIM" not in record.getMessage()  # not even to a grep
+    assert fields_of(record)["correlationId"] == correlation  # the extra= fields stay raw
