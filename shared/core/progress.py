@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
-from shared.core.result import EVENT_ID_NAMESPACE
+from shared.core.result import EVENT_ID_NAMESPACE, request_key
 from shared.core.schedule import Progress
 
 __all__ = ["PROGRESS_EVENT_TYPE", "ProgressUpdate", "progress_id", "progress_data", "progress_event"]
@@ -33,11 +33,11 @@ class ProgressUpdate:
 
 
 def progress_id(request: WatchedRequest, polls: int) -> str:
-    """The same (operation, poll) -> the same id: a re-delivered message republishes the same event."""
-    path = request.poll_url.split("?", 1)[0]
-    if request.resource is not None:  # one resource, many watches: as for its eventId
-        path = f"{path}|{request.resource.wait_for}|{request.correlation_id or ''}"
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|progress|{polls}"))
+    """The same (operation, poll) -> the same id: a re-delivered message republishes the same event.
+
+    The operation is named as for its eventId (:func:`shared.core.result.request_key`).
+    """
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request_key(request)}|progress|{polls}"))
 
 
 def progress_data(

@@ -7,28 +7,48 @@ from datetime import datetime
 from typing import Any
 
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
+from shared.core.sources import Source
 
-__all__ = ["OUTCOMES", "event_id", "build_result"]
+__all__ = ["OUTCOMES", "EVENT_ID_NAMESPACE", "operation_key", "request_key", "event_id", "event_id_for", "build_result"]
 
 OUTCOMES = ("Succeeded", "Failed", "Canceled", "TimedOut", "PollingFailed")
 #: Namespace of every eventId (uuid5), fixed forever so ids stay stable across versions.
 EVENT_ID_NAMESPACE = uuid.UUID("8a3c1f0e-6a57-4f43-9d7e-3b1f3c0b7d21")
 
 
-def event_id(request: WatchedRequest, outcome: str) -> str:
-    """Same operation + same outcome -> same id, whichever copy of the request decided it.
+def operation_key(source: Source, url: str, watch: str | None = None) -> str:
+    """What names one operation in every id the watcher derives (eventId, progress ids): one rule.
 
-    The operation is identified by its source and the producer's status URL without
-    the query (so an apiVersion override does not change the id, nor a moved Location); a
-    watched resource also by what it waits for and the request's correlationId.
+    ``source|url`` with the query dropped (an api-version or ``monitor=true`` in any order, a moved
+    Location's own query) and a trailing ``/`` dropped; for ARM (case-insensitive paths, contract
+    section 2b) the path lower-cased too. ``watch`` tells apart watches of one resource.
     """
-    path = request.operation_url.split("?", 1)[0]
-    if request.resource is not None:
-        # A resource is watched many times (every redeploy of a deployment named 'main', a create and
-        # then a delete): what it waits for and the producer's correlationId tell those watches apart.
-        watch = f"{request.resource.wait_for}|{request.correlation_id or ''}"
-        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{watch}|{outcome}"))
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{outcome}"))
+    path = url.split("?", 1)[0].rstrip("/")
+    if source.audience == "arm":
+        path = path.lower()
+    key = f"{source.name}|{path}"
+    return key if watch is None else f"{key}|{watch}"
+
+
+def request_key(request: WatchedRequest) -> str:
+    """:func:`operation_key` of a request: the producer's status URL (however often it moved).
+
+    A resource is watched many times (every redeploy of a deployment named 'main', a create and
+    then a delete): what it waits for and the producer's correlationId tell those watches apart.
+    """
+    resource = request.resource
+    watch = None if resource is None else f"{resource.wait_for}|{request.correlation_id or ''}"
+    return operation_key(request.source, request.operation_url, watch)
+
+
+def event_id(request: WatchedRequest, outcome: str) -> str:
+    """Same operation + same outcome -> same id, whichever copy of the request decided it."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request_key(request)}|{outcome}"))
+
+
+def event_id_for(source: Source, url: str, outcome: str, watch: str | None = None) -> str:
+    """:func:`event_id` from a result's own fields (``source``, the producer's ``statusUrl``): for checkers such as the soak's judge."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{operation_key(source, url, watch)}|{outcome}"))
 
 
 def _field(body: Any, name: str, kinds: tuple[type, ...]) -> Any:

@@ -11,11 +11,11 @@ Location and a dataplane URL pointing at it must never reach it.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
-from shared.core.result import EVENT_ID_NAMESPACE
+from shared.core.result import event_id_for
+from shared.core.sources import SOURCES
 from tests.support import QueueSet, run_local_process
 from tests.support.e2e import fast_host_json, watcher_settings
 from tools.dev.sim import DATAPLANE_AUDIENCE, Simulator
@@ -101,8 +101,7 @@ def test_location_and_dataplane_operations_end_every_way_end_to_end(queues: Queu
         result = results[correlation]
         refreshes = 1 if correlation == "dp-403" else 0  # a 403 is read again once with a refreshed token
         assert result["polls"] + refreshes == len(polls[correlation]), correlation
-        original_path = request["statusUrl"].split("?")[0]
-        assert result["eventId"] == str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request['source']}|{original_path}|{result['outcome']}"))
+        assert result["eventId"] == event_id_for(SOURCES[request["source"]], request["statusUrl"], result["outcome"])
         audiences = {r["audience"] for r in polls[correlation]}
         if request["source"] == "dataplane":
             assert audiences == {DATAPLANE_AUDIENCE}, correlation  # its pattern's scope and no other

@@ -14,11 +14,11 @@ duplicate outcomes.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
-from shared.core.result import EVENT_ID_NAMESPACE
+from shared.core.result import event_id_for
+from shared.core.sources import SOURCES
 from tools.measure.soak import SoakConfig, run_soak
 from tools.measure.soak.check import judge
 from tools.measure.soak.plan import PlannedOp, build_plan
@@ -61,8 +61,8 @@ def test_the_soak_judge_catches_lost_wrong_and_duplicate_outcomes() -> None:
         url = f"http://127.0.0.1:9/{op.sim_id}?api-version=1"
         body = {"source": op.source, "statusUrl": url, "outcome": "Succeeded", "status": op.expect["status"],
                 "correlationId": op.key, "context": op.expect["context"], "error": None, "polls": 2, **changes}
-        event = uuid.uuid5(EVENT_ID_NAMESPACE, f"{body['source']}|{url.split('?')[0]}|{body['outcome']}")
-        return json.dumps({"eventId": str(event), **body})
+        event = event_id_for(SOURCES[body["source"]], url, body["outcome"])
+        return json.dumps({"eventId": event, **body})
 
     good, duplicated, wrong, conflicting = valid
     results = [result(good), result(duplicated), result(duplicated), result(wrong, outcome="Failed"),
@@ -91,7 +91,7 @@ def test_the_soak_judge_allows_a_stale_copy_of_a_moved_location_but_not_only_sta
     plan = build_plan(600, 3, "http://127.0.0.1:9")
     op = next(o for o in plan if "statusUrl" in o.expect and o.kind == "Succeeded")
     original, moved = op.expect["eventUrl"], op.expect["statusUrl"]
-    event = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"arm|{original.split('?')[0]}|Succeeded"))
+    event = event_id_for(SOURCES["arm"], original, "Succeeded")
 
     def result(url: str) -> str:
         return json.dumps({"eventId": event, "source": "arm", "statusUrl": url, "outcome": "Succeeded", "status": None,
@@ -147,8 +147,7 @@ def test_the_soak_plan_watches_resources_and_deployments_by_id() -> None:
 def test_the_soak_judge_catches_a_resource_body_in_a_result() -> None:
     plan = build_plan(200, 7, "http://127.0.0.1:9")
     op = next(o for o in plan if o.source == "deployment" and o.kind == "Succeeded")
-    path = op.expect["eventUrl"].split("?")[0]
-    event = str(uuid.uuid5(EVENT_ID_NAMESPACE, f"arm|{path}|{op.expect['watch']}|Succeeded"))
+    event = event_id_for(SOURCES["arm"], op.expect["eventUrl"], "Succeeded", op.expect["watch"])
     good = {"eventId": event, "source": "arm", "statusUrl": op.expect["eventUrl"], "outcome": "Succeeded",
             "status": op.expect["status"], "correlationId": op.key, "context": op.expect["context"], "error": None, "polls": 2,
             "operationId": op.expect["operation"]["name"],

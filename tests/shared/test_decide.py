@@ -10,7 +10,7 @@ import pytest
 from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusAnswer, decide
 from shared.core.poll_state import PollState
 from shared.core.result import event_id
-from tests.support.builders import T0, apim, devcenter, operationalinsights, parse, settings
+from tests.support.builders import SUBSCRIPTION, T0, apim, arm, devcenter, operationalinsights, parse, settings
 
 CONFIG = settings()
 
@@ -300,3 +300,50 @@ def test_event_id_for_arm_uses_the_status_url_path() -> None:
 def test_poll_state_after_read_keeps_the_first_sighting() -> None:
     state = PollState(first_seen_at=T0).after_read(ok=False, status=None, http_status=None)
     assert state.first_seen_at == T0 and state.failures == 1 and state.polls == 1
+
+
+ARM_OP = f"https://management.azure.com/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Web/locations/westus/operationResults/op-3"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [f"{ARM_OP}/?api-version=2022-03-01",  # a trailing slash
+     f"{ARM_OP.replace('/providers/Microsoft.Web/locations/westus', '/PROVIDERS/microsoft.web/Locations/WestUS')}?api-version=2022-03-01",
+     f"{ARM_OP.upper().replace('HTTPS://MANAGEMENT.AZURE.COM', 'https://Management.Azure.com')}?api-version=2022-03-01",
+     f"{ARM_OP}?monitor=true&api-version=2022-03-01",  # another query, another order
+     f"{ARM_OP}?api-version=2024-01-01&monitor=true"],
+)
+def test_one_arm_operation_written_another_way_gets_the_same_event_and_progress_ids(url: str) -> None:
+    """ARM paths are case-insensitive and a trailing slash names the same resource: one operation, one id."""
+    from shared.core.progress import progress_id
+
+    plain, other = parse(arm()), parse(arm(statusUrl=url))
+    assert event_id(other, "Succeeded") == event_id(plain, "Succeeded") != event_id(other, "Failed")
+    assert progress_id(other, 3) == progress_id(plain, 3)
+
+
+def test_an_apim_operation_id_in_another_case_is_the_same_arm_operation() -> None:
+    assert event_id(parse(apim(operationId="OP-1")), "Succeeded") == event_id(parse(apim()), "Succeeded")
+
+
+def test_a_data_plane_path_keeps_its_case_but_not_a_trailing_slash() -> None:
+    config = settings(DATAPLANE_HOSTS="*.cognitiveservices.azure.com=https://cognitiveservices.azure.com/.default")
+    base = "https://acct.cognitiveservices.azure.com/formrecognizer/operations/Op-1"
+
+    def dataplane(url: str) -> str:
+        return event_id(parse({"source": "dataplane", "statusUrl": url}, config=config), "Succeeded")
+
+    assert dataplane(f"{base}/?api-version=1") == dataplane(f"{base}?api-version=1")
+    assert dataplane(f"{base.lower()}?api-version=1") != dataplane(f"{base}?api-version=1")
+
+
+def test_a_moved_location_keeps_the_producers_ids() -> None:
+    """eventId and progress ids both follow the producer's URL, however often a Location moved the poll."""
+    from dataclasses import replace
+
+    from shared.core.progress import progress_id
+
+    request = parse(arm(statusHeader="Location"))
+    moved = replace(request, poll_url=request.poll_url.replace("op-3", "op-3-moved"), producer_url=request.poll_url)
+    assert event_id(moved, "Succeeded") == event_id(request, "Succeeded")
+    assert progress_id(moved, 2) == progress_id(request, 2)

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.core.result import EVENT_ID_NAMESPACE
+from shared.core.result import event_id_for
+from shared.core.sources import SOURCES
 
 from .plan import BODY_SECRET, TOKEN_PREFIX, PlannedOp
 
@@ -64,10 +64,10 @@ def _json(text: str) -> Any:
 def _expected_event_id(result: dict[str, Any], event_url: str | None, watch: str | None = None) -> str:
     """From the request's own statusUrl (the same however often a Location moved), else the result's; a
     watched resource's also from what it waits for and its correlationId (``watch``: ``waitFor|correlationId``)."""
-    path = str(event_url or result.get("statusUrl", "")).split("?", 1)[0]
-    if watch is not None:
-        path = f"{path}|{watch}"
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{result.get('source')}|{path}|{result.get('outcome')}"))
+    source = SOURCES.get(str(result.get("source")))
+    if source is None:
+        return "(no such source)"
+    return event_id_for(source, str(event_url or result.get("statusUrl", "")), str(result.get("outcome")), watch)
 
 
 def _result_problem(op: PlannedOp, result: dict[str, Any]) -> str | None:
