@@ -1,6 +1,7 @@
 """Queue message text -> the JSON object it holds, or :class:`InvalidRequest` saying exactly what is wrong.
 
-A message is raw JSON or the base64 of JSON (many producers base64 by habit). Each way a
+A message is raw JSON or the base64 of JSON (many producers base64 by habit), in one line or
+broken into lines. Each way a
 producer gets this wrong has its own reason, so the poison entry (or ``tools.enqueue``'s
 error) says what to fix: a message too large (its size, the limit, its largest field,
 and that base64 adds a third), a byte-order mark, ``NaN``/``Infinity``, base64 that
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
 
 from shared.core import jsonio
@@ -21,6 +23,8 @@ __all__ = ["MAX_REQUEST_BYTES", "decode_message_text"]
 #: Storage queue messages are at most 64 KiB; 1 KiB is kept for the watcher's ``poll`` bookkeeping.
 MAX_REQUEST_BYTES = 63 * 1024
 _BOM = "\ufeff"
+#: ASCII whitespace, which base64 writers put between lines (RFC 2045 decoders skip it).
+_LINE_BREAKS = re.compile(r"[ \t\r\n]+")
 
 
 def decode_message_text(raw: str | bytes) -> dict[str, Any]:
@@ -77,8 +81,10 @@ def _json(raw: str) -> Any:
 
 
 def _base64(raw: str) -> bytes | None:
+    """The bytes ``raw`` encodes as standard base64, lines broken or not (MIME's 76-character CRLF lines,
+    PowerShell's ``InsertLineBreaks``, openssl's 64); None when it is not base64."""
     try:
-        return base64.b64decode(raw.strip(), validate=True)
+        return base64.b64decode(_LINE_BREAKS.sub("", raw), validate=True)
     except (binascii.Error, ValueError):
         return None
 

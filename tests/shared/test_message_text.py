@@ -96,3 +96,26 @@ def test_the_decoded_object_is_returned_unchanged() -> None:
     body: dict[str, Any] = apim(context={"n": [1, 2]})
     assert decode_message_text(json.dumps(body)) == body
     assert decode_message_text(b64(json.dumps(body))) == body
+
+
+def mime(text: str, width: int = 76, newline: str = "\r\n") -> str:
+    """base64 broken into lines the way MIME (RFC 2045), PowerShell's InsertLineBreaks or openssl write it."""
+    flat = b64(text)
+    return newline.join(flat[i:i + width] for i in range(0, len(flat), width)) + newline
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [lambda t: mime(t), lambda t: mime(t, newline="\n"), lambda t: mime(t, width=64, newline="\n"),
+     lambda t: base64.encodebytes(t.encode()).decode("ascii"), lambda t: mime(t).rstrip("\r\n"), lambda t: "  " + mime(t) + "\t"],
+)
+def test_line_broken_base64_of_a_valid_request_is_accepted(wrap: Any) -> None:
+    body = arm(correlationId="release-42", context={"stage": "prod", "notes": "x" * 300})
+    text = wrap(json.dumps(body))
+    assert "\n" in text.strip() or len(text.strip()) <= 76
+    assert decode_message_text(text) == body
+    assert parse(text).poll_url == parse(body).poll_url
+
+
+def test_line_broken_base64_of_text_that_is_not_json_still_says_so() -> None:
+    assert "base64, but what it encodes is not JSON" in rejected(mime("hello " * 30)).reason
