@@ -8,7 +8,8 @@ records every connection it accepts, and answers a Succeeded status if one ever 
 
 * Each hostile request (userinfo, suffix/prefix tricks, trailing dot, mixed-case scheme,
   backslashes, encoded slashes and dots, IP literals in decimal/octal/hex/short form,
-  IPv6, IDN look-alikes and punycode, port confusion, http off loopback, path-field
+  IPv6 (and garbage after an IPv6 literal), IDN look-alikes and punycode, port confusion
+  (a port that wraps past 65535, port 0), names that start with ``127.``, http off loopback, path-field
   traversal; ARM paths that are not an async-operation resource by ARM's path grammar) is **rejected**: one poison entry whose reason names the field, no result.
 * Each status endpoint that answers a redirect to the trap (301, 302, 303, 307, 308) is
   **refused**: outcome PollingFailed, ``RedirectNotFollowed``, one read.
@@ -77,6 +78,13 @@ ARM_STATUS_URLS = [
     ("encoded dots in the path", "http://127.0.0.1:{S}/subscriptions/%2e%2e/%2E%2E/admin?api-version=1"),
     ("encoded backslashes in the path", "http://127.0.0.1:{S}/subscriptions/x%5c..%5cadmin?api-version=1"),
     ("dot segments in the path", "http://127.0.0.1:{S}/subscriptions/x/../../admin?api-version=1"),
+    ("garbage after an IPv6 literal (read as [::1]:port by urlsplit)", "http://[::1]x:{T}{P}"),
+    ("two closing brackets after an IPv6 literal", "http://[::1]]:{T}{P}"),
+    ("a name that starts with 127. on the ARM port", "http://127.evil.example.com:{S}{P}"),
+    ("localhost with a trailing dot on the ARM port", "http://localhost.:{S}{P}"),
+    ("port 0", "http://127.0.0.1:0{P}"),
+    ("a port past 65535 that wraps to the ARM port", "http://127.0.0.1:{W}{P}"),
+    ("a port in full-width digits", "http://127.0.0.1:\uff18\uff10{P}"),
 ]
 #: (name, path) for source arm on the ARM host itself: ARM resources that are not an async-operation
 #: status resource (a word search for "operation" passed each one; the path grammar refuses them).
@@ -113,6 +121,9 @@ DEVCENTER_ENDPOINTS = [
     ("a query smuggling another host", "http://127.0.0.1:{S}?@127.0.0.1:{T}"),
     ("encoded dots after the allowed host", "http://127.0.0.1:{S}/%2e%2e/%2e%2e"),
     ("IPv6 loopback", "http://[::1]:{T}"),
+    ("garbage after an IPv6 literal", "http://[::1]x:{T}"),
+    ("a name that starts with 127.", "http://127.evil.example.com:{S}"),
+    ("a port past 65535 that wraps to the allowed port", "http://127.0.0.1:{W}"),
 ]
 #: (name, source, field, value): path fields that try to climb out of their segment.
 PATH_FIELDS = [
@@ -141,6 +152,8 @@ MOVED_LOCATIONS = [
     ("moved to a non-operation ARM resource", "arm", "/subscriptions/" + SUB + "/resourceGroups/rg?api-version=1"),
     ("moved with encoded dots", "arm", "/subscriptions/" + SUB + "/providers/x/%2e%2e/operationResults/y?api-version=1"),
     ("moved scheme-relative to the trap", "arm", "//127.0.0.1:{T}{P}"),
+    ("moved to garbage after an IPv6 literal", "arm", "http://[::1]x:{T}{P}"),
+    ("moved to a port that wraps to the ARM port", "arm", "http://127.0.0.1:{W}{P}"),
     ("dataplane moved to the trap", "dataplane", "http://127.0.0.1:{T}{P}"),
     ("dataplane moved to another pattern's host", "dataplane", "https://acct.purview.azure.com{P}"),
 ]
@@ -207,7 +220,7 @@ def trap() -> Any:
 
 def corpus(sim: Simulator, trap: Trap) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(rejected cases, redirect cases): each with the exact message text and what must happen."""
-    fill = {"S": str(sim.port), "T": str(trap.port)}
+    fill = {"S": str(sim.port), "T": str(trap.port), "W": str(sim.port + 65536)}
     rejected = []
     for i, (name, template) in enumerate(ARM_STATUS_URLS):
         path = f"/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/operationResults/ssrf-arm-{i}?api-version=2023-12-01"
