@@ -14,8 +14,9 @@ from urllib.parse import urlsplit
 from shared.core.arm_budget import MAX_READS_RESERVE
 from shared.core.dataplane_hosts import DEFAULT_DATAPLANE_HOSTS, DataplaneHosts
 from shared.core.errors import InvalidRequest, SettingsError
+from shared.core.hosts import is_loopback_host, is_loopback_url
 from shared.core.storage_connection import StorageConnection, storage_connection_from_environ
-from shared.core.urls import HostAllowlist, checked_url, default_port, is_loopback_host, is_loopback_url
+from shared.core.urls import HostAllowlist, checked_url, default_port
 
 __all__ = ["Settings", "load_settings", "RESULT_SINKS", "MAX_VISIBILITY_SECONDS", "DEFAULT_CALLBACK_HOSTS"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared.core.errors import SettingsError
-from shared.core.urls import is_loopback_url
+from shared.core.hosts import is_loopback_url
 
 __all__ = ["StorageConnection", "storage_connection_from_environ", "CONNECTION_SETTING"]
 
@@ -50,7 +50,7 @@ def storage_connection_from_environ(environ: Mapping[str, str], prefix: str = CO
     """Read the connection the way the Functions host does; the error names the setting."""
     connection_string = (environ.get(prefix) or "").strip()
     if connection_string:
-        if not _plain_http_allowed(_queue_endpoint(connection_string)):
+        if not _https_or_loopback(_queue_endpoint(connection_string)):
             raise SettingsError(prefix, "has a queue endpoint that is not https (http is allowed only for a loopback emulator)")
         return StorageConnection(connection_string=connection_string)
     service_uri = (environ.get(f"{prefix}__queueServiceUri") or "").strip()
@@ -64,7 +64,7 @@ def storage_connection_from_environ(environ: Mapping[str, str], prefix: str = CO
             f"set {prefix} to a storage connection string, or {prefix}__queueServiceUri "
             f"(with {prefix}__credential=managedidentity) for identity-based access",
         )
-    if not _plain_http_allowed(service_uri):
+    if not _https_or_loopback(service_uri):
         raise SettingsError(f"{prefix}__queueServiceUri", "must be an https:// URL (http is allowed only for a loopback emulator)")
     credential_kind = (environ.get(f"{prefix}__credential") or "").strip().lower()
     if credential_kind not in ("", "managedidentity"):
@@ -76,8 +76,8 @@ def storage_connection_from_environ(environ: Mapping[str, str], prefix: str = CO
     )
 
 
-def _plain_http_allowed(uri: str | None) -> bool:
-    """https, or http to a loopback host by the one rule of :func:`shared.core.urls.is_loopback_url`."""
+def _https_or_loopback(uri: str | None) -> bool:
+    """https, or http to a loopback host by the one rule of :func:`shared.core.hosts.is_loopback_url`."""
     if uri is None or uri.lower().startswith("https://"):
         return True
     return uri.lower().startswith("http://") and is_loopback_url(uri)
