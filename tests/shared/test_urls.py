@@ -214,3 +214,19 @@ def test_public_suffixes_come_from_the_shipped_list(domain: str, public: bool) -
     from shared.core import hosts
 
     assert hosts.is_public_suffix(domain) is public  # wildcard (*.kawasaki.jp) and exception (!city...) rules included
+
+
+@given(st.text(alphabet="127.0x:[]%lochstevi@f-", max_size=24))
+def test_whatever_counts_as_loopback_is_loopback_to_the_http_client(netloc: str) -> None:
+    """What the one rule calls loopback, httpx (which sends the request) reads as the same loopback host."""
+    import ipaddress
+
+    import httpx
+
+    from shared.core.hosts import is_loopback_url
+
+    url = f"http://{netloc}/x"
+    if not is_loopback_url(url):
+        return
+    host = httpx.URL(url).host
+    assert host == "localhost" or ipaddress.ip_address(host).is_loopback
