@@ -9,6 +9,7 @@ was sent, what was enqueued, what was printed — and that the token never was.
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -29,6 +30,8 @@ SUB = "00000000-0000-0000-0000-000000000000"
 RG = f"/subscriptions/{SUB}/resourceGroups/web-rg"
 DEPLOYMENT = f"{RG}/providers/Microsoft.Resources/deployments/main"
 SITE = f"{RG}/providers/Microsoft.Web/sites/app1"
+#: Issue 19: Azure-AsyncOperation, then Operation-Location, then Location (azure-core's order too).
+PREFERRED = ("Azure-AsyncOperation", "Operation-Location", "Location")
 CONFLICT = {"code": "DeploymentActive", "message": "The deployment 'main' is\nalready running."}
 
 
@@ -113,6 +116,37 @@ def test_post_and_delete_answered_with_location_enqueue_a_location_request(
     [request] = enqueued(queues)
     assert request["statusHeader"] == "Location"
     assert "/operationResults/app1-" in request["statusUrl"]
+
+
+def test_arms_usual_pair_azure_asyncoperation_and_location_is_watched_by_azure_asyncoperation(
+    sim: Simulator, queues: QueueSet, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ARM answers most async PUTs and DELETEs with both headers; the status body behind Azure-AsyncOperation wins."""
+    location = f"{sim.base_url}/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/operationResults/other?api-version=2023-12-01"
+    sim.script_resource(SITE, answers={"DELETE": {"style": "aao", "http": 202, "headers": {"Location": location}}})
+    code, out, err = run(capsys, env_of(sim, queues), "--method", "DELETE", "--url", f"{SITE}?api-version=2023-12-01")
+    assert code == 0, err
+    [request] = enqueued(queues)
+    assert request["statusHeader"] == "Azure-AsyncOperation" and "/operationStatuses/app1-delete-1" in request["statusUrl"]
+    assert "with Azure-AsyncOperation" in out
+
+
+def test_operation_location_is_preferred_to_location(sim: Simulator, queues: QueueSet, capsys: pytest.CaptureFixture[str]) -> None:
+    operation = f"{sim.base_url}/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/operationStatuses/ol-1?api-version=2023-12-01"
+    sim.script_resource(SITE, answers={"POST": {"style": "location", "headers": {"Operation-Location": operation}}})
+    code, _, err = run(capsys, env_of(sim, queues), "--method", "POST", "--url", f"{SITE}/restart?api-version=2023-12-01")
+    assert code == 0, err
+    [request] = enqueued(queues)
+    assert request["statusHeader"] == "Operation-Location" and request["statusUrl"] == operation
+
+
+@pytest.mark.parametrize("names", [names for size in (1, 2, 3) for names in itertools.combinations(PREFERRED, size)])
+def test_the_first_async_header_in_the_preferred_order_wins(names: tuple[str, ...]) -> None:
+    target = start.Target(f"https://management.azure.com{SITE}?api-version=2023-12-01", "arm", "https://management.azure.com/.default")
+    headers = {name.lower(): f"https://management.azure.com/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/"
+                             f"operationResults/{name}?api-version=2023-12-01" for name in reversed(names)}
+    watch = start._watch_request("PUT", target, 201, headers, b'{"properties": {"provisioningState": "Accepted"}}')
+    assert isinstance(watch, dict) and watch["statusHeader"] == names[0] and watch["statusUrl"].endswith(f"/{names[0]}?api-version=2023-12-01")
 
 
 def test_delete_answered_202_without_a_header_watches_until_deleted(sim: Simulator, queues: QueueSet,
