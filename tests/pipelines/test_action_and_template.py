@@ -13,7 +13,10 @@
   DefaultAzureCredential signs in with) and ``tools.run_local``.
 * **Only requirements.txt.** The "venv" the install step finds is an empty one (no pip, no
   packages) whose ``.pth`` points at the test session's site-packages, so ``pip install -r
-  requirements.txt`` must find everything satisfied — offline — and change nothing.
+  requirements.txt`` must find everything satisfied — offline — and change nothing; and an
+  import guard there (:mod:`tests.support.requirements_only`) refuses every module that
+  ``requirements.txt`` and its dependencies do not install (pyyaml, jsonschema, pytest, …),
+  so a tool that needed a development package would fail here as on a runner.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import yaml
 from tests.support import QueueSet
 from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
 from tests.support.processes import start_run_local
+from tests.support.requirements_only import install_guard
 from tools.dev.sim import Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +160,21 @@ def empty_venv(where: Path) -> Path:
     purelib = subprocess.run([str(where / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True, timeout=30).stdout.strip()
     Path(purelib, "session-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    install_guard(Path(purelib), PROJECT_ROOT / "requirements.txt")
     return where
+
+
+def test_the_runners_venv_imports_only_what_requirements_txt_installs(tmp_path: Path) -> None:
+    python = str(empty_venv(tmp_path / "venv") / "bin" / "python")
+
+    def imports(module: str) -> bool:
+        done = subprocess.run([python, "-c", f"import {module}"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 or "not installed by requirements.txt" in done.stderr, done.stderr
+        return done.returncode == 0
+
+    assert [m for m in ("yaml", "jsonschema", "pytest", "hypothesis", "azure.mgmt.core", "check_jsonschema") if imports(m)] == []
+    assert [m for m in ("httpx", "pydantic", "azure.identity", "azure.storage.queue", "azure.functions", "publicsuffixlist", "pip")
+            if not imports(m)] == []
 
 
 @pytest.fixture
