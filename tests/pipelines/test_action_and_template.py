@@ -268,7 +268,13 @@ def test_the_action_watches_deployments_and_starts_operations_against_the_stack(
                                      "correlation-id": "run-4", "wait": "false"}, env, tmp_path)
     assert code == 0 and outputs == {"correlation-id": "run-4", "outcome": "", "event-id": ""}, log
 
-    # 5. Two modes at once: one error line, exit 2, nothing handed over.
+    # 5. status-url: the whole header line a command printed.
+    sim.script("op-header", [{"status": "Running"}, {"status": "Succeeded"}])
+    url = f"{sim.base_url}/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/operationStatuses/op-header?api-version=2023-12-01"
+    code, outputs, log = run_action({**common, "status-url": f"Azure-AsyncOperation: {url}", "correlation-id": "run-6"}, env, tmp_path)
+    assert code == 0 and outputs["outcome"] == "Succeeded", log
+
+    # 6. Two modes at once: one error line, exit 2, nothing handed over.
     code, outputs, log = run_action({**common, "resource-id": deployment(sim, "x"), "status-url": "https://management.azure.com/x",
                                      "correlation-id": "run-5"}, env, tmp_path)
     assert code == 2 and "give exactly one of resource-id, status-url or start-method" in log
