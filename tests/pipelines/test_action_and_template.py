@@ -248,6 +248,12 @@ def test_the_action_watches_deployments_and_starts_operations_against_the_stack(
     assert outputs["correlation-id"] == "contoso/web/4242/1" and outputs["outcome"] == "Succeeded", log
     assert re.fullmatch(r"[0-9a-f-]{36}", outputs["event-id"])
 
+    # 1b. A second step of the same job with the default correlation-id: the first step's outcome is still on the
+    #     results queue under the same correlationId, and must not be taken for this one's.
+    code, outputs, log = run_action({**common, "resource-id": deployment(sim, "second", "Failed"), "api-version": "2024-03-01"},
+                                    env, tmp_path)
+    assert code == 10 and outputs["correlation-id"] == "contoso/web/4242/1" and outputs["outcome"] == "Failed", log
+
     # 2. start-*: a PUT this step sends (body from a workspace file), answered with Azure-AsyncOperation.
     started = deployment(sim, "started", PUT={"style": "aao", "http": 201, "operationSteps": [{"status": "Running"},
                                                                                                {"status": "Succeeded"}]})
