@@ -47,7 +47,8 @@ def arm_request(sim: Simulator, op: str, **extra: Any) -> dict[str, Any]:
 class Stack:
     def __init__(self, sim: Simulator, queues: QueueSet, tmp_path: Path) -> None:
         self.sim, self.queues, self.log_path = sim, queues, tmp_path / "run_local.log"
-        env = watcher_settings(sim, queues, CALLBACK_HOST_ALLOWLIST=f"127.0.0.1:{sim.port}")
+        env = watcher_settings(sim, queues, CALLBACK_HOST_ALLOWLIST=f"127.0.0.1:{sim.port}", RESULT_SINK="both",
+                               PUBLISH_PROGRESS="true", EVENTGRID_TOPIC_ENDPOINT=sim.eventgrid_endpoint)
         self.log = open(self.log_path, "w+")  # noqa: SIM115 - closed in stop()
         self.process = start_run_local(env, "--host-json", str(fast_host_json(tmp_path)), "--local-settings",
                                        str(tmp_path / "none.json"), "--http-port", "0", log=self.log)
@@ -133,6 +134,7 @@ def test_an_agentless_wait_end_to_end(queues: QueueSet, tmp_path: Path) -> None:
             stack.stop()
         output = stack.output()
         sim_records = json.dumps([sim.requests(), sim.azdo.received()])
+        events = sim.events()
 
     results = queues.take_all_json(queues.results)
     by_correlation: dict[str, list[dict[str, Any]]] = {}
@@ -144,7 +146,11 @@ def test_an_agentless_wait_end_to_end(queues: QueueSet, tmp_path: Path) -> None:
     assert len(by_correlation["op-401"]) == 1  # the sinks got the outcome once; the refusal was not retried
     poison = queues.take_all(queues.poison)
     assert poison == []
-    for name, text in (("results", json.dumps(results)), ("poison", json.dumps(poison)), ("run_local log", output),
-                       ("simulator records", sim_records)):
+    assert {e["type"] for e in events} >= {"LroWatcher.Operation.Succeeded", "LroWatcher.Operation.Failed",
+                                            "LroWatcher.Operation.Progress"}
+    for name, text in (("results", json.dumps(results)), ("events", json.dumps(events)), ("poison", json.dumps(poison)),
+                       ("run_local log", output), ("simulator records", sim_records)):
         assert TOKEN not in text and TOKEN[:16] not in text, f"the job token is in the {name}"
-    assert all("callback" not in r for r in results)
+        if name in ("results", "events"):
+            assert "planUrl" not in text and "authToken" not in text, f"the callback object is in the {name}"
+    assert all("callback" not in r for r in results) and all("callback" not in e["data"] for e in events)

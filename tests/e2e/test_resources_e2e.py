@@ -41,6 +41,8 @@ def cases() -> list[tuple[str, dict[str, Any], list[dict], str]]:
          [{"state": "Running"}, {"state": "succeeded"}], "Succeeded"),
         ("deploy-mg", res("/providers/Microsoft.Management/managementGroups/mg1/providers/Microsoft.Resources/deployments/mg-main"),
          [{"state": "Canceled"}], "Canceled"),
+        ("deploy-tenant", res("/providers/Microsoft.Resources/deployments/tenant-main"),
+         [{"http": 404}, {"state": "Running", **secret}, {"state": "Succeeded", **secret}], "Succeeded"),
         ("site", res(f"{RG}/providers/Microsoft.Web/sites/app1", apiVersion="2023-12-01"),
          [{"state": "Creating", **secret}, {"state": None, **secret}, {"state": "Succeeded", **secret}], "Succeeded"),
         ("role", res(f"{RG}/providers/Microsoft.KeyVault/vaults/kv1/providers/Microsoft.Authorization/roleAssignments/"
@@ -99,6 +101,7 @@ def test_resources_and_deployments_end_every_way_and_never_publish_the_body(queu
     assert results["deploy-ok"]["operation"]["type"] == "Microsoft.Resources/deployments"
     assert results["deploy-failed"]["error"] == DEPLOYMENT_ERROR
     assert results["deploy-sub"]["status"] == "succeeded"
+    assert results["deploy-tenant"]["statusUrl"].startswith(f"{sim.base_url}/providers/Microsoft.Resources/deployments/tenant-main?")
     assert results["role"]["operation"]["type"] == "Microsoft.Authorization/roleAssignments"
     assert results["group-deleted"]["operation"]["provisioningState"] is None and results["group-deleted"]["polls"] == 3
     assert results["deploy-timeout"]["error"]["code"] == "DeadlineExceeded"

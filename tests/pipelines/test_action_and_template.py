@@ -13,7 +13,10 @@
   DefaultAzureCredential signs in with) and ``tools.run_local``.
 * **Only requirements.txt.** The "venv" the install step finds is an empty one (no pip, no
   packages) whose ``.pth`` points at the test session's site-packages, so ``pip install -r
-  requirements.txt`` must find everything satisfied — offline — and change nothing.
+  requirements.txt`` must find everything satisfied — offline — and change nothing; and an
+  import guard there (:mod:`tests.support.requirements_only`) refuses every module that
+  ``requirements.txt`` and its dependencies do not install (pyyaml, jsonschema, pytest, …),
+  so a tool that needed a development package would fail here as on a runner.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import yaml
 from tests.support import QueueSet
 from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_settings
 from tests.support.processes import start_run_local
+from tests.support.requirements_only import install_guard
 from tools.dev.sim import Simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -156,7 +160,21 @@ def empty_venv(where: Path) -> Path:
     purelib = subprocess.run([str(where / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True, timeout=30).stdout.strip()
     Path(purelib, "session-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    install_guard(Path(purelib), PROJECT_ROOT / "requirements.txt")
     return where
+
+
+def test_the_runners_venv_imports_only_what_requirements_txt_installs(tmp_path: Path) -> None:
+    python = str(empty_venv(tmp_path / "venv") / "bin" / "python")
+
+    def imports(module: str) -> bool:
+        done = subprocess.run([python, "-c", f"import {module}"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 or "not installed by requirements.txt" in done.stderr, done.stderr
+        return done.returncode == 0
+
+    assert [m for m in ("yaml", "jsonschema", "pytest", "hypothesis", "azure.mgmt.core", "check_jsonschema") if imports(m)] == []
+    assert [m for m in ("httpx", "pydantic", "azure.identity", "azure.storage.queue", "azure.functions", "publicsuffixlist", "pip")
+            if not imports(m)] == []
 
 
 @pytest.fixture
@@ -230,6 +248,12 @@ def test_the_action_watches_deployments_and_starts_operations_against_the_stack(
     assert outputs["correlation-id"] == "contoso/web/4242/1" and outputs["outcome"] == "Succeeded", log
     assert re.fullmatch(r"[0-9a-f-]{36}", outputs["event-id"])
 
+    # 1b. A second step of the same job with the default correlation-id: the first step's outcome is still on the
+    #     results queue under the same correlationId, and must not be taken for this one's.
+    code, outputs, log = run_action({**common, "resource-id": deployment(sim, "second", "Failed"), "api-version": "2024-03-01"},
+                                    env, tmp_path)
+    assert code == 10 and outputs["correlation-id"] == "contoso/web/4242/1" and outputs["outcome"] == "Failed", log
+
     # 2. start-*: a PUT this step sends (body from a workspace file), answered with Azure-AsyncOperation.
     started = deployment(sim, "started", PUT={"style": "aao", "http": 201, "operationSteps": [{"status": "Running"},
                                                                                                {"status": "Succeeded"}]})
@@ -250,7 +274,13 @@ def test_the_action_watches_deployments_and_starts_operations_against_the_stack(
                                      "correlation-id": "run-4", "wait": "false"}, env, tmp_path)
     assert code == 0 and outputs == {"correlation-id": "run-4", "outcome": "", "event-id": ""}, log
 
-    # 5. Two modes at once: one error line, exit 2, nothing handed over.
+    # 5. status-url: the whole header line a command printed.
+    sim.script("op-header", [{"status": "Running"}, {"status": "Succeeded"}])
+    url = f"{sim.base_url}/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/operationStatuses/op-header?api-version=2023-12-01"
+    code, outputs, log = run_action({**common, "status-url": f"Azure-AsyncOperation: {url}", "correlation-id": "run-6"}, env, tmp_path)
+    assert code == 0 and outputs["outcome"] == "Succeeded", log
+
+    # 6. Two modes at once: one error line, exit 2, nothing handed over.
     code, outputs, log = run_action({**common, "resource-id": deployment(sim, "x"), "status-url": "https://management.azure.com/x",
                                      "correlation-id": "run-5"}, env, tmp_path)
     assert code == 2 and "give exactly one of resource-id, status-url or start-method" in log

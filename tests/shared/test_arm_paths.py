@@ -51,6 +51,27 @@ REAL_RESOURCE_IDS = [
      "Microsoft.OperationsManagement/solutions", "Updates(ws1)"),
     (f"{SUB}/resourceGroups/rg1/providers/Microsoft.ApiManagement/service/apimService1/apis/echo-api/operations/create-resource",
      "Microsoft.ApiManagement/service/apis/operations", "create-resource"),
+    # extension resources on nested children, on resource groups, on management groups and at tenant scope
+    (f"{SUB}/resourceGroups/rg1/providers/Microsoft.Storage/storageAccounts/sa1/blobServices/default/containers/c1"
+     "/providers/Microsoft.Authorization/roleAssignments/05c5a614-a7d6-4502-b150-c2fb455033ff",
+     "Microsoft.Authorization/roleAssignments", "05c5a614-a7d6-4502-b150-c2fb455033ff"),
+    (f"{SUB}/resourceGroups/rg1/providers/Microsoft.Sql/servers/s1/databases/db1/providers/Microsoft.Insights/diagnosticSettings/ds1",
+     "Microsoft.Insights/diagnosticSettings", "ds1"),
+    (f"{SUB}/resourceGroups/rg1/providers/Microsoft.Authorization/locks/lock1", "Microsoft.Authorization/locks", "lock1"),
+    ("/providers/Microsoft.Management/managementGroups/MyManagementGroup/providers/Microsoft.Authorization/policyAssignments/EnforceNaming",
+     "Microsoft.Authorization/policyAssignments", "EnforceNaming"),
+    ("/providers/Microsoft.Management/managementGroups/mg1/providers/Microsoft.Authorization/roleAssignments/"
+     "b0f43c54-e787-4862-89b1-a653fa9cf747", "Microsoft.Authorization/roleAssignments", "b0f43c54-e787-4862-89b1-a653fa9cf747"),
+    ("/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7",
+     "Microsoft.Authorization/roleDefinitions", "acdd72a7-3385-48ef-bd42-f606fba81ae7"),
+    # subscription-level resources, children with dotted names, resource groups named with ARM's allowed punctuation
+    (f"{SUB}/providers/Microsoft.Security/pricings/VirtualMachines", "Microsoft.Security/pricings", "VirtualMachines"),
+    (f"{SUB}/resourceGroups/templateSpecRG/providers/Microsoft.Resources/templateSpecs/simpleTemplateSpec/versions/v1.0",
+     "Microsoft.Resources/templateSpecs/versions", "v1.0"),
+    (f"{SUB}/resourceGroups/rg.prod_(west)-1/providers/Microsoft.Resources/deploymentScripts/MyDeploymentScript",
+     "Microsoft.Resources/deploymentScripts", "MyDeploymentScript"),
+    (f"{SUB}/resourceGroups/rg1/providers/Microsoft.ContainerService/managedClusters/aks1/agentPools/nodepool1",
+     "Microsoft.ContainerService/managedClusters/agentPools", "nodepool1"),
 ]
 
 #: Real status URLs' paths (Azure-AsyncOperation / Location values): every one is an operation.

@@ -14,7 +14,10 @@ from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, Stat
 from shared.core.errors import InvalidRequest
 from shared.core.progress import progress_event
 from shared.core.result import event_id
+from shared.edges.eventgrid import cloud_event
 from tests.support.builders import SUBSCRIPTION, T0, arm, parse, settings
+
+from .test_arm_paths import REAL_RESOURCE_IDS
 
 CONFIG = settings()
 RG = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg"
@@ -56,6 +59,14 @@ def test_a_resource_id_is_read_from_arm_with_its_api_version_and_the_arm_scope()
     assert request.scope == "https://management.azure.com/.default"
     assert request.operation_id == "main"
     assert request.resource is not None and request.resource.wait_for == "provisioned" and request.resource.is_deployment
+
+
+@pytest.mark.parametrize(("path", "arm_type", "name"), REAL_RESOURCE_IDS)
+def test_every_real_resource_id_of_the_corpus_is_a_valid_request_read_from_arm(path: str, arm_type: str, name: str) -> None:
+    request = parse(resource(path))
+    assert request.poll_url == f"https://management.azure.com{path}?api-version=2024-03-01"
+    assert request.resource is not None and (request.resource.type, request.resource.name) == (arm_type, name)
+    assert request.operation_id == name
 
 
 @pytest.mark.parametrize(
@@ -121,6 +132,58 @@ def test_any_other_state_or_none_is_running(state: str | None) -> None:
     assert decision.poll.last_status == state
 
 
+@pytest.mark.parametrize("payload", [
+    {"id": DEPLOYMENT, "name": "main"},  # no properties at all
+    {"id": DEPLOYMENT, "properties": None},
+    {"id": DEPLOYMENT, "properties": ["Succeeded"]},
+    {"id": DEPLOYMENT, "properties": {"provisioningState": 3}},
+    {"id": DEPLOYMENT, "properties": {"provisioningState": {"value": "Succeeded"}}},
+    {"id": DEPLOYMENT, "properties": {"provisioningState": ""}},
+    {"provisioningState": "Succeeded"},  # top level is not where ARM puts it
+])
+def test_a_body_without_a_string_provisioning_state_is_running(payload: dict[str, Any]) -> None:
+    decision = decided(resource(), read(200, payload))
+    assert isinstance(decision, Reenqueue) and decision.poll.failures == 0 and decision.poll.last_status is None
+
+
+@pytest.mark.parametrize("status", [201, 202])
+def test_a_2xx_that_is_not_200_is_still_being_provisioned(status: int) -> None:
+    decision = decided(resource(), read(status, body("Succeeded")))
+    assert isinstance(decision, Reenqueue) and decision.poll.failures == 0
+
+
+@pytest.mark.parametrize(("state", "outcome"), [("canceled", "Canceled"), ("CANCELED", "Canceled"), ("sUcCeEdEd", "Succeeded"),
+                                                ("failed", "Failed")])
+def test_terminal_states_match_in_any_case_and_status_keeps_the_providers_spelling(state: str, outcome: str) -> None:
+    decision = decided(resource(SITE), read(200, body(state)))
+    assert isinstance(decision, Publish) and decision.outcome == outcome
+    assert decision.result["status"] == state and decision.result["operation"]["provisioningState"] == state
+
+
+def test_a_canceled_deployment_carries_its_properties_error() -> None:
+    error = {"code": "DeploymentCanceled", "message": "The deployment was canceled."}
+    decision = decided(resource(), read(200, body("Canceled", error=error)))
+    assert isinstance(decision, Publish) and decision.outcome == "Canceled" and decision.result["error"] == error
+
+
+def test_a_failed_deployment_without_properties_error_names_the_state() -> None:
+    decision = decided(resource(), read(200, body("Failed")))
+    assert isinstance(decision, Publish) and decision.result["error"]["code"] == "ProvisioningFailed"
+    assert decision.result["error"]["target"] == DEPLOYMENT
+
+
+def test_a_deployment_error_is_normalised_as_any_provider_error() -> None:
+    raw = {"code": "DeploymentFailed", "message": "failed", "unknownKey": SECRET, "details": [
+        {"code": "Conflict", "message": "taken", "details": [{"code": "Inner", "message": "deeper", "extra": SECRET}]},
+        "not an error object",
+    ]}
+    decision = decided(resource(), read(200, body("Failed", error=raw)))
+    assert isinstance(decision, Publish)
+    assert decision.result["error"] == {"code": "DeploymentFailed", "message": "failed", "details": [
+        {"code": "Conflict", "message": "taken", "details": [{"code": "Inner", "message": "deeper"}]},
+        {"message": "not an error object"}]}
+
+
 def test_a_failed_deployment_carries_its_properties_error_with_details() -> None:
     error = {"code": "DeploymentFailed", "message": "At least one resource deployment operation failed.",
              "details": [{"code": "Conflict", "message": "The storage account name is taken.", "target": "sa1"}]}
@@ -163,11 +226,14 @@ def test_a_body_that_is_not_json_is_a_transient_failure() -> None:
 # --- waitFor: deleted --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("seconds", [10, NOT_FOUND_GRACE_SECONDS * 2])
 @pytest.mark.parametrize("status", [404, 204])
-def test_deleted_means_gone(status: int) -> None:
-    decision = decided(resource(SITE, waitFor="deleted"), read(status), NOT_FOUND_GRACE_SECONDS * 2)
+def test_deleted_means_gone(status: int, seconds: int) -> None:
+    """Gone is gone, in the grace period too: a 404 there is not 'being created'."""
+    decision = decided(resource(SITE, waitFor="deleted"), read(status), seconds)
     assert isinstance(decision, Publish) and decision.outcome == "Succeeded"
-    assert decision.result["operation"]["provisioningState"] is None
+    assert decision.result["operation"] == {"id": SITE, "name": "app", "type": "Microsoft.Web/sites", "provisioningState": None}
+    assert decision.result["error"] is None
 
 
 @pytest.mark.parametrize("state", ["Deleting", "Succeeded", "Canceled", None])
@@ -175,9 +241,16 @@ def test_deleted_waits_while_the_resource_is_there(state: str | None) -> None:
     assert isinstance(decided(resource(SITE, waitFor="Deleted"), read(200, body(state))), Reenqueue)
 
 
-def test_deleted_ends_failed_when_the_deletion_fails() -> None:
-    decision = decided(resource(SITE, waitFor="deleted"), read(200, body("Failed")))
+@pytest.mark.parametrize("state", ["Failed", "failed"])
+def test_deleted_ends_failed_when_the_deletion_fails(state: str) -> None:
+    decision = decided(resource(SITE, waitFor="deleted"), read(200, body(state)))
     assert isinstance(decision, Publish) and decision.outcome == "Failed"
+    assert decision.result["error"]["target"] == SITE
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503, None])
+def test_deleted_still_retries_transient_reads(status: int | None) -> None:
+    assert isinstance(decided(resource(SITE, waitFor="deleted"), read(status)), Reenqueue)
 
 
 # --- the projection, never the body ------------------------------------------------------------------------------
@@ -195,7 +268,7 @@ def test_no_property_of_the_body_appears_in_a_result_or_event(state: str, wait_f
     payload[SECRET] = SECRET
     decision = decide(request, read(200, payload), later(10), settings(PUBLISH_PROGRESS="true", EVENTGRID_TOPIC_ENDPOINT="https://t.westus-1.eventgrid.azure.net/api/events"))
     if isinstance(decision, Publish):
-        written = json.dumps(decision.result)
+        written = json.dumps(decision.result) + json.dumps(cloud_event(decision.result, "lro-watcher"))
         assert set(decision.result["operation"]) == {"id", "name", "type", "provisioningState"}
     else:
         written = decision.poll.to_json().__repr__() + request.message_text(decision.poll)

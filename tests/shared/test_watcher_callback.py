@@ -158,3 +158,16 @@ def test_at_the_last_dequeue_a_failing_sink_poisons_a_redacted_copy_not_the_raw_
     (entry,) = queues.poisoned
     assert TOKEN not in entry and "Given up at attempt 5" in json.loads(entry)["reason"]
     assert json.loads(json.loads(entry)["original"])["callback"]["azureDevOps"]["authToken"] == "[redacted]"
+
+
+@pytest.mark.parametrize("second", [200, 400, 409])
+def test_a_redelivery_after_task_completed_sends_the_same_result_again_and_never_raises(second: int) -> None:
+    """The message came back after TaskCompleted was taken (its delete was lost): same eventId, same result, no retry loop."""
+    watcher, devops, publisher, queues = rig({"status": "Failed", "error": {"code": "Quota", "message": "no quota"}},
+                                             events=(200, second))
+    text = json.dumps(with_callback())
+    first, again = watcher.handle(text, 1), watcher.handle(text, 2)
+    assert (first.action, again.action) == ("published", "published") and first.outcome == again.outcome == "Failed"
+    assert [c["result"] for c in devops.completed()] == ["failed", "failed"]
+    assert len(publisher.results) == 2 and len({r["eventId"] for r in publisher.results}) == 1
+    assert queues.reenqueued == [] and queues.poisoned == []

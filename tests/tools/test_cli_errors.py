@@ -80,7 +80,7 @@ def test_an_unexpected_error_in_a_tool_is_still_one_line(capsys: pytest.CaptureF
     [
         (["tools.poison", "--max", "-1"], "--max must be at least 1, got -1"),
         (["tools.results", "--interval", "-1"], "--interval must be more than 0 seconds"),
-        (["tools.results", "--wait"], "--wait, --timeout and --message-id need --correlation-id"),
+        (["tools.results", "--wait"], "--wait, --timeout, --message-id and --event-id need --correlation-id"),
     ],
 )
 def test_bad_numbers_and_combinations_are_one_line(tmp_path: Path, argv: list[str | bytes], says: str) -> None:

@@ -31,6 +31,20 @@ def test_waits_for_its_own_outcome_and_takes_nothing(capsys: pytest.CaptureFixtu
     assert len(queues.peek(queues.results)) == 3, "without --consume nothing is taken"
 
 
+def test_event_ids_tell_apart_two_operations_handed_over_with_one_correlation_id(capsys: pytest.CaptureFixture[str],
+                                                                                 queues: QueueSet) -> None:
+    """Two steps of one job keep the Action's default correlation-id: each waits for its own outcome, by its eventIds."""
+    first = {**outcome("run/1", "Succeeded"), "eventId": "11111111-1111-5111-8111-111111111111"}
+    second = {**outcome("run/1", "Failed"), "eventId": "22222222-2222-5222-8222-222222222222"}
+    for result in (first, second):
+        queues.send_json(result, queue=queues.results)
+    code, out, err = run(capsys, dict(queues), "--correlation-id", "run/1", "--event-id", "0", "--event-id", second["eventId"],
+                         "--wait", "--timeout", "30", "--json")
+    assert code == 10 and json_lines(out)[0]["result"]["eventId"] == second["eventId"], err
+    code, out, err = run(capsys, dict(queues), "--correlation-id", "run/1", "--event-id", "3", "--wait", "--timeout", "0.5")
+    assert code == 3 and "another eventId is on the queue" in err
+
+
 def test_consume_takes_only_its_own_outcome_and_the_others_stay_visible(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
     for cid in ("other-1", "mine", "other-2"):
         queues.send_json(outcome(cid), queue=queues.results)
@@ -95,7 +109,8 @@ def test_no_outcome_within_the_timeout_exits_3(capsys: pytest.CaptureFixture[str
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["--wait"], "--wait, --timeout and --message-id need --correlation-id"),
+        (["--wait"], "--wait, --timeout, --message-id and --event-id need --correlation-id"),
+        (["--event-id", "e"], "--event-id need --correlation-id"),
         (["--correlation-id", "c", "--follow"], "not with --follow"),
         (["--correlation-id", "c", "--wait", "--timeout", "0"], "--timeout must be more than 0"),
     ],

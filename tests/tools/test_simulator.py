@@ -456,6 +456,18 @@ def test_invalid_scripts_are_rejected(sim, steps, fragment):
     assert isinstance(ScriptError("x"), ValueError)
 
 
+@pytest.mark.parametrize("answer, fragment", [
+    ({"style": "aao", "headers": ["Location"]}, "headers"),
+    ({"style": "aao", "headers": {"Location": 1}}, "headers"),
+    ({"style": "teapot"}, "style"),
+    ({"style": "none", "operationSteps": []}, "operationSteps"),
+    ({"style": "aao", "colour": "blue"}, "colour"),
+])
+def test_invalid_resource_answers_are_rejected(sim, answer, fragment):
+    with pytest.raises(ScriptError, match=fragment):
+        sim.script_resource("/subscriptions/s/resourceGroups/rg", answers={"PUT": answer})
+
+
 # --------------------------------------------------------------------------- injected faults
 
 

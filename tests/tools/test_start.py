@@ -9,6 +9,7 @@ was sent, what was enqueued, what was printed — and that the token never was.
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -23,12 +24,15 @@ from tests.support.e2e import clear_inherited_settings, fast_host_json, watcher_
 from tests.support.processes import start_run_local
 from tools.dev.sim import Simulator
 from tools.ops import start
+from tools.ops._cli import CliError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = f"/subscriptions/{SUB}/resourceGroups/web-rg"
 DEPLOYMENT = f"{RG}/providers/Microsoft.Resources/deployments/main"
 SITE = f"{RG}/providers/Microsoft.Web/sites/app1"
+#: Issue 19: Azure-AsyncOperation, then Operation-Location, then Location (azure-core's order too).
+PREFERRED = ("Azure-AsyncOperation", "Operation-Location", "Location")
 CONFLICT = {"code": "DeploymentActive", "message": "The deployment 'main' is\nalready running."}
 
 
@@ -113,6 +117,67 @@ def test_post_and_delete_answered_with_location_enqueue_a_location_request(
     [request] = enqueued(queues)
     assert request["statusHeader"] == "Location"
     assert "/operationResults/app1-" in request["statusUrl"]
+
+
+def test_arms_usual_pair_azure_asyncoperation_and_location_is_watched_by_azure_asyncoperation(
+    sim: Simulator, queues: QueueSet, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """ARM answers most async PUTs and DELETEs with both headers; the status body behind Azure-AsyncOperation wins."""
+    location = f"{sim.base_url}/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/operationResults/other?api-version=2023-12-01"
+    sim.script_resource(SITE, answers={"DELETE": {"style": "aao", "http": 202, "headers": {"Location": location}}})
+    code, out, err = run(capsys, env_of(sim, queues), "--method", "DELETE", "--url", f"{SITE}?api-version=2023-12-01")
+    assert code == 0, err
+    [request] = enqueued(queues)
+    assert request["statusHeader"] == "Azure-AsyncOperation" and "/operationStatuses/app1-delete-1" in request["statusUrl"]
+    assert "with Azure-AsyncOperation" in out
+
+
+def test_operation_location_is_preferred_to_location(sim: Simulator, queues: QueueSet, capsys: pytest.CaptureFixture[str]) -> None:
+    operation = f"{sim.base_url}/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/operationStatuses/ol-1?api-version=2023-12-01"
+    sim.script_resource(SITE, answers={"POST": {"style": "location", "headers": {"Operation-Location": operation}}})
+    code, _, err = run(capsys, env_of(sim, queues), "--method", "POST", "--url", f"{SITE}/restart?api-version=2023-12-01")
+    assert code == 0, err
+    [request] = enqueued(queues)
+    assert request["statusHeader"] == "Operation-Location" and request["statusUrl"] == operation
+
+
+@pytest.mark.parametrize("names", [names for size in (1, 2, 3) for names in itertools.combinations(PREFERRED, size)])
+def test_the_first_async_header_in_the_preferred_order_wins(names: tuple[str, ...]) -> None:
+    target = start.Target(f"https://management.azure.com{SITE}?api-version=2023-12-01", "arm", "https://management.azure.com/.default")
+    headers = {name.lower(): f"https://management.azure.com/subscriptions/{SUB}/providers/Microsoft.Web/locations/westus/"
+                             f"operationResults/{name}?api-version=2023-12-01" for name in reversed(names)}
+    watch = start._watch_request("PUT", target, 201, headers, b'{"properties": {"provisioningState": "Accepted"}}')
+    assert isinstance(watch, dict) and watch["statusHeader"] == names[0] and watch["statusUrl"].endswith(f"/{names[0]}?api-version=2023-12-01")
+
+
+@pytest.mark.parametrize(("method", "status", "state", "expected"), [
+    ("PUT", 201, "Accepted", {"resourceId": SITE}),
+    ("PUT", 200, "Updating", {"resourceId": SITE}),
+    ("PATCH", 202, None, {"resourceId": SITE}),
+    ("DELETE", 202, None, {"resourceId": SITE, "waitFor": "deleted"}),
+    ("PUT", 200, "Succeeded", "PUT answered 200 without an async header: provisioningState Succeeded, nothing to watch"),
+    ("PUT", 201, "canceled", "PUT answered 201 without an async header: provisioningState canceled, nothing to watch"),
+    ("PUT", 201, None, "PUT answered 201 without an async header and no provisioningState: done, nothing to watch"),
+    ("PUT", 204, None, "PUT answered 204 without an async header: done, nothing to watch"),
+    ("POST", 200, None, "POST answered 200 without an async header: done, nothing to watch"),
+    ("DELETE", 204, None, "DELETE answered 204 without an async header: done, nothing to watch"),
+    ("DELETE", 200, "Deleting", "DELETE answered 200 without an async header: done (provisioningState Deleting), nothing to watch"),
+])
+def test_an_answer_without_async_headers(method: str, status: int, state: str | None, expected: dict[str, str] | str) -> None:
+    """No header: a PUT/PATCH still provisioning is a resourceId request, a DELETE 202 one until deleted, the rest is done."""
+    target = start.Target(f"https://management.azure.com{SITE}?api-version=2023-12-01", "arm", "https://management.azure.com/.default")
+    body = json.dumps({"properties": {"provisioningState": state}} if state else {}).encode()
+    watch = start._watch_request(method, target, status, {"content-type": "application/json"}, body)
+    if isinstance(expected, str):
+        assert watch == expected
+    else:
+        assert watch == {"source": "arm", "apiVersion": "2023-12-01", **expected}
+
+
+def test_a_post_accepted_without_anything_to_watch_is_an_error_not_a_silent_success() -> None:
+    target = start.Target(f"https://management.azure.com{SITE}/restart?api-version=2023-12-01", "arm", "https://management.azure.com/.default")
+    with pytest.raises(CliError, match="accepted but names nothing to watch"):
+        start._watch_request("POST", target, 202, {}, b"")
 
 
 def test_delete_answered_202_without_a_header_watches_until_deleted(sim: Simulator, queues: QueueSet,

@@ -9,7 +9,9 @@ no input is ever pasted into a script), then
    line, ``tools.enqueue --status-url``), ``LRO_START_METHOD`` + ``LRO_START_URL`` [+
    ``LRO_START_BODY``] (``tools.start``: send the request, enqueue what its answer calls for);
 2. with ``LRO_WAIT=true``, waits for the outcome (``tools.results --wait``, up to
-   ``LRO_TIMEOUT`` seconds plus a margin) and fails unless it is ``Succeeded``;
+   ``LRO_TIMEOUT`` seconds plus a margin) and fails unless it is ``Succeeded``; the outcome is
+   found by its correlationId **and** the eventIds this request's outcome can have, so two steps
+   keeping the default correlation-id (one per run attempt) never take each other's;
 3. sets the outputs ``correlation-id``, ``outcome``, ``event-id`` (GitHub: ``$GITHUB_OUTPUT``;
    Azure Pipelines: ``correlationId``, ``outcome``, ``eventId`` output variables).
 
@@ -138,13 +140,34 @@ def _hand_over(environ: Mapping[str, str], ci: _Ci) -> tuple[list[str], Callable
     return argv + common + storage, enqueue.main
 
 
-def _wait(environ: Mapping[str, str], correlation_id: str, out: IO[str]) -> tuple[int, dict[str, str]]:
+def _event_ids(printed: str, environ: Mapping[str, str]) -> list[str]:
+    """The eventIds the handed-over request's outcome can have; the request is the last JSON line the tool printed.
+
+    They tell this step's outcome from another step's handed over with the same correlation-id
+    (the default is one per run attempt, the same for every step of a job).
+    """
+    from datetime import UTC, datetime
+
+    from shared.core.errors import WatcherError
+    from shared.core.request_parser import RequestParser
+    from shared.core.settings import load_settings
+    from tools.ops.results.wait import outcome_event_ids
+
+    requests = [line for line in printed.splitlines() if line.startswith("{")]
+    try:
+        return outcome_event_ids(RequestParser(load_settings(environ, require_storage=False)).parse(requests[-1], datetime.now(UTC)))
+    except (IndexError, WatcherError):  # the tool validated this very text with these settings: not expected
+        return []
+
+
+def _wait(environ: Mapping[str, str], correlation_id: str, event_ids: list[str], out: IO[str]) -> tuple[int, dict[str, str]]:
     from tools.ops import results
 
     timeout = _value(environ, "timeout")
     limit = (int(timeout) if timeout and timeout.isdigit() else 86_400) + WAIT_MARGIN_SECONDS
     captured = io.StringIO()
-    code = results.main(["--correlation-id", correlation_id, "--wait", "--json", "--timeout", str(limit),
+    mine = [flag for event_id in event_ids for flag in ("--event-id", event_id)]
+    code = results.main(["--correlation-id", correlation_id, *mine, "--wait", "--json", "--timeout", str(limit),
                          *_storage_flags(environ, "")], environ=environ, out=captured)
     found: dict[str, str] = {}
     for line in captured.getvalue().splitlines():
@@ -194,7 +217,7 @@ def run(ci_name: str, environ: Mapping[str, str], out: IO[str]) -> int:
     if wait == "false":
         ci.outputs(outputs)
         return 0
-    code, found = _wait(environ, correlation_id, out)
+    code, found = _wait(environ, correlation_id, _event_ids(captured.getvalue(), environ), out)
     outputs.update(found)
     ci.outputs(outputs)
     if code != 0:

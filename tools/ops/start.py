@@ -262,7 +262,6 @@ def _invalid(error: Any) -> CliError:
 def _start(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
     from shared.core.errors import InvalidRequest
     from shared.core.request_parser import RequestParser
-    from shared.edges.http import HttpxTransport, TransportError
 
     settings = tool_settings(args, env)
     target = _target(args.url, args.api_version, settings)
@@ -275,16 +274,7 @@ def _start(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> in
     queue = queue_client(args, env, settings.operations_queue)
     queue.get_queue_properties()  # before starting anything: an operation nobody can watch is worse than none
     token = _token(target.scope, env)
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "lro-watcher-start"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
-    transport = HttpxTransport(timeout_seconds=START_TIMEOUT_SECONDS)
-    try:
-        answer = transport.request(args.method, target.url, headers, body, max_body=MAX_BODY_BYTES)
-    except TransportError as error:
-        raise CliError(f"{args.method} {target.path}: no answer ({_one_line(str(error), token)})", EXIT_FAILED) from None
-    finally:
-        transport.close()
+    answer = _send(args.method, target, body, token)
     status = answer.status
     lowered = {k.lower(): v for k, v in answer.headers.items()}
     if 300 <= status < 400:
@@ -299,7 +289,7 @@ def _start(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> in
     request = {key: value for key, value in {**watch, **extras}.items() if value is not None}
     text = json.dumps(request, separators=(",", ":"), ensure_ascii=False)
     try:
-        parser.parse(text, datetime.now(UTC))
+        watched = parser.parse(text, datetime.now(UTC))
     except InvalidRequest as error:
         raise CliError(f"{args.method} {target.path} answered {status} and started, but its answer cannot be watched: "
                        f"{_one_line(error.reason, token)}", EXIT_FAILED) from None
@@ -312,11 +302,32 @@ def _start(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> in
           file=out)
     print(f"correlationId: {request['correlationId']}", file=out)
     print(text, file=out, flush=True)
-    if not args.wait:
-        return EXIT_OK
-    from tools.ops import results
+    return _wait(args, env, out, sent.id, watched) if args.wait else EXIT_OK
 
-    argv = ["--correlation-id", request["correlationId"], "--wait", "--message-id", sent.id]
+
+def _send(method: str, target: Target, body: bytes | None, token: str) -> Any:
+    """The start request itself (``shared.edges.http.HttpResponse``): no redirect followed, the token in no error."""
+    from shared.edges.http import HttpxTransport, TransportError
+
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "User-Agent": "lro-watcher-start"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    transport = HttpxTransport(timeout_seconds=START_TIMEOUT_SECONDS)
+    try:
+        return transport.request(method, target.url, headers, body, max_body=MAX_BODY_BYTES)
+    except TransportError as error:
+        raise CliError(f"{method} {target.path}: no answer ({_one_line(str(error), token)})", EXIT_FAILED) from None
+    finally:
+        transport.close()
+
+
+def _wait(args: argparse.Namespace, env: Mapping[str, str], out: IO[str], message_id: str, watched: Any) -> int:
+    """``--wait``: ``tools.results --wait`` for this request's outcome (its correlationId and its eventIds) or rejection."""
+    from tools.ops import results
+    from tools.ops.results.wait import outcome_event_ids
+
+    argv = ["--correlation-id", str(watched.correlation_id), "--wait", "--message-id", message_id]
+    argv += [flag for event_id in outcome_event_ids(watched) for flag in ("--event-id", event_id)]  # this request's only
     if args.wait_timeout is not None:
         argv += ["--timeout", str(args.wait_timeout)]
     for flag in ("connection_string", "account_url"):

@@ -20,6 +20,9 @@ A resource is scripted by its id (matched case-insensitively, as ARM does) with
       {"style": "none", "http": 200, "state": "Succeeded"}         # synchronous
       {"http": 409, "error": {"code": "Conflict", "message": "..."}}
 
+  every answer may carry ``headers`` (added as they are: ARM often answers ``Azure-AsyncOperation``
+  and ``Location`` together, which ``tools.start`` must choose between) and ``retryAfter``.
+
   ``operationSteps`` script the operation the header names (the simulator's status steps;
   defaults: Running then Succeeded, or 202 then 204 for Location). POST answers go to
   ``{id}/{action}`` too: the answer of ``POST`` is used for any action path under the id.
@@ -38,7 +41,7 @@ __all__ = ["Resource", "validate_resource", "RESOURCE_METHODS", "ANSWER_STYLES"]
 RESOURCE_METHODS = ("PUT", "PATCH", "POST", "DELETE")
 ANSWER_STYLES = ("aao", "location", "none")
 _STEP_KEYS = {"state", "http", "properties", "error", "times", "retryAfter", "headers", "tags"}
-_ANSWER_KEYS = {"style", "http", "operationSteps", "state", "error", "retryAfter"}
+_ANSWER_KEYS = {"style", "http", "operationSteps", "state", "error", "retryAfter", "headers"}
 
 
 def _is_int(value: Any) -> bool:
@@ -78,6 +81,9 @@ def _validate_answer(method: str, answer: Any, where: str) -> dict:
     if unknown:
         raise ScriptError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
     out = copy.deepcopy(answer)
+    headers = out.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ScriptError(f"{where}.headers must be an object of header name -> string")
     code = out.get("http")
     if code is not None and (not _is_int(code) or not 200 <= code <= 599):
         raise ScriptError(f"{where}.http must be an HTTP status code")

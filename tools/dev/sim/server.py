@@ -515,7 +515,7 @@ class Simulator:
         if code >= 400:
             error = answer.get("error") or {"code": "Conflict", "message": f"The {method} was refused."}
             return _json(code, {"error": error})
-        hdrs: dict[str, str] = {}
+        hdrs: dict[str, str] = dict(answer.get("headers", {}))
         if "retryAfter" in answer:
             hdrs["Retry-After"] = str(answer["retryAfter"])
         style = answer["style"]

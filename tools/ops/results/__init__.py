@@ -142,6 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     mine.add_argument("--correlation-id", metavar="ID", help="only the outcome whose correlationId is ID")
     mine.add_argument("--message-id", metavar="ID",
                       help="also: the message id tools.enqueue printed; a poison entry for it ends the wait (exit 4)")
+    mine.add_argument("--event-id", action="append", metavar="ID",
+                      help="also: only an outcome whose eventId is ID (repeatable: one per possible outcome); tells "
+                      "apart operations handed over with the same correlationId")
     mine.add_argument("--wait", action="store_true", help="with --correlation-id: wait until that outcome arrives")
     mine.add_argument("--timeout", type=float, metavar="S", help="with --wait: give up after S seconds (exit 3)")
     mine.add_argument("--lease-seconds", type=int, default=5, metavar="S",
@@ -222,8 +225,9 @@ def _rejected(rejection: Any, queue_name: str, args: argparse.Namespace, out: IO
 
 
 def _check_flags(args: argparse.Namespace) -> None:
-    if (args.wait or args.timeout is not None or args.message_id is not None) and args.correlation_id is None:
-        raise CliError("--wait, --timeout and --message-id need --correlation-id ID (the outcome to wait for)", EXIT_USAGE)
+    if (args.wait or args.timeout is not None or args.message_id is not None or args.event_id) and args.correlation_id is None:
+        raise CliError("--wait, --timeout, --message-id and --event-id need --correlation-id ID (the outcome to wait for)",
+                       EXIT_USAGE)
     if args.correlation_id is not None and (args.follow or args.max is not None or args.max_seconds is not None):
         raise CliError("--correlation-id goes with --wait [--timeout S], not with --follow, --max or --max-seconds", EXIT_USAGE)
     if args.timeout is not None and args.timeout <= 0:

@@ -17,6 +17,10 @@ they are hidden for a few seconds and their dequeue count goes up by one, which 
 that is a Functions queue trigger counts towards ``maxDequeueCount``. So the step runs only
 while more than 32 results wait (a consumer is behind or absent) or to take the match.
 
+With ``--event-id`` (one per possible outcome: :func:`outcome_event_ids`), a result must also
+carry one of those eventIds: two operations handed over with one correlationId (two steps of
+a job that both keep the Action's default) each get their own outcome, never the other's.
+
 Each pass also **peeks the poison queue** (``{OPERATIONS_QUEUE}-poison``): a request the
 watcher rejected never gets an outcome, so an entry whose ``correlationId`` is ID (or whose
 ``messageId`` is ``--message-id``, the id ``tools.enqueue`` printed) ends the wait at once
@@ -35,13 +39,16 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tools.ops._cli import PEEK_LIMIT, lease_pages, release, sleep_until
 
-__all__ = ["OUTCOME_EXIT_CODES", "EXIT_NO_OUTCOME", "EXIT_REJECTED", "wait_for", "Rejection"]
+if TYPE_CHECKING:  # pragma: no cover
+    from shared.core.poll_state import WatchedRequest
+
+__all__ = ["OUTCOME_EXIT_CODES", "EXIT_NO_OUTCOME", "EXIT_REJECTED", "wait_for", "Rejection", "outcome_event_ids"]
 
 #: The exit code of each outcome (contract §3); any other outcome text exits 14.
 OUTCOME_EXIT_CODES = {"Succeeded": 0, "Failed": 10, "Canceled": 11, "TimedOut": 12, "PollingFailed": 13}
@@ -76,20 +83,40 @@ def _result_of(message: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _matches(correlation_id: str) -> Callable[[Any], bool]:
-    return lambda message: (_result_of(message) or {}).get("correlationId") == correlation_id
+def outcome_event_ids(request: WatchedRequest) -> list[str]:
+    """The eventId each possible outcome of ``request`` would have (contract §3): what tells its outcome from
+    another operation's handed over with the same correlationId (two steps of one job, the same default)."""
+    from shared.core.result import OUTCOMES, event_id
+
+    return [event_id(request, outcome) for outcome in OUTCOMES]
+
+
+def _matches(correlation_id: str, event_ids: Collection[str] | None) -> Callable[[Any], bool]:
+    def matches(message: Any) -> bool:
+        result = _result_of(message) or {}
+        return result.get("correlationId") == correlation_id and (not event_ids or result.get("eventId") in event_ids)
+
+    return matches
 
 
 class _Waiter:
     def __init__(self, queue: Any, args: argparse.Namespace, err: IO[str]) -> None:
         self.queue, self.args, self.err = queue, args, err
-        self.matches = _matches(args.correlation_id)
-        self.warned = False
+        self.event_ids = frozenset(getattr(args, "event_id", None) or ())
+        self.matches = _matches(args.correlation_id, self.event_ids)
+        self.warned = self.noted_other = False
 
     def peek(self) -> tuple[Any | None, bool]:
         """(the matching message or None, whether the peek was full)."""
         page = list(self.queue.peek_messages(max_messages=PEEK_LIMIT))
-        return next((m for m in page if self.matches(m)), None), len(page) == PEEK_LIMIT
+        found = next((m for m in page if self.matches(m)), None)
+        if found is None and self.event_ids and not self.noted_other and any(
+                (_result_of(m) or {}).get("correlationId") == self.args.correlation_id for m in page):
+            self.noted_other = True
+            print(f"note: an outcome with correlationId {self.args.correlation_id} but another eventId is on the queue: "
+                  "another operation was handed over with the same correlationId; still waiting for this one's",
+                  file=self.err, flush=True)
+        return found, len(page) == PEEK_LIMIT
 
     def scan(self, past_peek: bool) -> Any | None:
         """Receive past the peek: the match (deleted with --consume, else released), others released at once."""
