@@ -3,8 +3,9 @@
 :func:`configure_logging` (called by :mod:`shared.runtime` at start-up, in the function app and
 under ``tools.run_local`` alike):
 
-* puts :class:`RedactingFilter` on the ``lro_watcher`` logger and on every handler the root
-  logger has (the Functions worker's, run_local's, a test's), so each record is redacted by the
+* puts :class:`RedactingFilter` on the ``lro_watcher`` and library loggers (a record logged there
+  directly) and on every handler the root logger has now (the Functions worker's, run_local's,
+  a test's: the libraries' child loggers too), so each record is redacted by the
   process's redactor (:mod:`shared.edges.secrets`) before any handler formats it: the message,
   its ``%`` arguments, the exception text and the operation fields (``extra=``);
 * sets the libraries' loggers (httpx, httpcore, azure, msal, urllib3) to ``WARNING``, so a poll is
@@ -70,7 +71,8 @@ def configure_logging(log_level: str | None = None, secrets: SecretKeeper = PROC
     library_level = logging.DEBUG if level == logging.DEBUG else max(logging.WARNING, level or logging.WARNING)
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(library_level)
-    for target in (watcher, *logging.getLogger().handlers):
+    libraries = [logging.getLogger(name) for name in LIBRARY_LOGGERS]  # httpx's request line, whatever the handlers
+    for target in (watcher, *libraries, *logging.getLogger().handlers):
         for existing in [f for f in target.filters if isinstance(f, RedactingFilter)]:
             target.removeFilter(existing)  # one filter per logger or handler, with these secrets
         target.addFilter(RedactingFilter(secrets))
