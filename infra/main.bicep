@@ -156,6 +156,11 @@ param pollDefaultTimeoutSeconds int = 86400
 @description('POLL_MAX_FAILURES: consecutive failed status reads before the outcome is PollingFailed.')
 param pollMaxFailures int = 10
 
+@minValue(1)
+@maxValue(60)
+@description('STATUS_READ_TIMEOUT_SECONDS: the deadline of one status read as a whole (connect, headers and body); a slower or dripping answer is a failed read, retried later.')
+param statusReadTimeoutSeconds int = 30
+
 @minValue(0)
 @maxValue(12000)
 @description('ARM_READS_RESERVE: when ARM says fewer subscription reads than this remain (x-ms-ratelimit-remaining-subscription-reads), the watcher stretches its polling delays.')
@@ -346,6 +351,7 @@ var watcherSettings = {
   POLL_MAX_DELAY_SECONDS: string(guards.outputs.pollMaxDelaySeconds)
   POLL_DEFAULT_TIMEOUT_SECONDS: string(pollDefaultTimeoutSeconds)
   POLL_MAX_FAILURES: string(pollMaxFailures)
+  STATUS_READ_TIMEOUT_SECONDS: string(statusReadTimeoutSeconds)
   ARM_READS_RESERVE: string(armReadsReserve)
   // The Python worker's thread pool for synchronous functions (README "Concurrency").
   PYTHON_THREADPOOL_THREAD_COUNT: string(pythonThreadpoolThreadCount)

@@ -22,6 +22,7 @@ from shared.core.log_fields import fields_text, operation_fields
 from shared.core.request_parser import RequestParser
 from shared.core.settings import Settings
 from shared.edges.queues import QueueGateway
+from shared.edges.secrets import PROCESS_SECRETS, SecretKeeper
 
 if TYPE_CHECKING:  # pragma: no cover
     import azure.functions as func
@@ -39,16 +40,22 @@ def _utc_now() -> datetime:
 class FrontDoor:
     """Turns one POST /api/watch into one queued request or a 400; built once per process by the runtime."""
 
-    def __init__(self, settings: Settings, queues: QueueGateway, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self, settings: Settings, queues: QueueGateway, clock: Callable[[], datetime] = _utc_now,
+        secrets: SecretKeeper = PROCESS_SECRETS,
+    ) -> None:
         self._parser = RequestParser(settings)
         self._queues = queues
         self._clock = clock
+        self._secrets = secrets
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, object]]:
         """(HTTP status, JSON answer) for one POST."""
+        token = next((value.strip() for name, value in headers.items() if str(name).lower() == _TOKEN_HEADER), None)
+        self._secrets.remember(token)  # every output (this answer, the log lines) redacts it from now on
         decision = admit(body, headers, self._parser, self._clock(), new_correlation_id=str(uuid.uuid4()))
         if not isinstance(decision, Accepted):
-            reason = _without_token(decision.reason, headers)
+            reason = self._secrets.text(decision.reason)  # belt and braces: the reasons never quote a value
             log.warning("watch: rejected (field %s): %s", decision.field, reason, extra={"field": decision.field})
             return 400, {"error": reason}
         fields = operation_fields(decision.request, message_id=None, dequeue_count=0)
@@ -68,10 +75,3 @@ class FrontDoor:
         status, answer = self.handle(req.get_body() or b"", req.headers)
         return func.HttpResponse(jsonio.dumps(answer), status_code=status, mimetype="application/json", charset="utf-8")
 
-
-def _without_token(text: str, headers: Mapping[str, str]) -> str:
-    """Belt and braces: the reasons never quote a value, and the AuthToken header's is cut out if one ever did."""
-    token = next((value for name, value in headers.items() if str(name).lower() == _TOKEN_HEADER), None)
-    if token and len(token.strip()) >= 8:
-        text = text.replace(token.strip(), "[redacted]")
-    return text

@@ -22,25 +22,46 @@ _front_door: Any = None
 
 
 def check_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Validate every setting now (start-up); raises SettingsError naming the bad one."""
+    """Validate every setting now (start-up); raises SettingsError naming the bad one. Then set up logging."""
     settings = load_settings(os.environ if environ is None else environ)
     if settings.needs_eventgrid:
         from shared.edges import eventgrid
 
         eventgrid.check_settings(settings)  # the topic endpoint obeys the status URLs' token rules
+    _configure_logging(settings)
     return settings
 
 
-def build_credential(environ: Mapping[str, str]) -> Any:
-    """Managed identity where the platform provides one (IDENTITY_ENDPOINT), else DefaultAzureCredential."""
+def _configure_logging(settings: Settings) -> None:
+    """Redacted log lines, libraries at WARNING unless LOG_LEVEL says otherwise (:mod:`shared.edges.logs`)."""
+    from shared.edges.logs import configure_logging
+    from shared.edges.secrets import PROCESS_SECRETS
+
+    configure_logging(settings.log_level, PROCESS_SECRETS)
+
+
+def build_credential(environ: Mapping[str, str], *, read_timeout_seconds: float = 30.0) -> Any:
+    """Managed identity where the platform provides one (IDENTITY_ENDPOINT), else DefaultAzureCredential.
+
+    The token request gets ``STATUS_READ_TIMEOUT_SECONDS`` through azure-core's transport options:
+    connect and per-read timeouts capped by it, and the retry policy's ``timeout`` (its budget for
+    all tries) set to it. azure-core's requests transport has no deadline on a whole answer, so a
+    token endpoint dripping its answer is bounded per read, not as a whole.
+    """
     client_id = (environ.get("AZURE_CLIENT_ID") or "").strip() or None
+    connect, read = min(5.0, read_timeout_seconds), min(10.0, read_timeout_seconds)
     if environ.get("IDENTITY_ENDPOINT") or environ.get("MSI_ENDPOINT"):
         from azure.identity import ManagedIdentityCredential
 
-        return ManagedIdentityCredential(client_id=client_id)
+        return ManagedIdentityCredential(
+            client_id=client_id, connection_timeout=connect, read_timeout=read, timeout=read_timeout_seconds,
+        )
     from azure.identity import DefaultAzureCredential
 
-    return DefaultAzureCredential(managed_identity_client_id=client_id)
+    return DefaultAzureCredential(
+        managed_identity_client_id=client_id, connection_timeout=connect, read_timeout=read, timeout=read_timeout_seconds,
+        process_timeout=read_timeout_seconds,  # az login's CLI and the other developer tools: a whole deadline
+    )
 
 
 def build_watcher(
@@ -63,12 +84,14 @@ def build_watcher(
 
     env = os.environ if environ is None else environ
     settings = load_settings(env)
-    credential = credential if credential is not None else build_credential(env)
+    _configure_logging(settings)
+    deadline = settings.status_read_timeout_seconds
+    credential = credential if credential is not None else build_credential(env, read_timeout_seconds=deadline)
     assert settings.storage is not None
     storage_credential = credential if settings.storage.queue_service_uri else None
     queues = QueueGateway(queue_service_client(settings.storage, storage_credential), settings)
     tokens = TokenCache(credential)
-    http = http if http is not None else HttpxTransport()  # one pool for status reads and Event Grid
+    http = http if http is not None else HttpxTransport(deadline_seconds=deadline)  # one pool: status, Event Grid, callbacks
     sinks: list[Any] = []
     if settings.publishes_to_queue:
         sinks.append(QueueSink(queues))

@@ -6,6 +6,8 @@ an outcome published to the sinks, or a poison entry with a reason. Both re-enqu
 one path (:meth:`Watcher._reenqueue`) with one TTL rule. If acting fails (a queue or sink is down) the exception
 propagates, the host retries the message, and the status is read again: the decision is the
 same, and so is the eventId. Every log line names the operation (:mod:`shared.core.log_fields`).
+Everything written out (results, progress events, feed lines, poison entries) goes through the
+process's redactor first (:mod:`shared.edges.secrets`, contract §3); log lines through its filter.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
 from shared.edges.azure_devops import Delivered, Refused
 from shared.edges.budget_estimates import BudgetEstimates
 from shared.edges.queues import QueueGateway
+from shared.edges.secrets import PROCESS_SECRETS, SecretKeeper
 from shared.edges.sinks import Publisher
 from shared.edges.status_client import StatusClient
 from shared.edges.telemetry import NO_METRICS, WatcherMetrics, detection_lag_seconds, subscription_of
@@ -104,6 +107,7 @@ class Watcher:
         progress: ProgressSink | None = None,
         callbacks: CallbackSender | None = None,
         metrics: WatcherMetrics = NO_METRICS,
+        secrets: SecretKeeper = PROCESS_SECRETS,
     ) -> None:
         self.settings = settings
         self._parser = RequestParser(settings)
@@ -115,6 +119,7 @@ class Watcher:
         self._budget = BudgetEstimates(settings.arm_reads_reserve)  # ARM's read budget: the only state it keeps
         self._callbacks = callbacks
         self._metrics = metrics  # OpenTelemetry instruments with APPLICATIONINSIGHTS_CONNECTION_STRING, else no-ops
+        self._secrets = secrets  # every output is redacted with what it holds (tokens, keys, callback tokens)
 
     @property
     def queues(self) -> QueueGateway:
@@ -131,6 +136,8 @@ class Watcher:
             self._metrics.polled(str(fields["source"] or "unknown"), "rejected")
             return Handled("poisoned")
         fields = operation_fields(request, message_id=message_id, dequeue_count=dequeue_count)
+        if request.callback is not None:
+            self._secrets.remember(request.callback.auth_token)
         if request.callback is None or dequeue_count < HOST_MAX_DEQUEUE_COUNT:
             return self._watch(request, now, dequeue_count, fields)
         try:
@@ -172,19 +179,20 @@ class Watcher:
                 self._append_feed(request.callback, line, fields)
             return Handled("reenqueued", delay_seconds=decision.delay_seconds)
         assert isinstance(decision, Publish)
-        fields["eventId"] = decision.result["eventId"]
+        result = self._secrets.object(decision.result)
+        fields["eventId"] = result["eventId"]
         with self._logged_failure("publish", fields):
-            self._publisher.publish(decision.result)
+            self._publisher.publish(result)
         log.info(
             "poll: status=%s http=%s -> %s (%s polls) %s",
-            decision.result["status"], read.http_status, decision.outcome, decision.result["polls"], fields_text(fields),
+            result["status"], read.http_status, decision.outcome, result["polls"], fields_text(fields),
             extra=fields,
         )
         self._metrics.polled(request.source.name, decision.outcome)
-        self._metrics.finished(request.source.name, decision.outcome, int(decision.result["polls"]),
-                               detection_lag_seconds(decision.result), was_in_flight=request.poll.polls > 0)
+        self._metrics.finished(request.source.name, decision.outcome, int(result["polls"]),
+                               detection_lag_seconds(result), was_in_flight=request.poll.polls > 0)
         if request.callback is not None:
-            self._complete_task(request.callback, decision.result, dequeue_count, fields)
+            self._complete_task(request.callback, result, dequeue_count, fields)
         return Handled("published", outcome=decision.outcome)
 
     def _append_feed(self, callback: AzureDevOpsCallback, line: str, fields: dict[str, Any]) -> None:
@@ -192,7 +200,7 @@ class Watcher:
         if self._callbacks is None:
             return
         try:
-            self._callbacks.append_feed(callback, line)
+            self._callbacks.append_feed(callback, self._secrets.text(line))
         except Exception as err:  # noqa: BLE001 - any failure: the poll already succeeded
             log.warning("Azure Pipelines log line not appended: %s: %s %s", type(err).__name__,
                         str(err).split("\n", 1)[0][:300], fields_text(fields), extra=fields)
@@ -238,8 +246,9 @@ class Watcher:
         """Best effort, after the re-enqueue: a failed progress event is logged and never fails the poll."""
         if self._progress is None:
             return
+        data = self._secrets.object(update.data)
         try:
-            self._progress.publish_progress(update.event_id, update.data)
+            self._progress.publish_progress(update.event_id, data)
         except Exception as err:  # noqa: BLE001 - any failure: the poll already succeeded
             log.warning("progress event %s not published: %s: %s %s", update.event_id, type(err).__name__,
                         str(err).split("\n", 1)[0][:300], fields_text(fields), extra=fields)
@@ -256,7 +265,7 @@ class Watcher:
 
     def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime, fields: dict[str, Any]) -> None:
         original = _without_callback_token(raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace"))
-        entry = poison_entry(original, err.reason, rfc3339(now), fields)
+        entry = poison_entry(self._secrets.text(original), self._secrets.text(err.reason), rfc3339(now), fields)
         with self._logged_failure("poison", fields):
             self._queues.poison(entry)
         log.warning("rejected request (field %s): %s %s", err.field, err.reason, fields_text(fields), extra=fields)

@@ -27,6 +27,10 @@ MAX_VISIBILITY_SECONDS = 7 * 24 * 3600
 DEFAULT_CALLBACK_HOSTS = "dev.azure.com,*.visualstudio.com"
 #: Contract §1: timeoutSeconds is at most 30 days.
 MAX_TIMEOUT_SECONDS = 30 * 24 * 3600
+#: STATUS_READ_TIMEOUT_SECONDS at most: one invocation may make a few calls, within host.json's 5-minute functionTimeout.
+MAX_READ_SECONDS = 60
+#: LOG_LEVEL's values (Python's level names).
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class Settings:
     poll_max_failures: int = 10
     publish_progress: bool = False
     arm_reads_reserve: int = 100
+    status_read_timeout_seconds: float = 30.0
+    log_level: str | None = None
     storage: StorageConnection | None = field(default=None, compare=False)
 
     @property
@@ -211,6 +217,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: 
         poll_max_failures=int(_number(env, "POLL_MAX_FAILURES", 10, low=1, high=10_000, integer=True)),
         publish_progress=publish_progress,
         arm_reads_reserve=int(_number(env, "ARM_READS_RESERVE", 100, low=0, high=MAX_READS_RESERVE, integer=True)),
+        status_read_timeout_seconds=_number(env, "STATUS_READ_TIMEOUT_SECONDS", 30, low=1, high=MAX_READ_SECONDS, integer=False),
+        log_level=_log_level(env),
         storage=storage_connection_from_environ(env) if require_storage else None,
     )
 
@@ -251,6 +259,15 @@ def _queue_names(env: Mapping[str, str]) -> dict[str, str]:
     if results == f"{operations}-poison":
         raise SettingsError("RESULTS_QUEUE", f"is {results!r}, the poison queue of OPERATIONS_QUEUE: outcomes and poison entries would mix")
     return names
+
+
+def _log_level(env: Mapping[str, str]) -> str | None:
+    raw = _text(env, "LOG_LEVEL", None)
+    if raw is None:
+        return None
+    if raw.upper() not in LOG_LEVELS:
+        raise SettingsError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw.upper()
 
 
 def _valid_queue_name(name: str) -> bool:

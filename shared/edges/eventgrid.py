@@ -22,7 +22,8 @@ uuid4; the tests parse our wire body with it instead.
 
 Any failure (no response, timeout, 3xx, 4xx, 5xx) raises
 :class:`~shared.core.errors.PublishError`, whose message never holds the key or the
-token; the request message is retried, the status read again, and the same
+token (the topic's answer goes through the process's redactor, :mod:`shared.edges.secrets`,
+which knows the key and the token in every encoding of contract §3); the request message is retried, the status read again, and the same
 outcome published again with the same ``id``. In Entra mode a 401 drops the
 cached token and tries once more with a fresh one.
 """
@@ -40,6 +41,7 @@ from shared.core.progress import progress_event
 from shared.core.trimming import encode_json, fit_result
 from shared.core.urls import HostAllowlist, checked_url
 from shared.edges.http import HttpResponse, HttpTransport, TransportError, TransportTimeout
+from shared.edges.secrets import PROCESS_SECRETS, SecretKeeper
 from shared.edges.sinks import log_trimmed
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,7 +122,10 @@ class EventGridSink:
 
     name = "eventgrid"
 
-    def __init__(self, settings: Settings, tokens: TokenCache, http: HttpTransport, max_bytes: int = MAX_BATCH_BYTES) -> None:
+    def __init__(
+        self, settings: Settings, tokens: TokenCache, http: HttpTransport, max_bytes: int = MAX_BATCH_BYTES,
+        *, secrets: SecretKeeper = PROCESS_SECRETS,
+    ) -> None:
         self.url = check_settings(settings)
         self._host = urlsplit(self.url).netloc
         self._source = settings.event_source
@@ -128,6 +133,8 @@ class EventGridSink:
         self._tokens = tokens
         self._http = http
         self._max_bytes = max_bytes
+        self._secrets = secrets
+        secrets.hold("EVENTGRID_TOPIC_KEY", self._key)
 
     @property
     def auth_mode(self) -> str:
@@ -148,14 +155,14 @@ class EventGridSink:
         refreshed = False
         while True:
             headers, secret = self._auth_headers(event_id)
-            response = self._post(body, headers, event_id, secret)
+            response = self._post(body, headers, event_id)
             if response.status == 401 and self._key is None and not refreshed:
                 self._tokens.refresh(EVENTGRID_SCOPE, secret)
                 refreshed = True
                 continue
             if 200 <= response.status < 300:
                 return
-            raise PublishError(self._refusal(response, event_id, secret))
+            raise PublishError(self._refusal(response, event_id))
 
     def _auth_headers(self, event_id: str) -> tuple[dict[str, str], str]:
         headers = {"Content-Type": CONTENT_TYPE, "x-ms-client-request-id": str(uuid.uuid4())}
@@ -171,17 +178,17 @@ class EventGridSink:
         headers["Authorization"] = f"Bearer {token}"
         return headers, token
 
-    def _post(self, body: bytes, headers: dict[str, str], event_id: str, secret: str) -> HttpResponse:
+    def _post(self, body: bytes, headers: dict[str, str], event_id: str) -> HttpResponse:
         try:
             return self._http.request("POST", self.url, headers, body, max_body=_REFUSAL_BYTES)
         except TransportTimeout as err:
-            reason = _scrub(str(err), secret)[:_REASON_CHARS]
+            reason = self._secrets.text(str(err))[:_REASON_CHARS]
             raise PublishError(f"event {event_id}: timed out publishing to Event Grid at {self._host} ({reason})") from None
         except TransportError as err:
-            reason = _scrub(str(err), secret)[:_REASON_CHARS]
+            reason = self._secrets.text(str(err))[:_REASON_CHARS]
             raise PublishError(f"event {event_id}: could not reach Event Grid at {self._host}: {reason}") from None
 
-    def _refusal(self, response: HttpResponse, event_id: str, secret: str) -> str:
+    def _refusal(self, response: HttpResponse, event_id: str) -> str:
         status = response.status
         if 300 <= status < 400:
             return f"event {event_id}: Event Grid at {self._host} answered HTTP {status} (redirects are not followed)"
@@ -194,9 +201,6 @@ class EventGridSink:
                 detail = f": {error.get('code') or ''} {error.get('message') or ''}".rstrip()
         except ValueError:
             detail = f": {text}" if text else ""
-        detail = _scrub(detail, secret)[:_REASON_CHARS]
+        detail = self._secrets.text(detail)[:_REASON_CHARS]
         return f"event {event_id}: Event Grid at {self._host} refused it with HTTP {status}{detail}"
 
-
-def _scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text

@@ -7,8 +7,13 @@ through :meth:`HttpTransport.request`, and the rules live here, once:
   response, and the callers refuse it;
 * ``trust_env=False``: no proxies, ``SSL_CERT_FILE`` or ``.netrc`` from the environment;
   TLS is verified (hostname and chain) against certifi's CA bundle, as the Azure SDKs do;
-* a connect timeout, then a timeout on each read (httpx's ``read`` timeout: per chunk, not
-  on the whole answer);
+* a connect timeout, a timeout on each read (httpx's ``read`` timeout: per chunk), and a
+  deadline on the whole exchange (``deadline_seconds``, ``STATUS_READ_TIMEOUT_SECONDS``:
+  waiting for a pooled connection, connecting, TLS, sending, headers and body together). httpx
+  has per-phase timeouts only, so the deadline lives in httpcore's documented network-backend
+  seam (:class:`_DeadlineBackend`): every socket connect, read and write gets at most the time
+  left, and none starts once it is gone. A server that drips its answer a byte at a time is
+  then a :class:`TransportTimeout` at the deadline, never a held invocation;
 * no automatic retries (retrying is the queue's job, with the backoff the core decides)
   except one: a *kept-alive* connection that the server closed while idle, found out only
   when the request failed before any answer came, is replaced once. httpx's own trace
@@ -35,6 +40,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from shared.edges.http_deadline import Deadline, DeadlineTransport
+
 __all__ = [
     "HttpResponse",
     "HttpTransport",
@@ -55,6 +62,8 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_CONNECTIONS = 64
 #: An idle connection is closed after this long; Azure's front ends keep idle ones about 4 minutes.
 KEEPALIVE_SECONDS = 60.0
+#: The whole exchange, contract §5's ``STATUS_READ_TIMEOUT_SECONDS`` default.
+DEADLINE_SECONDS = 30.0
 #: The failures that mean "the server had closed this kept-alive connection" when it was reused.
 _STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 _REFUSED_REQUEST = "the HTTP client refused a request header or the URL"
@@ -105,42 +114,47 @@ class _ConnectionWatch:
 class HttpxTransport:
     """The watcher's rules over one thread-safe ``httpx.Client`` (see the module docstring)."""
 
-    def __init__(self, timeout_seconds: float = 10.0, *, connect_seconds: float = 5.0) -> None:
+    def __init__(
+        self, timeout_seconds: float = 10.0, *, connect_seconds: float = 5.0, deadline_seconds: float | None = DEADLINE_SECONDS,
+    ) -> None:
+        """``timeout_seconds`` per read, ``connect_seconds`` to connect, ``deadline_seconds`` for everything (None: no deadline)."""
         import certifi
 
         self.timeout_seconds = timeout_seconds
         self.connect_seconds = min(connect_seconds, timeout_seconds)
+        self.deadline_seconds = deadline_seconds
+        self._deadline = Deadline()
         self._tls = ssl.create_default_context(cafile=certifi.where())  # verifies the chain and the hostname
+        limits = httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_SECONDS
+        )
         self._client = httpx.Client(
             headers=dict(DEFAULT_HEADERS),
-            verify=self._tls,
+            transport=DeadlineTransport(self._deadline, verify=self._tls, limits=limits),
             follow_redirects=False,
             trust_env=False,
-            timeout=httpx.Timeout(timeout_seconds, connect=self.connect_seconds),
-            limits=httpx.Limits(
-                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_SECONDS
-            ),
+            timeout=httpx.Timeout(timeout_seconds, connect=self.connect_seconds, pool=deadline_seconds),
         )
 
     def request(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None = None, *, max_body: int = MAX_BODY_BYTES
     ) -> HttpResponse:
-        try:
+        with self._deadline.running(self.deadline_seconds):  # one deadline for both tries
             try:
-                return self._exchange(method, url, headers, body, max_body, watch := _ConnectionWatch())
-            except _STALE:
-                if watch.opened:
-                    raise  # a new connection that failed: a real error, not a stale one
-            return self._exchange(method, url, headers, body, max_body, _ConnectionWatch())  # one fresh try
-        except httpx.TimeoutException as err:
-            limits = f"connect limit {self.connect_seconds:g} s, read limit {self.timeout_seconds:g} s"
-            raise TransportTimeout(f"{type(err).__name__} ({limits})") from None
-        except httpx.LocalProtocolError:
-            raise TransportError(_REFUSED_REQUEST) from None  # h11 quotes the refused header value: never repeat it
-        except httpx.TransportError as err:
-            raise TransportError(f"{type(err).__name__}: {err}"[:300]) from None
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError):  # UnicodeEncodeError quotes the header
-            raise TransportError(_REFUSED_REQUEST) from None
+                try:
+                    return self._exchange(method, url, headers, body, max_body, watch := _ConnectionWatch())
+                except _STALE:
+                    if watch.opened:
+                        raise  # a new connection that failed: a real error, not a stale one
+                return self._exchange(method, url, headers, body, max_body, _ConnectionWatch())  # one fresh try
+            except httpx.TimeoutException as err:
+                raise TransportTimeout(self._timed_out(err)) from None
+            except httpx.LocalProtocolError:
+                raise TransportError(_REFUSED_REQUEST) from None  # h11 quotes the refused header value: never repeat it
+            except httpx.TransportError as err:
+                raise TransportError(f"{type(err).__name__}: {err}"[:300]) from None
+            except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError):  # UnicodeEncodeError quotes the header
+                raise TransportError(_REFUSED_REQUEST) from None
 
     def _exchange(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, max_body: int, watch: _ConnectionWatch
@@ -153,6 +167,11 @@ class HttpxTransport:
                     # Leaving the block closes the stream before its end: httpcore closes the connection.
                     return HttpResponse(response.status_code, response.headers, bytes(data[: max_body + 1]), True)
             return HttpResponse(response.status_code, response.headers, bytes(data))
+
+    def _timed_out(self, err: httpx.TimeoutException) -> str:
+        if self._deadline.passed:
+            return f"{type(err).__name__}: the whole exchange took longer than {self.deadline_seconds:g} s"
+        return f"{type(err).__name__} (connect limit {self.connect_seconds:g} s, read limit {self.timeout_seconds:g} s)"
 
     def close(self) -> None:
         """Close every pooled connection."""

@@ -7,6 +7,9 @@ the next call asks the credential for a *new* one (the status client and the
 Event Grid sink do this once on 401/403): that call passes ``claims``, which is
 how azure-identity (MSAL) is told to skip its own cache, as after a claims
 challenge. A credential that refuses ``claims`` is asked again without them.
+
+Each token it gets is handed to the process's :class:`~shared.edges.secrets.SecretKeeper`, so
+every output redacts it (contract §3).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from shared.edges.secrets import PROCESS_SECRETS, SecretKeeper
 
 __all__ = ["TokenCredentialLike", "TokenCache"]
 
@@ -29,8 +34,11 @@ class TokenCredentialLike(Protocol):
 class TokenCache:
     """Thread-safe per-scope token cache in front of an azure-identity ``TokenCredential``."""
 
-    def __init__(self, credential: TokenCredentialLike, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, credential: TokenCredentialLike, clock: Callable[[], float] = time.time, *, secrets: SecretKeeper = PROCESS_SECRETS,
+    ) -> None:
         self._credential = credential
+        self._secrets = secrets
         self._clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}
         self._stale: set[str] = set()  # scopes whose next fetch must bypass the credential's cache
@@ -46,6 +54,7 @@ class TokenCache:
                 return cached[0]
             access = self._fetch(scope, bypass_cache=scope in self._stale)
             self._stale.discard(scope)
+            self._secrets.hold(f"token {scope}", access.token)
             self._tokens[scope] = (access.token, float(access.expires_on))
             return access.token
 

@@ -128,8 +128,9 @@ def test_every_source_outcome_and_invalid_kind_end_to_end(queues: QueueSet, tmp_
     decided = re.findall(r"-> (\w+) \(\d+ polls\) \[source=\S+ operationId=\S+ .* dequeueCount=(\d+) eventId=[0-9a-f-]{36}\]",
                          run.stderr)
     assert len(decided) == len(expected) and {count for _, count in decided} == {"1"}
-    # one log line per poll
+    # one log line per poll: the watcher's, not httpx's "HTTP Request:" line beside it (issue 21)
     assert len(re.findall(r"poll: .* \[source=apim operationId=apim-ok ", run.stderr)) == 5
+    assert "HTTP Request:" not in run.stderr and " httpx: " not in run.stderr
     # tokens per audience
     audiences = {r["route"]: r["audience"] for r in requests if r["route"] in ("apim", "devcenter", "arm", "operationalinsights")}
     assert audiences["devcenter"] == "https://devcenter.azure.com"

@@ -49,6 +49,7 @@ CONTRACT_SETTINGS: dict[str, str | None] = {
     "POLL_MAX_DELAY_SECONDS": "300",
     "POLL_DEFAULT_TIMEOUT_SECONDS": "86400",
     "POLL_MAX_FAILURES": "10",
+    "STATUS_READ_TIMEOUT_SECONDS": "30",
     # Settings of the dialects and schedule issues (contract section 5; ARM_READS_RESERVE from the
     # schedule issue): infra sets them already, whether or not this branch's code reads them yet.
     "DATAPLANE_HOSTS": "*.devcenter.azure.com=https://devcenter.azure.com/.default",
@@ -65,6 +66,7 @@ NUMERIC_SETTINGS: dict[str, tuple[str, int, int]] = {
     "POLL_MAX_DELAY_SECONDS": ("pollMaxDelaySeconds", 0, 604_800),
     "POLL_DEFAULT_TIMEOUT_SECONDS": ("pollDefaultTimeoutSeconds", 1, 2_592_000),
     "POLL_MAX_FAILURES": ("pollMaxFailures", 1, 10_000),
+    "STATUS_READ_TIMEOUT_SECONDS": ("statusReadTimeoutSeconds", 1, 60),
     "ARM_READS_RESERVE": ("armReadsReserve", 0, 12_000),
     "PYTHON_THREADPOOL_THREAD_COUNT": ("pythonThreadpoolThreadCount", 1, 1000),
 }

@@ -72,7 +72,6 @@ from tools.dev.run_local.common import log as log
 from tools.dev.run_local.host import LocalHost
 from tools.dev.run_local.options import _TIMESPAN as _TIMESPAN
 from tools.dev.run_local.options import QueueOptions, parse_timespan
-from tools.dev.run_local.redaction import _SECRETS as _SECRETS
 from tools.dev.run_local.redaction import _brief as _brief
 from tools.dev.run_local.redaction import _format_exception as _format_exception
 from tools.dev.run_local.redaction import redact

@@ -63,7 +63,12 @@ class _NoAuthLevelNoise(logging.Filter):
 
 
 def configure_logging(verbose: bool = False) -> None:
-    """Clean stderr logging: ``12:00:00.123 INFO run_local: ...``; Azure SDK chatter only on warnings."""
+    """Clean stderr logging: ``12:00:00.123 INFO run_local: ...``, redacted; libraries (httpx, azure) only on warnings.
+
+    The app's own start-up (``shared.runtime``) applies its ``LOG_LEVEL`` to the same handler later.
+    """
+    from shared.edges import logs
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
     handler.addFilter(_NoAuthLevelNoise())
@@ -72,7 +77,7 @@ def configure_logging(verbose: bool = False) -> None:
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger("azure").setLevel(logging.WARNING)
+    logs.configure_logging(None)  # the redacting filter on this handler; httpx, httpcore, azure, msal at WARNING
     logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 

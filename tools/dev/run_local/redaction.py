@@ -1,25 +1,21 @@
-"""Log text without secrets: redact() masks keys, SAS signatures and tokens; error summaries for the log."""
+"""Log text without secrets: redact() is the watcher's one redaction function; error summaries for the log."""
 
 from __future__ import annotations
 
-import re
 import traceback
+
+from shared.edges.secrets import PROCESS_SECRETS
 
 __all__ = ["redact"]
 
-_SECRETS = [
-    (re.compile(r"(?i)(AccountKey|SharedAccessKey|SharedAccessSignature|Password|ClientSecret)=([^;\s'\"]+)"), r"\1=***"),
-    (re.compile(r"(?i)([?&](?:sig|se|sv|sp|skoid|sktid)=)[^&\s'\"]+"), r"\1***"),
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
-    (re.compile(r"(?i)(\"?(?:access_token|refresh_token|client_secret)\"?\s*[:=]\s*\"?)[^\"&,\s}]+"), r"\1***"),
-]
-
 
 def redact(text: str) -> str:
-    """Mask account keys, SAS signatures and bearer tokens in a log text."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
+    """Account keys, SAS signatures, bearer tokens, JWTs and every secret the process holds -> ``[redacted]``.
+
+    :mod:`shared.core.redaction` through the process's :data:`~shared.edges.secrets.PROCESS_SECRETS`
+    (the app's tokens and keys, once it runs in this process).
+    """
+    return PROCESS_SECRETS.text(text)
 
 
 def _format_exception(error: BaseException, skip_frames: int = 0) -> str:
