@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -14,6 +15,7 @@ from tools.measure.soak.audit import MAX_DEPTH, Secret, audit, scrub
 from tools.measure.soak.check import judge
 from tools.measure.soak.hostile import HUGE_STATUS_CHARS, VARIANTS, is_hostile
 from tools.measure.soak.plan import HOSTILE_LANE, PlannedOp, build_plan
+from tools.measure.soak.procs import SimulatorProcess
 from tools.measure.soak.report import failed
 
 BASE = "http://127.0.0.1:9"
@@ -139,3 +141,14 @@ def test_a_secret_or_a_non_strict_output_fails_the_soak() -> None:
     base = {"lost": 0, "wrong": 0, "secretsFound": 0, "notStrictJson": 0}
     assert not failed(base)
     assert failed({**base, "secretsFound": 1}) and failed({**base, "notStrictJson": 1}) and failed({**base, "lost": 1})
+
+
+def test_the_simulator_process_takes_secrets_that_look_like_options(tmp_path: Path) -> None:
+    """A random identity header or key may start with '-' (token_urlsafe does one time in 64): not an option."""
+    sim = SimulatorProcess(tmp_path / "sim.log", slow_seconds=1, max_requests=10, eventgrid_key="-key+/=",
+                           identity_header="-header")
+    try:
+        sim.start()
+        assert sim.info["identityHeader"] == "-header"
+    finally:
+        sim.stop()

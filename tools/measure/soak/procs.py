@@ -66,8 +66,8 @@ class SimulatorProcess:
         self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "tools.simulator", "--slow-seconds", str(self.slow_seconds),
-             "--max-requests", str(self.max_requests), "--identity-header", self.identity_header,
-             *(["--eventgrid-key", self.eventgrid_key] if self.eventgrid_key else [])],
+             "--max-requests", str(self.max_requests), f"--identity-header={self.identity_header}",  # '=': it may start with '-'
+             *([f"--eventgrid-key={self.eventgrid_key}"] if self.eventgrid_key else [])],
             cwd=PROJECT_ROOT, env=child_environment({}), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=self._log, text=True, start_new_session=True,
         )
