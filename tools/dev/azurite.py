@@ -130,6 +130,8 @@ class Azurite:
         self._tail: collections.deque[str] = collections.deque(maxlen=40)
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._lock = threading.Lock()
+        #: How the last stop() ended it: "SIGTERM" (graceful, files saved), "SIGKILL" (after ``timeout``) or "exited".
+        self.last_stop: str | None = None
 
     # -- public surface -------------------------------------------------------------------------
 
@@ -185,7 +187,7 @@ class Azurite:
         with self._lock:
             process, self._process = self._process, None
             if process is not None:
-                _end_process_group(process, timeout)
+                self.last_stop = _end_process_group(process, timeout)
             if self._reader is not None:
                 self._reader.join(timeout=5)
                 self._reader = None
@@ -336,19 +338,21 @@ def _signal_group(process: subprocess.Popen[str], force: bool) -> None:
         pass
 
 
-def _end_process_group(process: subprocess.Popen[str], timeout: float) -> None:
+def _end_process_group(process: subprocess.Popen[str], timeout: float) -> str:
+    """How it ended: ``"exited"`` (already), ``"SIGTERM"`` (graceful: Azurite saved its files) or ``"SIGKILL"``."""
     # Signals go to the group only while its leader is alive and not yet reaped, so the
     # group id is still ours (Azurite starts no children of its own).
     if process.poll() is not None:
-        return
+        return "exited"
     _signal_group(process, force=False)
     try:
         process.wait(timeout=timeout)
-        return
+        return "SIGTERM"
     except subprocess.TimeoutExpired:
         pass
     _signal_group(process, force=True)
     process.wait(timeout=10)
+    return "SIGKILL"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,10 @@ Steps (one consumed per status read; ``"times": N`` repeats a step; the last ste
 * ``{"runFor": S, "progress": bool, "startedAgo": S0, "status": "InProgress", "retryAfter"}`` -> 200 with
   ``status``, a ``startTime`` and (with ``progress``) ``percentComplete`` growing linearly, until S
   seconds of wall clock after the operation was scripted (minus S0); then the next step
+* any step may add the hostile lane's keys (``tools/dev/sim/hostile.py``): ``"raw": {field: "<JSON text>"}``
+  (``1e999``, ``NaN``, 100,000 nested arrays: what json.dumps cannot write), ``"echo": true`` (``{{authorization}}``,
+  ``{{authorization.url}}``, ``{{token}}``, ``{{token.prefix}}`` in the body become the request's credentials) and
+  ``"drip": S`` (the body trickled over S seconds)
 
 Python API (all thread-safe): ``start() / stop()`` (or ``with``), ``base_url``, ``port``, ``identity_endpoint``,
 ``identity_header``, ``eventgrid_endpoint``, ``info()``; ``script(id, steps)``, ``script_many([{operationId, steps}])``;
@@ -57,16 +61,19 @@ Python API (all thread-safe): ``start() / stop()`` (or ``with``), ``base_url``, 
 ``issue_token(audience, client_id=None)``, ``wait_for_events(n, timeout)``, ``wait_for_polls(id, n, timeout)``.
 ``script_resource(id, steps, answers)``, ``script_resources([...])``, ``resource(id)`` (reads, writes, lastState).
 HTTP control plane: ``POST /_sim/resources`` (object or list of ``{resourceId, steps, answers}``),
-``GET /_sim/resources?resourceId=``, ``POST /_sim/operations`` (object or list of ``{operationId, steps, style?}``), ``GET /_sim/operations/{id}``,
+``GET /_sim/resources?resourceId=``, ``POST /_sim/operations`` (object or list of ``{operationId, steps, style?, faults?}``;
+``"faults": false`` keeps injected faults off that operation), ``GET /_sim/operations/{id}``,
 ``GET /_sim/requests[?operationId=&route=&since=]``, ``GET /_sim/events``, ``POST /_sim/faults``,
 ``POST /_sim/eventgrid/fail``, ``GET /_sim/azdo[?planId=&kind=]``, ``POST /_sim/azdo/answers`` (``{planId, statuses, refuse?}`` or a list of them),
-``POST /_sim/reset``, ``POST /_sim/tokens/revoke``, ``GET /_sim/info``.
+``POST /_sim/eventgrid/echo`` (correlationIds whose first publish is refused with a body quoting the key or token),
+``POST /_sim/reset``, ``POST /_sim/tokens/revoke``, ``GET /_sim/tokens`` (every token issued: for leak scans), ``GET /_sim/info``.
 
 Each request record: ``method, path`` (raw, as received), ``query`` (dict), ``rawQuery, host, audience``
 (from the token; for /msi/token the resource asked for), ``authMode`` ("bearer", "key", "identity-header" or None),
 ``status`` (None while unanswered or when the connection was reset), ``operationId``, ``route`` ("apim",
 "operationalinsights", "arm", "devcenter", "dataplane", "msi", "eventgrid", "unknown"), ``fault``, ``seq``. No secrets.
-Events are the accepted CloudEvents with an added ``authMode`` key. ``reset()`` keeps issued tokens valid.
+Events are the accepted CloudEvents with an added ``authMode`` key; a batch that is not strict JSON
+(``NaN``, ``Infinity``, ``1e999``) is refused with 400, as Event Grid does. ``reset()`` keeps issued tokens valid.
 
 ``set_faults(rate, kinds, seed)`` injects faults ("429", "500", "503", "slow", "reset", "malformed",
 "nostatus", "404early") into status reads of scripted operations without consuming steps; the choice is a

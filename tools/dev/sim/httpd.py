@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl
 
 JSON_TYPE = "application/json; charset=utf-8"
 MAX_REQUEST_BODY = 64 * 1024 * 1024
+#: A dripped body (``Resp.drip``) is written in this many chunks at most: short gaps, a long whole.
+DRIP_CHUNKS = 40
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Resp:
     content_type: str | None = None
     delay: float = 0.0      # sleep this long before answering (the "slow" fault)
     reset: bool = False     # close the connection without any response
+    drip: float = 0.0       # trickle the body over this many seconds (tools/dev/sim/hostile.py)
 
 
 def json_response(status: int, obj: Any, headers: dict | None = None) -> Resp:
@@ -176,7 +179,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         if resp.body and self.command != "HEAD":
-            self.wfile.write(resp.body)
+            if resp.drip > 0:
+                self._drip(resp)
+            else:
+                self.wfile.write(resp.body)
+
+    def _drip(self, resp: Resp) -> None:
+        """The body in small chunks spread over ``resp.drip`` seconds; stops when the client goes or the simulator stops."""
+        size = max(1, -(-len(resp.body) // DRIP_CHUNKS))
+        chunks: list[bytes] = [resp.body[i:i + size] for i in range(0, len(resp.body), size)]
+        gap = resp.drip / len(chunks)
+        for i, chunk in enumerate(chunks):
+            if i and self.server.sim._stopping.wait(gap):
+                self.close_connection = True
+                return
+            self.wfile.write(chunk)
 
     def _abort(self) -> None:
         """Close with a TCP RST and no response at all."""

@@ -15,7 +15,8 @@ SCRIPT_FAULTS = ("reset", "slow", "malformed", "nostatus")
 INJECTABLE_FAULTS = ("429", "500", "503", "slow", "reset", "malformed", "nostatus", "404early")
 TERMINAL_STATUSES = frozenset({"succeeded", "completed", "failed", "canceled", "cancelled"})
 
-_COMMON_KEYS = {"times", "headers", "retryAfter", "retryAfterMs"}
+#: "raw", "echo" and "drip" are the hostile lane's (tools/dev/sim/hostile.py).
+_COMMON_KEYS = {"times", "headers", "retryAfter", "retryAfterMs", "raw", "echo", "drip"}
 _KIND_KEYS = {
     "status": {"status", "percentComplete", "error", "properties", "resourceId", "startTime", "endTime", "extra"},
     "http": {"http", "error", "body"},
@@ -83,6 +84,7 @@ def _validate_step(step: Any, where: str) -> dict:
         raise ScriptError(f"{where}.headers must be an object of header name -> string")
     headers.update({k: str(v) for k, v in extra_headers.items()})
     out["_headers"] = headers
+    _validate_hostile(out, where)
 
     if kind == "status":
         if not isinstance(out["status"], str):
@@ -120,11 +122,22 @@ def _validate_step(step: Any, where: str) -> dict:
     return out
 
 
-def validate_operation(item: Any, where: str = "operation") -> tuple[str, list[dict], str]:
-    """``(operationId, steps, style)``; ``style`` "location" makes injected faults Location-shaped (a 202)."""
+def _validate_hostile(out: dict, where: str) -> None:
+    raw = out.get("raw", {})
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in raw.items()):
+        raise ScriptError(f"{where}.raw must be an object of field name -> JSON text")
+    if not isinstance(out.get("echo", False), bool):
+        raise ScriptError(f"{where}.echo must be true or false")
+    if "drip" in out and (not _is_number(out["drip"]) or out["drip"] <= 0):
+        raise ScriptError(f"{where}.drip must be a number of seconds > 0")
+
+
+def validate_operation(item: Any, where: str = "operation") -> tuple[str, list[dict], str, bool]:
+    """``(operationId, steps, style, faults)``; ``style`` "location" makes injected faults Location-shaped (a 202);
+    ``faults`` false keeps injected faults off this operation (its script is all it answers)."""
     if not isinstance(item, dict):
         raise ScriptError(f"{where} must be an object with operationId and steps")
-    unknown = set(item) - {"operationId", "steps", "style"}
+    unknown = set(item) - {"operationId", "steps", "style", "faults"}
     if unknown:
         raise ScriptError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
     op_id = item.get("operationId")
@@ -133,7 +146,10 @@ def validate_operation(item: Any, where: str = "operation") -> tuple[str, list[d
     style = item.get("style", "status")
     if style not in STYLES:
         raise ScriptError(f"{where}.style must be one of {', '.join(STYLES)}")
-    return op_id, validate_steps(item.get("steps"), f"{where}.steps"), style
+    faults = item.get("faults", True)
+    if not isinstance(faults, bool):
+        raise ScriptError(f"{where}.faults must be true or false")
+    return op_id, validate_steps(item.get("steps"), f"{where}.steps"), style, faults
 
 
 def validate_faults(rate: Any, kinds: Any, seed: Any) -> tuple[float, tuple[str, ...], int]:
@@ -175,13 +191,14 @@ def _running(step: dict, elapsed: float) -> dict:
 class Operation:
     """One scripted operation's progress. Mutated only under the simulator's lock."""
 
-    __slots__ = ("operation_id", "steps", "style", "index", "used", "polls", "steps_served",
+    __slots__ = ("operation_id", "steps", "style", "faults", "index", "used", "polls", "steps_served",
                  "faults_injected", "start_time", "end_time", "last_status", "scripted_at")
 
-    def __init__(self, operation_id: str, steps: list[dict], polls: int = 0, style: str = "status") -> None:
+    def __init__(self, operation_id: str, steps: list[dict], polls: int = 0, style: str = "status", faults: bool = True) -> None:
         self.operation_id = operation_id
         self.steps = steps
         self.style = style
+        self.faults = faults
         self.index = 0
         self.used = 0
         self.polls = polls

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 
 from . import shapes
 from .azdo import AzureDevOpsFake
+from .hostile import EventGridEcho, hostile_answer, strict_loads
 from .httpd import JSON_TYPE, Server, Server6
 from .httpd import Resp as _Resp
 from .httpd import json_response as _json
@@ -91,6 +92,7 @@ class Simulator:
         self._stopping = threading.Event()
         self._conns: set[socket.socket] = set()
         self.azdo = AzureDevOpsFake()  # Azure Pipelines' plan endpoints (events, feed)
+        self.eventgrid_echo = EventGridEcho()  # correlationIds whose first publish is refused quoting the key
 
     # ----------------------------------------------------------------- lifecycle
     def start(self) -> Simulator:
@@ -180,11 +182,11 @@ class Simulator:
         self._install(items)
         return len(items)
 
-    def _install(self, items: list[tuple[str, list[dict], str]]) -> None:
+    def _install(self, items: list[tuple[str, list[dict], str, bool]]) -> None:
         with self._cond:
-            for op_id, steps, style in items:
+            for op_id, steps, style, faults in items:
                 key = op_id.lower()
-                self._ops[key] = Operation(op_id, steps, style=style)
+                self._ops[key] = Operation(op_id, steps, style=style, faults=faults)
                 self._unscripted_polls.pop(key, None)
 
     def script_resource(self, resource_id: str, steps: list[dict] | None = None,
@@ -266,10 +268,15 @@ class Simulator:
             self._eg_fail = (0, 503)
             self._cond.notify_all()
         self.azdo.reset()
+        self.eventgrid_echo.clear()
 
     def revoke_tokens(self) -> None:
         """Make every token issued so far invalid (401), to exercise forced token refresh."""
         self._tokens.revoke_all()
+
+    def tokens(self) -> list[dict]:
+        """Every token the MSI endpoint (or :meth:`issue_token`) issued, ``{audience, token}``: what a leak scan looks for."""
+        return self._tokens.issued()
 
     def issue_token(self, audience: str, client_id: str | None = None) -> str:
         """A token as the MSI endpoint would issue it (not recorded as a request)."""
@@ -410,7 +417,7 @@ class Simulator:
         now = shapes.rfc3339_now()
         with self._cond:
             rate, kinds, seed = self._faults
-            fault = pick_fault(rate, kinds, seed, key, read_no)
+            fault = pick_fault(rate, kinds, seed, key, read_no) if op.faults else None
             if op.start_time is None:
                 op.start_time = now
             previous = op.last_status
@@ -442,6 +449,9 @@ class Simulator:
                 return _Resp(202, b"", {}, delay=self._slow_seconds if fault == "slow" else 0.0)
             return self._fault_response(fault, body_for, prev_status, self._slow_seconds, {})
 
+        return hostile_answer(self._step_answer(step, body_for, error, prev_status, rec), step, headers)
+
+    def _step_answer(self, step: dict, body_for: Callable, error: Callable, prev_status: str, rec: dict) -> _Resp:
         hdrs = step["_headers"]
         kind = step["kind"]
         if kind == "status":
@@ -525,7 +535,7 @@ class Simulator:
             kind = "operationStatuses" if style == "aao" else "operationResults"
             url = (f"{self.base_url}/subscriptions/{res.subscription}/providers/{res.namespace}/locations/westus/"
                    f"{kind}/{op_id}?api-version={api_version}")
-            self._install([(op_id, answer["operationSteps"], "status" if style == "aao" else "location")])
+            self._install([(op_id, answer["operationSteps"], "status" if style == "aao" else "location", True)])
             hdrs["Azure-AsyncOperation" if style == "aao" else "Location"] = url
             if style == "aao" and with_body:
                 return _json(code, res.body(answer.get("state", "Accepted")), hdrs)
@@ -636,9 +646,9 @@ class Simulator:
         if len(body) > EVENTGRID_MAX_BATCH_BYTES:
             return fail(413, "RequestEntityTooLarge", "The batch is larger than 1 MB.")
         try:
-            batch = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return fail(400, "BadRequest", "The body is not valid UTF-8 JSON.")
+            batch = strict_loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return fail(400, "BadRequest", f"The body is not valid UTF-8 JSON ({exc}).")
         if not isinstance(batch, list) or not batch:
             return fail(400, "BadRequest", "The body must be a non-empty JSON array of CloudEvents.")
         for i, event in enumerate(batch):
@@ -649,12 +659,28 @@ class Simulator:
             for attr in ("id", "source", "type"):
                 if not isinstance(event.get(attr), str) or not event[attr]:
                     return fail(400, "BadRequest", f"Event [{i}]: required attribute '{attr}' is missing or empty.")
+        if self.eventgrid_echo.take(batch):
+            rec["fault"] = "eventgrid-echo"
+            return self.eventgrid_echo.refusal(headers)
         with self._cond:
             self._events.extend({**event, "authMode": rec["authMode"]} for event in batch)
             self._cond.notify_all()
         return _Resp(200)
 
     # ----------------------------------------------------------------- control plane (/_sim/...)
+    def _hostile_control(self, method: str, parts: list[str], data: Callable[[], Any]) -> _Resp | None:
+        """``POST /_sim/eventgrid/echo`` and ``GET /_sim/tokens`` (the soak's hostile lane and leak scan); else None."""
+        if parts == ["eventgrid", "echo"] and method == "POST":
+            payload = data()
+            try:
+                n = self.eventgrid_echo.add(payload if isinstance(payload, list) else [payload])
+            except ValueError as exc:
+                raise ScriptError(str(exc)) from None
+            return _json(200, {"scripted": n})
+        if parts == ["tokens"] and method == "GET":
+            return _json(200, self.tokens())
+        return None
+
     def _control(self, method: str, raw_path: str, query: dict, body: bytes) -> _Resp:
         parts = [unquote(p) for p in raw_path.split("/")[2:]]
         if parts and parts[-1] == "":
@@ -700,6 +726,9 @@ class Simulator:
                     raise ScriptError("body must be an object {count, status}")
                 self.eventgrid_fail_next(payload.get("count", 1), payload.get("status", 503))
                 return _json(200, {"count": payload.get("count", 1), "status": payload.get("status", 503)})
+            hostile = self._hostile_control(method, parts, data)
+            if hostile is not None:
+                return hostile
             if parts == ["azdo"] and method == "GET":
                 return _json(200, self.azdo.received(query.get("planId"), query.get("kind")))
             if parts == ["azdo", "answers"] and method == "POST":

@@ -76,6 +76,12 @@ class TokenIssuer:
         self._counter = itertools.count(1)
         self._epoch = 0
         self._lock = threading.Lock()
+        self._issued: list[dict[str, str]] = []
+
+    def issued(self) -> list[dict[str, str]]:
+        """``{audience, token}`` of every token issued so far, oldest first."""
+        with self._lock:
+            return list(self._issued)
 
     def issue(self, audience: str, client_id: str | None) -> tuple[str, int]:
         now = int(time.time())
@@ -93,7 +99,10 @@ class TokenIssuer:
             }
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         signing_input = f"{_HEADER}.{payload}"
-        return f"{signing_input}.{self._sign(signing_input)}", expires_on
+        token = f"{signing_input}.{self._sign(signing_input)}"
+        with self._lock:
+            self._issued.append({"audience": audience, "token": token})
+        return token, expires_on
 
     def verify(self, token: str) -> dict:
         """Claims of a token this issuer signed and has not revoked; raises TokenError otherwise."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from tools.ops._cli import exit_on_interrupt
 
 from .procs import PROJECT_ROOT
-from .report import summary
+from .report import failed, summary
 from .run import SoakConfig, run_soak
 
 
@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=defaults.workers, help="run_local processes (default 2)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate, help="share of reads faulted (0.2)")
+    parser.add_argument("--hostile-share", type=float, default=defaults.hostile_share,
+                        help=f"share of operations from the hostile lane (default {defaults.hostile_share}; 0 turns it off)")
+    parser.add_argument("--sink", choices=("queue", "both"), default=defaults.sink,
+                        help="RESULT_SINK of the workers (default both: the results queue and the simulator's Event Grid)")
     parser.add_argument("--window", type=int, default=defaults.window, help="most operations unfinished at once")
     parser.add_argument("--max-seconds", type=float, help="give up after this long (default 180 + 0.2 s per operation)")
     parser.add_argument("--workdir", type=Path, default=defaults.workdir, help="Azurite's files and the logs")
@@ -33,10 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.ops < 1 or args.workers < 1:
         parser.error("--ops and --workers must be at least 1")
+    if not 0 <= args.hostile_share <= 1:
+        parser.error(f"--hostile-share must be between 0 and 1, got {args.hostile_share}")
     if args.report is None:
         args.report = default_report(args.ops)
     config = SoakConfig(ops=args.ops, workers=args.workers, seed=args.seed, fault_rate=args.fault_rate,
-                        window=args.window, max_seconds=args.max_seconds, workdir=args.workdir.resolve())
+                        window=args.window, max_seconds=args.max_seconds, workdir=args.workdir.resolve(),
+                        hostile_share=args.hostile_share, sink=args.sink)
     holder: list[dict] = []
     code = exit_on_interrupt(lambda: holder.append(run_soak(config)) or 0,
                              f"stopped the workers, Azurite and the simulator; no report written to {args.report}")
@@ -47,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args.report.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(summary(report))
     print(f"report: {args.report}")
-    return 1 if report["lost"] or report["wrong"] else 0
+    return 1 if failed(report) else 0
 
 
 if __name__ == "__main__":

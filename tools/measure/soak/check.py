@@ -14,13 +14,14 @@ report's verdict part. Per operation:
   name the offending field;
 * **duplicates**: copies beyond the first of one eventId (allowed: at least once).
 
-The callback lane (``azdo``: the simulator's Azure DevOps records) adds, per operation with a
-``callback``: **lost** when no TaskCompleted was accepted (or, for a plan that refuses, none was
-even tried); **wrong** when accepted TaskCompleted events disagree (``succeeded`` and ``failed``),
-differ from the outcome, name another task or job, or a refused plan was accepted; a job token
-(``TOKEN_PREFIX``) or a resource body's secret (``BODY_SECRET``: every body the resource and
-deployment lanes serve holds one) in any result or poison entry is **wrong** too. Accepted copies beyond the first
-are counted as ``callbacks.duplicates`` (allowed).
+With ``events`` (what the simulator's Event Grid accepted, when the sink includes it), an operation
+with a result but no event of that ``eventId`` is **lost** too. The callback lane (``azdo``: the
+simulator's Azure DevOps records) adds its own lost and wrong (:mod:`tools.measure.soak.callbacks`).
+The hostile lane (:mod:`tools.measure.soak.hostile`) is judged by the same rules, plus
+``percentComplete`` where its script says (``null`` after a non-finite one), any error code where it
+says ``"*"``, a ``context`` the watcher dropped to fit (listed in ``trimmed``); ``hostile`` in the
+verdict counts its lost and wrong per variant. Secrets and strict JSON in every output are
+:mod:`tools.measure.soak.audit`'s.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from typing import Any
 from shared.core.result import event_id_for
 from shared.core.sources import SOURCES
 
-from .plan import BODY_SECRET, TOKEN_PREFIX, PlannedOp
+from .callbacks import callback_verdict
+from .hostile import variant_summary
+from .plan import HOSTILE_LANE, PlannedOp
 
 __all__ = ["judge", "stats", "fault_counts", "result_owner", "poison_owner"]
 
@@ -57,7 +60,7 @@ def stats(values: Sequence[float]) -> dict[str, float] | None:
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -73,11 +76,12 @@ def _expected_event_id(result: dict[str, Any], event_url: str | None, watch: str
 def _result_problem(op: PlannedOp, result: dict[str, Any]) -> str | None:
     expect = op.expect
     error = result.get("error") if isinstance(result.get("error"), dict) else {}
+    trimmed = result.get("trimmed") if isinstance(result.get("trimmed"), list) else []
     checks = [
         ("outcome", result.get("outcome"), expect["outcome"]),
         ("source", result.get("source"), expect["source"]),
         ("correlationId", result.get("correlationId"), expect["correlationId"]),
-        ("context", result.get("context"), expect["context"]),
+        ("context", result.get("context"), None if "context" in trimmed else expect["context"]),
         ("eventId", result.get("eventId"), _expected_event_id(result, expect.get("eventUrl"), expect.get("watch"))),
     ]
     if "operation" in expect:  # a watched resource: the projection, never the body
@@ -91,8 +95,12 @@ def _result_problem(op: PlannedOp, result: dict[str, Any]) -> str | None:
         checks.append(("statusUrl", result.get("statusUrl"), expect["statusUrl"]))
     if "status" in expect:
         checks.append(("status", result.get("status"), expect["status"]))
-    if "errorCode" in expect:
+    if expect.get("errorCode") == "*":  # any code the watcher names
+        checks.append(("error.code is a name", isinstance(error.get("code"), str) and bool(error.get("code")), True))
+    elif "errorCode" in expect:
         checks.append(("error.code", error.get("code"), expect["errorCode"]))
+    if "percentComplete" in expect:
+        checks.append(("percentComplete", result.get("percentComplete"), expect["percentComplete"]))
     if "httpStatus" in expect:
         checks.append(("error.httpStatus", error.get("httpStatus"), expect["httpStatus"]))
     for name, got, wanted in checks:
@@ -123,36 +131,58 @@ def poison_owner(
     return op, (entry if wrapped else None)
 
 
-def judge(
-    plan: Sequence[PlannedOp], results: Sequence[str], poison: Sequence[str], azdo: Sequence[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The verdict: lost, wrong, duplicates, poisoned, outcomes, polls, callbacks (see the module docstring)."""
+def _sort(plan: Sequence[PlannedOp], results: Sequence[str], poison: Sequence[str]) -> tuple[
+        dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any] | None]], list[dict[str, Any]]]:
+    """Results and poison entries by operation key; what belongs to none is wrong (a stray)."""
     by_key = {op.key: op for op in plan}
     by_text = {op.text: op for op in plan}
     got: dict[str, list[dict[str, Any]]] = defaultdict(list)
     poisoned: dict[str, list[dict[str, Any] | None]] = defaultdict(list)
-    wrong: list[dict[str, Any]] = []
-    strays = 0
+    strays: list[dict[str, Any]] = []
     for text in results:
         op = result_owner(text, by_key)
         if op is None:
-            strays += 1
-            wrong.append({"op": None, "why": f"a result matching no planned operation: {text[:200]}"})
-            continue
-        got[op.key].append(json.loads(text))
+            strays.append({"op": None, "why": f"a result that does not parse or matches no planned operation: {text[:200]}"})
+        else:
+            got[op.key].append(_json(text))
     for text in poison:
         op, entry = poison_owner(text, by_text, by_key)
         if op is None:
-            strays += 1
-            wrong.append({"op": None, "why": f"a poison entry matching no planned operation: {text[:200]}"})
-            continue
-        poisoned[op.key].append(entry)
+            strays.append({"op": None, "why": f"a poison entry matching no planned operation: {text[:200]}"})
+        else:
+            poisoned[op.key].append(entry)
+    return got, poisoned, strays
 
+
+class _Tally:
+    """Outcomes, duplicates and polls, counted operation by operation."""
+
+    def __init__(self) -> None:
+        self.outcomes: Counter[str] = Counter()
+        self.by_source: dict[str, Counter[str]] = defaultdict(Counter)
+        self.polls: list[int] = []
+        self.duplicates = self.duplicate_poison = 0
+
+    def poisoned(self, op: PlannedOp, entries: list[dict[str, Any] | None]) -> None:
+        self.outcomes["poisoned"] += 1
+        self.by_source[op.source]["poisoned"] += 1
+        self.duplicate_poison += len(entries) - 1
+
+    def published(self, op: PlannedOp, copies: list[dict[str, Any]]) -> None:
+        outcome = str(copies[0].get("outcome"))
+        self.outcomes[outcome] += 1
+        self.by_source[op.source][outcome] += 1
+        self.polls.append(copies[0].get("polls", 0))
+        self.duplicates += sum(n - 1 for n in Counter(r.get("eventId") for r in copies).values())
+
+
+def _per_operation(
+    plan: Sequence[PlannedOp], got: dict[str, list[dict[str, Any]]], poisoned: dict[str, list[dict[str, Any] | None]],
+    published: set[str] | None, wrong: list[dict[str, Any]],
+) -> tuple[list[str], _Tally]:
+    """Each planned operation against its results and poison entries (and its Event Grid event): lost, tally; appends to wrong."""
     lost: list[str] = []
-    outcomes: Counter[str] = Counter()
-    by_source: dict[str, Counter[str]] = defaultdict(Counter)
-    polls: list[int] = []
-    duplicates = duplicate_poison = 0
+    tally = _Tally()
     for op in plan:
         copies, entries = got.get(op.key, []), poisoned.get(op.key, [])
         if not copies and not entries:
@@ -162,102 +192,61 @@ def judge(
         if problem:
             wrong.append({"op": op.key, "kind": op.kind, "source": op.source, "why": problem})
         if entries:
-            outcomes["poisoned"] += 1
-            by_source[op.source]["poisoned"] += 1
-            duplicate_poison += len(entries) - 1
+            tally.poisoned(op, entries)
         if copies:
-            outcome = copies[0].get("outcome")
-            outcomes[outcome] += 1
-            by_source[op.source][outcome] += 1
-            polls.append(copies[0].get("polls", 0))
-            per_event = Counter(r.get("eventId") for r in copies)
-            duplicates += sum(n - 1 for n in per_event.values())
+            tally.published(op, copies)
+            if published is not None and not any(str(r.get("eventId")) in published for r in copies):
+                lost.append(f"{op.key} (no Event Grid event)")
+    return lost, tally
+
+
+def judge(
+    plan: Sequence[PlannedOp], results: Sequence[str], poison: Sequence[str], azdo: Sequence[dict[str, Any]] | None = None,
+    events: Sequence[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The verdict: lost, wrong, duplicates, poisoned, outcomes, polls, callbacks, hostile (see the module docstring)."""
+    got, poisoned, wrong = _sort(plan, results, poison)
+    strays = len(wrong)
+    published = {str(e.get("id")) for e in events} if events is not None else None
+    lost, tally = _per_operation(plan, got, poisoned, published, wrong)
     callbacks = None
     if azdo is not None:
-        callbacks, callback_lost, callback_wrong = _callback_verdict(plan, azdo)
+        callbacks, callback_lost, callback_wrong = callback_verdict(plan, azdo)
         lost += callback_lost
         wrong += callback_wrong
-    wrong += [{"op": None, "why": f"a job token in the {name}: {text[:120]}..."}
-              for name, texts in (("results", results), ("poison queue", poison)) for text in texts if TOKEN_PREFIX in text]
-    wrong += [{"op": None, "why": f"a resource body's secret in the {name}: {text[:120]}..."}
-              for name, texts in (("results", results), ("poison queue", poison)) for text in texts if BODY_SECRET in text]
+    variants = {op.key: op.expect["variant"] for op in plan if op.source == HOSTILE_LANE}
+    hostile = variant_summary(variants, {k.split(" ")[0] for k in lost}, {str(w.get("op")) for w in wrong})
     return {
         "lost": len(lost),
         "wrong": len(wrong),
-        "duplicates": duplicates,
-        "poisoned": outcomes["poisoned"],
+        "duplicates": tally.duplicates,
+        "poisoned": tally.outcomes["poisoned"],
         "poisonEntries": len(poison),
-        "duplicatePoisonEntries": duplicate_poison,
+        "duplicatePoisonEntries": tally.duplicate_poison,
         "results": len(results),
         "opsWithDuplicates": sum(1 for copies in got.values() if len(copies) > 1),
-        "outcomes": dict(sorted(outcomes.items())),
-        "outcomesBySource": {source: dict(sorted(c.items())) for source, c in sorted(by_source.items())},
-        "pollsPerOperation": stats(polls),
+        "outcomes": dict(sorted(tally.outcomes.items())),
+        "outcomesBySource": {source: dict(sorted(c.items())) for source, c in sorted(tally.by_source.items())},
+        "pollsPerOperation": stats(tally.polls),
         "lostExamples": lost[:MAX_EXAMPLES],
         "wrongExamples": wrong[:MAX_EXAMPLES],
         "strays": strays,
         **({"callbacks": callbacks} if callbacks is not None else {}),
+        **({"hostile": hostile} if hostile else {}),
     }
-
-
-def _callback_verdict(plan: Sequence[PlannedOp], azdo: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
-    """Every callback operation's TaskCompleted: received at least once with one, right, result."""
-    events: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    feed_lines: Counter[str] = Counter()
-    for record in azdo:
-        if record.get("kind") == "event":
-            events[str(record.get("planId"))].append(record)
-        elif record.get("status") == 200:
-            feed_lines[str(record.get("planId"))] += 1
-    lost: list[str] = []
-    wrong: list[dict[str, Any]] = []
-    counts: Counter[str] = Counter()
-    for op in plan:
-        if "planId" not in op.expect:
-            continue
-        counts["operations"] += 1
-        mine = events.get(op.expect["planId"].lower(), [])
-        accepted = [e for e in mine if 200 <= int(e.get("status") or 0) < 300]
-        refusing = op.expect.get("azdoAnswers") == [401]
-        counts["posts"] += len(mine)
-        counts["withFeedLines"] += 1 if feed_lines.get(op.expect["planId"].lower()) else 0
-        if refusing:
-            counts["refused"] += 1
-            counts["refusedPosts"] += len(mine)
-            if not mine:
-                lost.append(f"{op.key} (TaskCompleted never tried)")
-            elif accepted:
-                wrong.append({"op": op.key, "why": "a refusing plan accepted a TaskCompleted"})
-            continue
-        if not accepted:
-            lost.append(f"{op.key} (no TaskCompleted accepted after {len(mine)} POSTs)")
-            continue
-        counts["taskCompleted"] += 1
-        counts["duplicates"] += len(accepted) - 1
-        counts["retried"] += 1 if len(mine) > len(accepted) else 0
-        results = {e["body"].get("result") for e in accepted}
-        ids = {(e["body"].get("taskId"), e["body"].get("jobId")) for e in accepted}
-        if len(results) > 1:
-            wrong.append({"op": op.key, "why": f"conflicting TaskCompleted results {sorted(results)}"})
-        elif results != {op.expect["taskResult"]}:
-            wrong.append({"op": op.key, "why": f"TaskCompleted {results.pop()!r}, expected {op.expect['taskResult']!r}"})
-        elif ids != {(op.expect["taskId"], op.expect["jobId"])}:
-            wrong.append({"op": op.key, "why": f"TaskCompleted for {sorted(ids)}"})
-    return dict(sorted(counts.items())), lost, wrong
 
 
 def _op_problem(op: PlannedOp, copies: list[dict[str, Any]], entries: list[dict[str, Any] | None]) -> str | None:
     if op.kind == "poison":
         if copies:
             return f"an invalid request was published as {copies[0].get('outcome')}"
-        field = op.expect["field"]
+        fields = op.expect["field"] if isinstance(op.expect["field"], tuple) else (op.expect["field"],)
         for entry in entries:
             if entry is None:
                 return "poisoned by the host (raw message), not rejected by the watcher"
             reason = str(entry.get("reason"))
-            # Whole-message problems say "The message ..."; field problems quote the field: "Field 'x' ...".
-            if f"'{field}'" not in reason and not (field == "message" and reason.startswith("The message ")):
-                return f"poison reason does not name field {field!r}: {reason!r}"
+            if not any(_names(reason, field) for field in fields):
+                return f"poison reason does not name field {' or '.join(map(repr, fields))}: {reason[:300]!r}"
         return None
     if entries:
         return f"a valid request ended in the poison queue ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'})"
@@ -270,6 +259,13 @@ def _op_problem(op: PlannedOp, copies: list[dict[str, Any]], entries: list[dict[
     if "statusUrl" in op.expect and all(r.get("statusUrl") != op.expect["statusUrl"] for r in copies):
         return f"no result polled the moved Location {op.expect['statusUrl']!r}"
     return None
+
+
+def _names(reason: str, field: str) -> bool:
+    """Whole-message problems say "The message ..."; field problems quote the field ('x', or a part of it: 'x.y')."""
+    if field == "message":
+        return reason.startswith("The message ")
+    return f"'{field}'" in reason or f"'{field}." in reason
 
 
 def fault_counts(records: Sequence[dict[str, Any]], plan: Sequence[PlannedOp]) -> dict[str, Any]:

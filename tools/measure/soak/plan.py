@@ -51,10 +51,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .hostile import DEFAULT_DRIP_SECONDS, hostile_op, is_hostile
+
 __all__ = ["PlannedOp", "build_plan", "azdo_answers", "SOURCES", "LANE_SOURCE", "RESOURCE_LANES", "KIND_WEIGHTS", "SUBSCRIPTION",
-           "DEVCENTER_PROJECT", "TOKEN_PREFIX", "BODY_SECRET", "AZDO_ANSWERS"]
+           "DEVCENTER_PROJECT", "TOKEN_PREFIX", "BODY_SECRET", "AZDO_ANSWERS", "HOSTILE_LANE"]
 
 SOURCES = ("apim", "operationalinsights", "devcenter", "arm", "arm-location", "dataplane", "callback", "resource", "deployment")
+#: The lane of the hostile operations (tools/measure/soak/hostile.py): about 5 % of a soak, outside the round-robin.
+HOSTILE_LANE = "hostile"
 #: The request's ``source`` per lane.
 LANE_SOURCE = {"arm-location": "arm", "callback": "arm", "resource": "arm", "deployment": "arm"}
 #: The lanes that watch a resource by id (``resourceId``): scripted on the simulator as resources, not operations.
@@ -87,6 +91,7 @@ class PlannedOp:
     steps: tuple[dict[str, Any], ...] = ()
     expect: dict[str, Any] = field(default_factory=dict)
     resource_id: str | None = None  # the resource scripted on the simulator (the resource and deployment lanes)
+    style: str = ""  # "status" or "location"; empty: the lane's (the hostile lane sets it per variant)
 
     @property
     def resource_script(self) -> dict[str, Any]:
@@ -94,17 +99,27 @@ class PlannedOp:
 
     @property
     def script(self) -> dict[str, Any]:
-        style = "location" if self.source == "arm-location" else "status"
-        return {"operationId": self.sim_id, "steps": list(self.steps), "style": style}
+        style = self.style or ("location" if self.source == "arm-location" else "status")
+        hostile = {"faults": False} if self.source == HOSTILE_LANE else {}  # its script is its fault: nothing on top
+        return {"operationId": self.sim_id, "steps": list(self.steps), "style": style, **hostile}
 
 
-def build_plan(n: int, seed: int, base_url: str) -> list[PlannedOp]:
-    """``n`` operations, sources round-robin, kinds drawn by :data:`KIND_WEIGHTS`."""
+def build_plan(n: int, seed: int, base_url: str, *, hostile_share: float = 0.0,
+               drip_seconds: float = DEFAULT_DRIP_SECONDS) -> list[PlannedOp]:
+    """``n`` operations, sources round-robin, kinds drawn by :data:`KIND_WEIGHTS`; ``hostile_share`` of them
+    from the hostile lane (:mod:`tools.measure.soak.hostile`) instead."""
     rng = random.Random(seed)
     kinds = list(KIND_WEIGHTS)
     weights = list(KIND_WEIGHTS.values())
     plan = []
+    hostile = 0
     for i in range(n):
+        if is_hostile(i, hostile_share):
+            h = hostile_op(hostile, i, seed, base_url, drip_seconds)
+            hostile += 1
+            plan.append(PlannedOp(f"op-{i:06d}", HOSTILE_LANE, h["kind"], h["text"], h["sim_id"], tuple(h["steps"]),
+                                  h["expect"], style=h["style"]))
+            continue
         source = SOURCES[i % len(SOURCES)]
         kind = rng.choices(kinds, weights)[0]
         key = f"op-{i:06d}"
@@ -135,7 +150,7 @@ def _valid(rng: random.Random, seed: int, i: int, key: str, source: str, kind: s
         request["callback"] = {"azureDevOps": _callback(seed, i, base_url)}
         roll = rng.random()
         answers = next(statuses for share, statuses in AZDO_ANSWERS if roll < share)
-        expect.update(planId=_plan_id(seed, i), taskResult="succeeded" if kind == "Succeeded" else "failed",
+        expect.update(authToken=request["callback"]["azureDevOps"]["authToken"], planId=_plan_id(seed, i), taskResult="succeeded" if kind == "Succeeded" else "failed",
                       taskId=f"task-{i}", jobId=f"job-{i}", azdoAnswers=list(answers))
     if kind == "TimedOut":
         request["timeoutSeconds"] = rng.randint(2, 4)

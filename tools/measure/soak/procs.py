@@ -29,7 +29,7 @@ APP_SETTINGS = (
     "AzureWebJobsStorage", "OPERATIONS_QUEUE", "RESULTS_QUEUE", "RESULT_SINK", "EVENTGRID_TOPIC_ENDPOINT",
     "EVENTGRID_TOPIC_KEY", "EVENT_SOURCE", "ARM_ENDPOINT", "ARM_SCOPE", "DEVCENTER_SCOPE", "STATUS_HOST_ALLOWLIST", "DATAPLANE_HOSTS",
     "POLL_MIN_DELAY_SECONDS", "POLL_MAX_DELAY_SECONDS", "POLL_DEFAULT_TIMEOUT_SECONDS", "POLL_MAX_FAILURES",
-    "STATUS_READ_TIMEOUT_SECONDS", "LOG_LEVEL",
+    "STATUS_READ_TIMEOUT_SECONDS", "LOG_LEVEL", "PUBLISH_PROGRESS", "CALLBACK_HOST_ALLOWLIST",
     "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET", "IMDS_ENDPOINT", "AZURE_CLIENT_ID",
     "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE",
 )
@@ -48,10 +48,13 @@ def child_environment(settings: Mapping[str, str]) -> dict[str, str]:
 class SimulatorProcess:
     """``python -m tools.simulator`` in a child process, driven through its ``/_sim`` control plane."""
 
-    def __init__(self, log_path: Path, *, slow_seconds: float, max_requests: int) -> None:
+    def __init__(self, log_path: Path, *, slow_seconds: float, max_requests: int,
+                 eventgrid_key: str | None = None, identity_header: str = "sim-identity-header") -> None:
         self.log_path = log_path
         self.slow_seconds = slow_seconds
         self.max_requests = max_requests
+        self.eventgrid_key = eventgrid_key
+        self.identity_header = identity_header
         self.info: dict[str, str] = {}
         self._process: subprocess.Popen[str] | None = None
         self._log: IO[str] | None = None
@@ -63,7 +66,8 @@ class SimulatorProcess:
         self._log = open(self.log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "tools.simulator", "--slow-seconds", str(self.slow_seconds),
-             "--max-requests", str(self.max_requests)],
+             "--max-requests", str(self.max_requests), f"--identity-header={self.identity_header}",  # '=': it may start with '-'
+             *([f"--eventgrid-key={self.eventgrid_key}"] if self.eventgrid_key else [])],
             cwd=PROJECT_ROOT, env=child_environment({}), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=self._log, text=True, start_new_session=True,
         )
@@ -110,6 +114,18 @@ class SimulatorProcess:
         """Script the Azure DevOps fake: ``{planId, statuses}`` items (the first TaskCompleted answers)."""
         for start in range(0, len(answers), chunk):
             self._call("POST", "azdo/answers", list(answers[start:start + chunk]))
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every CloudEvent the simulator's Event Grid accepted."""
+        return self._call("GET", "events")
+
+    def tokens(self) -> list[dict[str, str]]:
+        """Every token the simulator's managed identity issued (``{audience, token}``): what the audit looks for."""
+        return self._call("GET", "tokens")
+
+    def eventgrid_echo(self, correlation_ids: Sequence[str]) -> None:
+        """Refuse the first publish of each of these correlationIds with a body quoting the topic key."""
+        self._call("POST", "eventgrid/echo", list(correlation_ids))
 
     def azdo(self) -> list[dict[str, Any]]:
         """Every feed line POST and TaskCompleted the Azure DevOps fake received (no token in them)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from collections import Counter
@@ -10,9 +11,15 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from .audit import Secret, scrub
 from .plan import KIND_WEIGHTS, PlannedOp
 
-__all__ = ["build_report", "summary"]
+__all__ = ["build_report", "summary", "failed"]
+
+
+def failed(report: dict[str, Any]) -> bool:
+    """Anything lost or wrong, a secret in an output, or an output a strict JSON parser refuses."""
+    return bool(report["lost"] or report["wrong"] or report.get("secretsFound") or report.get("notStrictJson"))
 
 
 def build_report(
@@ -30,14 +37,18 @@ def build_report(
     hiccups: dict[str, int],
     settings: dict[str, str],
     client_timeout: float,
+    secrets: Sequence[Secret] = (),
 ) -> dict[str, Any]:
-    """Key figures first (``enqueued``, ``lost``, ``wrong``, ``duplicates``, ``poisoned``), then the details."""
+    """Key figures first (``enqueued``, ``lost``, ``wrong``, ``secretsFound``, ``notStrictJson``, ``duplicates``,
+    ``poisoned``), then the details; no secret of the run in it (each replaced by ``«secret»``)."""
     verdict = dict(verdict)
-    return {
+    report = {
         "ops": len(plan),
         "enqueued": enqueued,
         "lost": verdict.pop("lost"),
         "wrong": verdict.pop("wrong"),
+        "secretsFound": verdict.pop("secretsFound", None),
+        "notStrictJson": verdict.pop("notStrictJson", None),
         "duplicates": verdict.pop("duplicates"),
         "poisoned": verdict.pop("poisoned"),
         **verdict,
@@ -61,6 +72,7 @@ def build_report(
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "finishedAt": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    return json.loads(scrub(json.dumps(report), secrets)) if secrets else report
 
 
 def summary(report: dict[str, Any]) -> str:
@@ -72,7 +84,8 @@ def summary(report: dict[str, Any]) -> str:
     lines = [
         f"soak: {report['ops']} operations, {len(report['workers'])} workers, {report['wallSeconds']} s "
         f"({report['operationsPerSecond']} operations/s)",
-        f"  lost {report['lost']}   wrong {report['wrong']}   duplicates {report['duplicates']} "
+        f"  lost {report['lost']}   wrong {report['wrong']}   secrets found {report.get('secretsFound')}   "
+        f"not strict JSON {report.get('notStrictJson')}   duplicates {report['duplicates']} "
         f"(in {report['opsWithDuplicates']} operations)   poisoned {report['poisoned']}",
         f"  outcomes: {', '.join(f'{k} {v}' for k, v in report['outcomes'].items())}",
         f"  polls per operation: mean {polls.get('mean')}, p50 {polls.get('p50')}, p95 {polls.get('p95')}, "
@@ -80,9 +93,14 @@ def summary(report: dict[str, Any]) -> str:
         f"  status reads {faults['statusReads']}, faults injected {faults['faultsInjected']} "
         f"({faults['faultShare']:.1%}): {', '.join(f'{k} {v}' for k, v in faults['faultsByKind'].items())}",
         f"  worker 0 SIGKILLed at {kill.get('atSeconds')} s ({kill.get('progress', 0):.0%}), back at "
-        f"{kill.get('restartedAtSeconds')} s; Azurite restarted at {restart.get('atSeconds')} s "
-        f"({restart.get('progress', 0):.0%}, down {restart.get('downSeconds')} s)",
+        f"{kill.get('restartedAtSeconds')} s; Azurite restarted ({restart.get('kind')}, {restart.get('signal')}) at "
+        f"{restart.get('atSeconds')} s ({restart.get('progress', 0):.0%}, down {restart.get('downSeconds')} s)",
     ]
+    hostile = report.get("hostile")
+    if hostile:
+        bad = {k: v for k, v in hostile.items() if v["lost"] or v["wrong"]}
+        lines.append(f"  hostile lane: {sum(v['operations'] for v in hostile.values())} operations in {len(hostile)} variants; "
+                     + (", ".join(f"{k} (lost {v['lost']}, wrong {v['wrong']})" for k, v in bad.items()) or "all right"))
     callbacks = report.get("callbacks")
     if callbacks:
         lines.append(
@@ -92,4 +110,6 @@ def summary(report: dict[str, Any]) -> str:
             f"({callbacks.get('refusedPosts', 0)} POSTs)")
     lines += [f"  LOST {example}" for example in report["lostExamples"][:5]]
     lines += [f"  WRONG {example}" for example in report["wrongExamples"][:5]]
+    lines += [f"  SECRET {e['secret']} ({e['form']}) in {e['where']}: {e['excerpt']!r}" for e in report.get("secretExamples", [])[:5]]
+    lines += [f"  NOT STRICT {e['where']}: {e['why']}" for e in report.get("notStrictExamples", [])[:5]]
     return "\n".join(lines)

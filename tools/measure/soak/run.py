@@ -10,15 +10,20 @@ Timeline of :func:`run_soak`:
 4. consume the results and poison queues as a consumer would (each message counted
    once, by message id);
 5. chaos, by progress: at ``kill_at`` of the operations finished, SIGKILL worker 0 and
-   start it again a second later; at ``restart_at``, restart Azurite on the same port;
+   start it again a second later; at ``restart_at``, restart Azurite on the same port,
+   gracefully (SIGTERM: Azurite saves its files; the report's ``chaos.azuriteRestart.kind``);
 6. done when every operation has a result or a poison entry and the operations queue
    is empty (so late duplicates are counted too); then stop the workers with SIGTERM;
-7. judge (:mod:`tools.measure.soak.check`) and return the report.
+7. judge (:mod:`tools.measure.soak.check`), audit every output for secrets and strict JSON
+   (:mod:`tools.measure.soak.audit`: results, poison entries, Event Grid events, Azure DevOps
+   posts, the workers' log files) and return the report.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 import shutil
 import sys
 import threading
@@ -31,8 +36,11 @@ from typing import Any
 from tools.dev.azurite import Azurite
 from tools.dev.sim import INJECTABLE_FAULTS
 
+from .audit import Secret, audit
 from .check import fault_counts, judge, poison_owner, result_owner
-from .plan import azdo_answers, build_plan
+from .drain import Drain
+from .hostile import DEFAULT_DRIP_SECONDS
+from .plan import BODY_SECRET, TOKEN_PREFIX, PlannedOp, azdo_answers, build_plan
 from .procs import PROJECT_ROOT, SimulatorProcess, Worker
 from .report import build_report
 
@@ -60,42 +68,16 @@ class SoakConfig:
     kill_at: float | None = 0.3
     restart_at: float | None = 0.6
     max_seconds: float | None = None  # default: 180 s + 0.2 s per operation
+    hostile_share: float = 0.05  # the hostile lane's share of the operations (tools/measure/soak/hostile.py)
+    drip_seconds: float = DEFAULT_DRIP_SECONDS  # a dripped body takes this long (past status_read_timeout_seconds)
+    status_read_timeout_seconds: int = 3  # STATUS_READ_TIMEOUT_SECONDS of the workers: the whole of one read
+    poll_max_failures: int | None = None  # POLL_MAX_FAILURES of the workers (None: the default, 10)
+    sink: str = "both"  # RESULT_SINK: "both" puts every outcome on the results queue and the simulator's Event Grid
     workdir: Path = field(default_factory=lambda: PROJECT_ROOT / "soak" / "run.tmp")
     verbose: bool = True
 
     def deadline_seconds(self) -> float:
         return self.max_seconds if self.max_seconds is not None else 180 + 0.2 * self.ops
-
-
-class _Drain:
-    """Consumes one queue; each message is kept once, by id (a failed delete brings it back)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.texts: list[str] = []
-        self.errors = 0
-        self._seen: set[str] = set()
-
-    def once(self) -> list[str]:
-        new: list[str] = []
-        try:
-            for _ in range(8):  # at most 256 messages a round: the main loop stays responsive
-                batch = list(self.client.receive_messages(
-                    messages_per_page=32, max_messages=32, visibility_timeout=60, retry_total=0))
-                for message in batch:
-                    if message.id not in self._seen:
-                        self._seen.add(message.id)
-                        new.append(message.content)
-                    try:
-                        self.client.delete_message(message.id, message.pop_receipt, retry_total=0)
-                    except Exception:  # noqa: BLE001 - it comes back and is recognised by its id
-                        self.errors += 1
-                if len(batch) < 32:
-                    break
-        except Exception:  # noqa: BLE001 - storage restarting: try again on the next round
-            self.errors += 1
-        self.texts.extend(new)
-        return new
 
 
 def _host_json(config: SoakConfig) -> Path:
@@ -120,22 +102,26 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     azurite = Azurite(location=workdir / "azurite")
+    eventgrid_key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")  # a topic key's shape: + / = in it
     sim = SimulatorProcess(workdir / "simulator.log", slow_seconds=config.slow_seconds,
-                           max_requests=config.ops * 40 + 10_000)
+                           max_requests=config.ops * 40 + 10_000, eventgrid_key=eventgrid_key,
+                           identity_header=secrets.token_urlsafe(24))
     workers: list[Worker] = []
     try:
         azurite.start()
         sim.start()
-        plan = build_plan(config.ops, config.seed, sim.base_url)
+        plan = build_plan(config.ops, config.seed, sim.base_url, hostile_share=config.hostile_share,
+                          drip_seconds=config.drip_seconds)
         sim.script([op.script for op in plan if op.sim_id])
         sim.script_resources([op.resource_script for op in plan if op.resource_id])
         sim.azdo_answers(azdo_answers(plan))
+        sim.eventgrid_echo([op.key for op in plan if op.expect.get("eventgridEcho")])
         sim.set_faults(config.fault_rate, config.fault_kinds, config.seed)
         settings = {
             "AzureWebJobsStorage": azurite.connection_string,
             "OPERATIONS_QUEUE": OPERATIONS_QUEUE,
             "RESULTS_QUEUE": RESULTS_QUEUE,
-            "RESULT_SINK": "queue",
+            "RESULT_SINK": config.sink,
             "ARM_ENDPOINT": sim.base_url,
             "STATUS_HOST_ALLOWLIST": f"127.0.0.1:{sim.port}",
             "DATAPLANE_HOSTS": f"127.0.0.1:{sim.port}=https://cognitiveservices.azure.com/.default",
@@ -144,7 +130,12 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
             "POLL_MAX_DELAY_SECONDS": str(config.poll_max_delay_seconds),
             "IDENTITY_ENDPOINT": sim.info["identityEndpoint"],
             "IDENTITY_HEADER": sim.info["identityHeader"],
+            "STATUS_READ_TIMEOUT_SECONDS": str(config.status_read_timeout_seconds),
         }
+        if config.sink != "queue":
+            settings.update(EVENTGRID_TOPIC_ENDPOINT=sim.info["eventgridEndpoint"], EVENTGRID_TOPIC_KEY=eventgrid_key)
+        if config.poll_max_failures is not None:
+            settings["POLL_MAX_FAILURES"] = str(config.poll_max_failures)
         args = ["--host-json", str(_host_json(config)), "--local-settings", str(workdir / "absent.local.settings.json"),
                 "--lease-seconds", str(config.lease_seconds)]
         workers = [Worker(i, settings, args, workdir) for i in range(config.workers)]
@@ -154,14 +145,29 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
             worker.stop()
         run.final_sweep()
         _say(config, "reading the simulator's request log")
-        faults = fault_counts(sim.requests(), plan)
-        return run.report(faults, settings, sim.azdo())
+        records = sim.requests()
+        faults = fault_counts(records, plan)
+        refused = sum(1 for r in records if r.get("route") == "eventgrid" and r.get("status") == 400)
+        found = run_secrets(plan, sim.tokens(), eventgrid_key, settings["IDENTITY_HEADER"])
+        return run.report(faults, settings, sim.azdo(), sim.events() if config.sink != "queue" else None,
+                          found, refused)
     finally:
         for worker in workers:
             if worker.alive:
                 worker.stop(10)
         sim.stop()
         azurite.stop()
+
+
+def run_secrets(plan: list[PlannedOp], tokens: list[dict[str, str]], eventgrid_key: str, identity_header: str) -> list[Secret]:
+    """Everything no output may hold: each token the simulator issued, the topic key, the identity header,
+    every callback authToken, every SAS signature, and the secret in every resource body."""
+    found = [Secret(f"bearer token ({t['audience']})", t["token"]) for t in tokens]
+    found += [Secret("Event Grid key", eventgrid_key), Secret("identity header", identity_header),
+              Secret("callback authToken", TOKEN_PREFIX), Secret("resource body secret", BODY_SECRET)]
+    found += [Secret("callback authToken", op.expect["authToken"]) for op in plan if "authToken" in op.expect]
+    found += [Secret("SAS signature", op.expect["sasSignature"]) for op in plan if "sasSignature" in op.expect]
+    return found
 
 
 class _Run:
@@ -180,8 +186,8 @@ class _Run:
                 service.get_queue_client(name).create_queue()
             except ResourceExistsError:
                 pass
-        self.results = _Drain(service.get_queue_client(RESULTS_QUEUE))
-        self.poison = _Drain(service.get_queue_client(f"{OPERATIONS_QUEUE}-poison"))
+        self.results = Drain(service.get_queue_client(RESULTS_QUEUE))
+        self.poison = Drain(service.get_queue_client(f"{OPERATIONS_QUEUE}-poison"))
         self.by_key = {op.key: op for op in plan}
         self.by_text = {op.text: op for op in plan}
         self.pending = list(reversed(plan))  # pop() from the end: plan order
@@ -307,7 +313,8 @@ class _Run:
             self.azurite.restart()
             down = time.monotonic() - began
             after = self._queue_count()
-            self.chaos["azuriteRestart"] = {"atSeconds": elapsed, "progress": round(progress, 3),
+            self.chaos["azuriteRestart"] = {"kind": {"SIGTERM": "graceful"}.get(self.azurite.last_stop or "", "forced"),
+                                            "signal": self.azurite.last_stop, "atSeconds": elapsed, "progress": round(progress, 3),
                                             "downSeconds": round(down, 2), "port": self.azurite.port,
                                             "operationsQueueBefore": before, "operationsQueueAfter": after}
             _say(config, f"restarted Azurite on port {self.azurite.port} at {progress:.0%} "
@@ -339,12 +346,19 @@ class _Run:
             quiet = quiet + 1 if not self._collect() else 0
         self.left_in_queue = self._queue_count()
 
-    def report(self, faults: dict[str, Any], settings: dict[str, str], azdo: list[dict[str, Any]]) -> dict[str, Any]:
+    def report(self, faults: dict[str, Any], settings: dict[str, str], azdo: list[dict[str, Any]],
+               events: list[dict[str, Any]] | None, found: list[Secret], eventgrid_refused: int) -> dict[str, Any]:
+        logs = [(Path(i["log"]).name, Path(i["log"]).read_text(encoding="utf-8", errors="replace"))
+                for worker in self.workers for i in worker.incarnations]
+        outputs = audit(found, results=self.results.texts, poison=self.poison.texts, events=events or [], azdo=azdo,
+                        logs=logs, producer_texts=self.by_text, eventgrid_refused=eventgrid_refused)
+        verdict = judge(self.plan, self.results.texts, self.poison.texts, azdo, events)
         return build_report(
-            self.config, self.plan, judge(self.plan, self.results.texts, self.poison.texts, azdo),
+            self.config, self.plan, {**verdict, **outputs}, secrets=found,
             enqueued=len(self.enqueued), wall=self.finished - self.started, timed_out=self.timed_out,
             left_in_queue=self.left_in_queue, faults=faults, chaos=self.chaos, workers=self.workers,
             hiccups={"sendRetries": self.send_failures, "consumerErrors": self.results.errors + self.poison.errors},
-            settings={k: v for k, v in settings.items() if k.startswith("POLL_") or k == "RESULT_SINK"},
+            settings={k: v for k, v in settings.items()
+                      if k.startswith("POLL_") or k in ("RESULT_SINK", "STATUS_READ_TIMEOUT_SECONDS")},
             client_timeout=CLIENT_TIMEOUT_SECONDS,
         )
