@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from shared.core.result import EVENT_ID_NAMESPACE
+from shared.core.result import event_id_for
+from shared.core.sources import SOURCES
 from tools.measure.soak.audit import MAX_DEPTH, Secret, audit, scrub
 from tools.measure.soak.check import judge
 from tools.measure.soak.hostile import HUGE_STATUS_CHARS, VARIANTS, is_hostile
@@ -35,7 +35,7 @@ def op_of(plan: list[PlannedOp], variant: str) -> PlannedOp:
 def result(op: PlannedOp, **changes: Any) -> dict[str, Any]:
     url = op.expect["eventUrl"]
     outcome = changes.get("outcome", op.expect["outcome"])
-    event = uuid.uuid5(EVENT_ID_NAMESPACE, f"{op.expect['source']}|{url.split('?')[0]}|{outcome}")
+    event = event_id_for(SOURCES[op.expect["source"]], url, outcome)
     error = {"code": op.expect.get("errorCode"), "httpStatus": op.expect.get("httpStatus")} if "errorCode" in op.expect else None
     body = {"eventId": str(event), "source": op.expect["source"], "statusUrl": url, "outcome": outcome,
             "status": op.expect.get("status"), "correlationId": op.key, "context": op.expect["context"], "error": error,
