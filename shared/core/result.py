@@ -1,34 +1,46 @@
-"""The result object (contract §3) and its deterministic ``eventId``."""
+"""The result object (contract §3), its deterministic ``eventId`` and the progress events' ids (one rule for both)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 
-__all__ = ["OUTCOMES", "event_id", "build_result"]
+if TYPE_CHECKING:  # pragma: no cover - typing only: the model imports pydantic, the hot path does not
+    from shared.core.result_model import Result, ResultError
+
+__all__ = ["OUTCOMES", "operation_key", "event_id", "progress_event_id", "build_result"]
 
 OUTCOMES = ("Succeeded", "Failed", "Canceled", "TimedOut", "PollingFailed")
 #: Namespace of every eventId (uuid5), fixed forever so ids stay stable across versions.
 EVENT_ID_NAMESPACE = uuid.UUID("8a3c1f0e-6a57-4f43-9d7e-3b1f3c0b7d21")
 
 
-def event_id(request: WatchedRequest, outcome: str) -> str:
-    """Same operation + same outcome -> same id, whichever copy of the request decided it.
+def operation_key(request: WatchedRequest) -> str:
+    """What identifies the operation in every event id: its source and the producer's status URL without the query.
 
-    The operation is identified by its source and the producer's status URL without
-    the query (so an apiVersion override does not change the id, nor a moved Location); a
-    watched resource also by what it waits for and the request's correlationId.
+    The producer's URL (:attr:`WatchedRequest.operation_url`), not the one polled now: a moved
+    Location or an apiVersion override does not change the ids. A watched resource is watched
+    many times (every redeploy of a deployment named 'main', a create and then a delete): what
+    it waits for and the producer's correlationId tell those watches apart.
     """
-    path = request.operation_url.split("?", 1)[0]
+    key = f"{request.source.name}|{request.operation_url.split('?', 1)[0]}"
     if request.resource is not None:
-        # A resource is watched many times (every redeploy of a deployment named 'main', a create and
-        # then a delete): what it waits for and the producer's correlationId tell those watches apart.
-        watch = f"{request.resource.wait_for}|{request.correlation_id or ''}"
-        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{watch}|{outcome}"))
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request.source.name}|{path}|{outcome}"))
+        key += f"|{request.resource.wait_for}|{request.correlation_id or ''}"
+    return key
+
+
+def event_id(request: WatchedRequest, outcome: str) -> str:
+    """Same operation + same outcome -> same id, whichever copy of the request decided it."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{operation_key(request)}|{outcome}"))
+
+
+def progress_event_id(request: WatchedRequest, polls: int) -> str:
+    """Same operation + same poll -> same id: a re-delivered message republishes the same progress event."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{operation_key(request)}|progress|{polls}"))
 
 
 def _field(body: Any, name: str, kinds: tuple[type, ...]) -> Any:
@@ -47,9 +59,9 @@ def build_result(
     now: datetime,
     *,
     body: dict[str, Any] | None,
-    error: dict[str, Any] | None,
+    error: Mapping[str, Any] | None,
     status_in_body: bool = True,
-) -> dict[str, Any]:
+) -> Result:
     """The result published for ``request``; ``body`` is the last status body, if the last read returned one.
 
     ``status_in_body`` is False for a Location read, whose body is the action's result, not a status
@@ -71,7 +83,7 @@ def build_result(
         "percentComplete": _field(status_body, "percentComplete", (int, float)),
         "startTime": _field(status_body, "startTime", (str,)),
         "endTime": _field(status_body, "endTime", (str,)),
-        "error": error,
+        "error": cast("ResultError | None", error),  # normalised by shared.core.provider_errors or the watcher's own
         "operation": body,
         "polls": poll.polls,
         "enqueuedAt": rfc3339(poll.first_seen_at),

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusAnswer, decide
+from shared.core.cloud_events import progress_event
+from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
-from shared.core.progress import progress_event
+from shared.core.interpretation import NOT_FOUND_GRACE_SECONDS, StatusAnswer
 from shared.core.result import event_id
 from tests.support.builders import SUBSCRIPTION, T0, arm, parse, settings
 

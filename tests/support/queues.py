@@ -22,7 +22,8 @@ CONNECTION_SETTING = "AzureWebJobsStorage"
 
 
 def service_client(environ: Mapping[str, str]) -> QueueServiceClient:
-    from shared.edges.storage import queue_service_client, storage_connection_from_environ
+    from shared.core.storage_connection import storage_connection_from_environ
+    from shared.edges.storage import queue_service_client
 
     return queue_service_client(storage_connection_from_environ(environ))
 

@@ -283,7 +283,8 @@ def print_agentless(agentless: Agentless) -> None:
 
 
 def _service(env: dict[str, str]) -> Any:
-    from shared.edges.storage import queue_service_client, storage_connection_from_environ
+    from shared.core.storage_connection import storage_connection_from_environ
+    from shared.edges.storage import queue_service_client
 
     return queue_service_client(storage_connection_from_environ(env))
 

@@ -58,7 +58,8 @@ class _QueueStorage:
         from azure.core.exceptions import ResourceExistsError
 
         from shared.core.errors import SettingsError
-        from shared.edges.storage import queue_service_client, storage_connection_from_environ
+        from shared.core.storage_connection import storage_connection_from_environ
+        from shared.edges.storage import queue_service_client
 
         try:
             connection = storage_connection_from_environ(self.settings, self.function.connection)

@@ -51,7 +51,8 @@ class Stage:
         return self.sim["baseUrl"]
 
     def service(self) -> Any:
-        from shared.edges.storage import queue_service_client, storage_connection_from_environ
+        from shared.core.storage_connection import storage_connection_from_environ
+        from shared.edges.storage import queue_service_client
 
         return queue_service_client(storage_connection_from_environ({"AzureWebJobsStorage": self.azurite.connection_string}))
 

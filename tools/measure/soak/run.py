@@ -170,7 +170,8 @@ class _Run:
     def __init__(self, config: SoakConfig, plan: list, azurite: Azurite, workers: list[Worker]) -> None:
         from azure.core.exceptions import ResourceExistsError
 
-        from shared.edges.storage import queue_service_client, storage_connection_from_environ
+        from shared.core.storage_connection import storage_connection_from_environ
+        from shared.edges.storage import queue_service_client
 
         self.config, self.plan, self.azurite, self.workers = config, plan, azurite, workers
         service = queue_service_client(storage_connection_from_environ({"AzureWebJobsStorage": azurite.connection_string}))
