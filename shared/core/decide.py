@@ -68,7 +68,7 @@ class Publish:
 
     @property
     def outcome(self) -> str:
-        return self.result["outcome"]
+        return str(self.result["outcome"])
 
 
 def decide(request: WatchedRequest, answer: StatusAnswer, now: datetime, settings: Settings) -> Reenqueue | Publish:

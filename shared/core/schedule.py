@@ -183,7 +183,7 @@ def jitter_factor(key: str, polls: int) -> float:
 
 
 def _untimed(elapsed: float) -> float:
-    return UNTIMED_K * (max(elapsed, 0.0) + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER
+    return float(UNTIMED_K * (max(elapsed, 0.0) + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER)  # float ** float is Any to mypy
 
 
 def _towards(end: datetime, now: datetime, elapsed: float, floor: float) -> float:

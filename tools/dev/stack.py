@@ -16,7 +16,9 @@
   ignored by git);
 * the simulator (``tools.simulator``): loopback ARM, Dev Center, a data-plane service, the
   managed-identity endpoint and an Event Grid topic, on ``--sim-port`` 10090 (fixed, so a
-  restarted stack is where ``local.settings.json`` says it is; 0 picks a free port).
+  restarted stack is where ``local.settings.json`` says it is; 0 picks a free port);
+* the watcher's three queues (operations, results, poison), as the Bicep creates them in Azure,
+  so a request enqueued before ``run_local`` starts waits on its queue.
 
 It prints the settings that point the function at them (as ``export`` lines, or PowerShell
 ``$env:`` lines with ``--shell powershell``), and with ``--write-local-settings`` writes them
@@ -248,6 +250,21 @@ def _one_line(error: BaseException, args: argparse.Namespace, part: str) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _create_queues(settings: Mapping[str, str]) -> None:
+    """The operations, results and poison queues, created before ``stack ready`` as the Bicep does in Azure:
+    a request enqueued at once finds its queue, whether run_local has started yet or not."""
+    from shared.core.settings import load_settings
+    from shared.core.storage_connection import storage_connection_from_environ
+    from shared.edges.queues import ensure_queues, queue_names
+    from shared.edges.storage import queue_service_client
+
+    try:
+        service = queue_service_client(storage_connection_from_environ(settings))
+        ensure_queues(service, queue_names(load_settings(settings)))
+    except Exception as error:  # noqa: BLE001 - any storage error: one line, the stack stops
+        raise OSError(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+
+
 def _up(args: argparse.Namespace, out: IO[str]) -> int:
     from tools.dev.sim import Simulator
 
@@ -273,6 +290,8 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
             part.start()
             started.append(part)
         settings = stack_settings(queue.port, blob.port, sim)
+        starting = "the queues"
+        _create_queues(settings)
         (location / STATE_FILE).write_text(json.dumps({"simulator": sim.base_url, "settings": settings}, indent=2) + "\n",
                                            encoding="utf-8")
         wrote_state = True
