@@ -9,7 +9,7 @@ definition. Fields that are always present may be ``null``; the two
 * ``error``'s keys: the provider's keys it did not send are left out
   (``{code, message, target, details, innererror, additionalInfo}``, plus the
   watcher's ``httpStatus``);
-* ``trimmed``: added by :func:`shared.edges.sinks.fit_result` only when a result had
+* ``trimmed``: added by :func:`shared.core.trimming.fit_result` only when a result had
   to be trimmed to fit a sink.
 """
 
