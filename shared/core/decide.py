@@ -104,7 +104,7 @@ def _running(
     if now >= request.deadline:
         return _timed_out(request, poll, now, body, answer.http_status, interpretation.status)
     plan = schedule.running_delay(
-        body=body, headers=answer.headers, now=now, first_seen_at=request.poll.first_seen_at,
+        progress=progress, headers=answer.headers, now=now, first_seen_at=request.poll.first_seen_at,
         expected_seconds=request.expected_seconds, bounds=_bounds(request, settings, answer),
         key=request.operation_url, polls=poll.polls,
     )

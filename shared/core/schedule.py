@@ -236,7 +236,7 @@ def _clamp(raw: float, hint: float | None, now: datetime, bounds: Bounds, key: s
 
 def running_delay(
     *,
-    body: Mapping[str, Any] | None,
+    progress: Progress,
     headers: Mapping[str, str],
     now: datetime,
     first_seen_at: datetime,
@@ -245,8 +245,10 @@ def running_delay(
     key: str,
     polls: int,
 ) -> Plan:
-    """The wait after a read that found the operation still running (``polls`` counts that read)."""
-    progress = progress_of(body)
+    """The wait after a read that found the operation still running (``polls`` counts that read).
+
+    ``progress`` is the read's :func:`progress_of`, parsed once by the caller.
+    """
     end = predicted_end(progress, now, first_seen_at, expected_seconds)
     elapsed = max((now - _start(progress, now, first_seen_at)).total_seconds(), 0.0)
     hint = delay_hint(headers, now)
