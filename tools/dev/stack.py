@@ -93,7 +93,7 @@ def local_settings_document(settings: Mapping[str, str], example: Path = EXAMPLE
     return document
 
 
-def _exports(settings: Mapping[str, str], shell: str) -> list[str]:
+def export_lines(settings: Mapping[str, str], shell: str) -> list[str]:
     if shell == "powershell":
         return [f"$env:{name} = '{value.replace(chr(39), chr(39) * 2)}'" for name, value in settings.items()]
     if shell == "cmd":
@@ -195,7 +195,7 @@ def _script(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_OK
 
 
-def _write_local_settings(path: Path, settings: Mapping[str, str], force: bool) -> str:
+def write_local_settings(path: Path, settings: Mapping[str, str], force: bool) -> str:
     """Write the stack's settings into ``path``; an existing file keeps every value that is not the stack's."""
     if not path.exists() or force:
         path.write_text(json.dumps(local_settings_document(settings), indent=2) + "\n", encoding="utf-8")
@@ -225,7 +225,7 @@ def _announce(out: IO[str], settings: Mapping[str, str], parts: dict[str, Any], 
         f"  simulator      {sim.base_url}   (script operations: python -m tools.stack script OP-ID STEPS_JSON)",
         "",
         "settings (for a shell that runs the function or the tools):",
-        *(f"  {line}" for line in _exports(settings, args.shell)),
+        *(f"  {line}" for line in export_lines(settings, args.shell)),
         "",
         *([note, ""] if note else []),
         f"next, in another terminal ({activate} first):",
@@ -295,7 +295,7 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
         (location / STATE_FILE).write_text(json.dumps({"simulator": sim.base_url, "settings": settings}, indent=2) + "\n",
                                            encoding="utf-8")
         wrote_state = True
-        note = _write_local_settings(Path(args.write_local_settings), settings, args.force) if args.write_local_settings else ""
+        note = write_local_settings(Path(args.write_local_settings), settings, args.force) if args.write_local_settings else ""
         _announce(out, settings, {"queue": queue, "blob": blob, "sim": sim, "location": location}, args, note)
         while not stop.wait(0.5):
             dead = [name for name, part in (("Azurite queue", queue), ("Azurite blob", blob)) if not part.running]
