@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from shared.core import arm_paths
 from shared.core.azure_devops import MAX_CALLBACK_TIMEOUT_SECONDS, AzureDevOpsCallback
 from shared.core.errors import InvalidRequest
-from shared.core.message_text import MAX_REQUEST_BYTES, decode_message_text
+from shared.core.message_text import decode_message_text
 from shared.core.poll_state import PollState, WatchedRequest, WatchedResource
 from shared.core.request_model import COMMON_FIELDS, COMMON_SAYS, REQUEST_ADAPTER
 from shared.core.settings import Settings
@@ -26,7 +26,7 @@ from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, WAIT_FOR, 
 from shared.core.status_urls import StatusUrlRules, with_api_version
 from shared.core.urls import checked_url
 
-__all__ = ["RequestParser", "MAX_REQUEST_BYTES", "decode_message_text"]
+__all__ = ["RequestParser"]
 
 _KNOWN_FIELDS = {"source", *SOURCE_FIELDS, *COMMON_FIELDS}
 _TYPE_WORDS = {"string_type": "a string", "int_type": "a whole number", "dict_type": "a JSON object", "model_type": "a JSON object"}

@@ -126,7 +126,8 @@ class Plan:
     expected_end: datetime | None = None
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time with its offset, as a provider's body or a result writes it; None for anything else."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -144,7 +145,7 @@ def progress_of(body: Mapping[str, Any] | None) -> Progress:
     percent = None
     if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
         percent = min(max(float(raw), 0.0), 100.0)
-    return Progress(percent, _parse_time(body.get("startTime")))
+    return Progress(percent, parse_time(body.get("startTime")))
 
 
 def _likely_percent(percent: float) -> float:

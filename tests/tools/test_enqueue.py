@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from shared.core.request_parser import decode_message_text
+from shared.core.message_text import decode_message_text
 from tests.support import QueueSet
 from tools.ops import enqueue
 from tools.ops.enqueue import status_url_from
