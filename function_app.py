@@ -20,7 +20,7 @@ app = func.FunctionApp()
 )
 def poll_operation(msg: func.QueueMessage) -> None:
     """Poll one long-running operation; re-enqueue it, publish its outcome, or poison it."""
-    runtime.get_watcher().handle(msg.get_body(), msg.dequeue_count, message_id=msg.id)
+    runtime.get_watcher().handle(msg.get_body(), msg.dequeue_count or 1, message_id=msg.id)
 
 
 @app.function_name(name="watch")

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from shared.core import jsonio
 from shared.core.azure_devops import CALLBACK_HEADERS
@@ -21,16 +21,21 @@ from shared.core.front_door import Accepted, admit
 from shared.core.log_fields import fields_text, operation_fields
 from shared.core.request_parser import RequestParser
 from shared.core.settings import Settings
-from shared.edges.queues import QueueGateway
 from shared.edges.secrets import PROCESS_SECRETS, SecretKeeper
 
 if TYPE_CHECKING:  # pragma: no cover
     import azure.functions as func
 
-__all__ = ["FrontDoor"]
+__all__ = ["FrontDoor", "Enqueuer"]
 
 log = logging.getLogger("lro_watcher")
 _TOKEN_HEADER = next(header for header, key in CALLBACK_HEADERS.items() if key == "authToken").lower()
+
+
+class Enqueuer(Protocol):
+    """Puts a new request on the operations queue (:meth:`shared.edges.queues.QueueGateway.enqueue`)."""
+
+    def enqueue(self, text: str) -> str: ...
 
 
 def _utc_now() -> datetime:
@@ -41,7 +46,7 @@ class FrontDoor:
     """Turns one POST /api/watch into one queued request or a 400; built once per process by the runtime."""
 
     def __init__(
-        self, settings: Settings, queues: QueueGateway, clock: Callable[[], datetime] = _utc_now,
+        self, settings: Settings, queues: Enqueuer, clock: Callable[[], datetime] = _utc_now,
         secrets: SecretKeeper = PROCESS_SECRETS,
     ) -> None:
         self._parser = RequestParser(settings)

@@ -1,8 +1,9 @@
-"""The process's one Watcher, built from the environment on first use.
+"""The process's one Watcher and FrontDoor, built from the environment on first use.
 
-Heavy clients (azure-identity, azure-storage-queue) are imported and built
-here, lazily and once, so importing ``function_app`` stays cheap (cold start) and
-every message reuses the same credential, HTTP connection pool and queue clients.
+Heavy clients (azure-identity, azure-storage-queue, httpx) are imported and built here,
+lazily and once, so importing ``function_app`` stays cheap (cold start) and every message
+reuses the same settings, credential, HTTP connection pool and queue clients. This module
+and the tools are where the environment is read: the core takes a mapping.
 """
 
 from __future__ import annotations
@@ -10,25 +11,43 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shared.core.settings import Settings, load_settings
 
-__all__ = ["check_settings", "get_watcher", "get_front_door", "build_watcher", "build_credential", "reset"]
+if TYPE_CHECKING:  # pragma: no cover - typing only: the modules are imported on first use
+    from shared.edges.http import HttpTransport
+    from shared.edges.sinks import Sink
+    from shared.edges.telemetry import WatcherMetrics
+    from shared.edges.tokens import TokenCredentialLike
+    from shared.http_front import FrontDoor
+    from shared.watcher import Watcher
+
+__all__ = ["check_settings", "get_watcher", "get_front_door", "build_watcher", "reset"]
 
 _lock = threading.Lock()
-_watcher: Any = None
-_front_door: Any = None
+_settings: Settings | None = None  # the process's settings, validated once (check_settings or the first message)
+_watcher: Watcher | None = None
+_front_door: FrontDoor | None = None
 
 
 def check_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Validate every setting now (start-up); raises SettingsError naming the bad one. Then set up logging."""
+    """Validate every setting now (start-up); raises SettingsError naming the bad one.
+
+    Without ``environ`` it reads the process's environment, once: later calls and
+    :func:`get_watcher` reuse what it validated.
+    """
+    global _settings
+    if environ is None and _settings is not None:
+        return _settings
     settings = load_settings(os.environ if environ is None else environ)
     if settings.needs_eventgrid:
         from shared.edges import eventgrid
 
         eventgrid.check_settings(settings)  # the topic endpoint obeys the status URLs' token rules
     _configure_logging(settings)
+    if environ is None:
+        _settings = settings
     return settings
 
 
@@ -40,39 +59,22 @@ def _configure_logging(settings: Settings) -> None:
     configure_logging(settings.log_level, PROCESS_SECRETS)
 
 
-def build_credential(environ: Mapping[str, str], *, read_timeout_seconds: float = 30.0) -> Any:
-    """Managed identity where the platform provides one (IDENTITY_ENDPOINT), else DefaultAzureCredential.
-
-    The token request gets ``STATUS_READ_TIMEOUT_SECONDS`` through azure-core's transport options:
-    connect and per-read timeouts capped by it, and the retry policy's ``timeout`` (its budget for
-    all tries) set to it. azure-core's requests transport has no deadline on a whole answer, so a
-    token endpoint dripping its answer is bounded per read, not as a whole.
-    """
-    client_id = (environ.get("AZURE_CLIENT_ID") or "").strip() or None
-    connect, read = min(5.0, read_timeout_seconds), min(10.0, read_timeout_seconds)
-    if environ.get("IDENTITY_ENDPOINT") or environ.get("MSI_ENDPOINT"):
-        from azure.identity import ManagedIdentityCredential
-
-        return ManagedIdentityCredential(
-            client_id=client_id, connection_timeout=connect, read_timeout=read, timeout=read_timeout_seconds,
-        )
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(
-        managed_identity_client_id=client_id, connection_timeout=connect, read_timeout=read, timeout=read_timeout_seconds,
-        process_timeout=read_timeout_seconds,  # az login's CLI and the other developer tools: a whole deadline
-    )
-
-
 def build_watcher(
-    environ: Mapping[str, str] | None = None, *, credential: Any = None, http: Any = None, metrics: Any = None,
-) -> Any:
-    """Compose a Watcher from settings; ``credential``, ``http`` and ``metrics`` are seams for tests.
+    environ: Mapping[str, str] | None = None,
+    *,
+    credential: TokenCredentialLike | None = None,
+    http: HttpTransport | None = None,
+    metrics: WatcherMetrics | None = None,
+) -> Watcher:
+    """Compose a Watcher from the settings; ``credential`` (for tokens and queues), ``http`` and ``metrics`` are seams for tests.
 
-    Metrics: :func:`shared.edges.telemetry.metrics_from_environ` (Azure Monitor only with
+    Credentials: :mod:`shared.edges.credentials` (the app's identity; identity-based queue storage
+    shares that credential when it names the same identity). Metrics:
+    :func:`shared.edges.telemetry.metrics_from_environ` (Azure Monitor only with
     ``APPLICATIONINSIGHTS_CONNECTION_STRING``; nothing is imported otherwise).
     """
     from shared.edges.azure_devops import AzureDevOpsClient
+    from shared.edges.credentials import app_identity, credential_for, storage_identity
     from shared.edges.http import HttpxTransport
     from shared.edges.queues import QueueGateway
     from shared.edges.sinks import Publisher, QueueSink
@@ -83,16 +85,21 @@ def build_watcher(
     from shared.watcher import Watcher
 
     env = os.environ if environ is None else environ
-    settings = load_settings(env)
-    _configure_logging(settings)
+    settings = check_settings(environ)
     deadline = settings.status_read_timeout_seconds
-    credential = credential if credential is not None else build_credential(env, read_timeout_seconds=deadline)
-    assert settings.storage is not None
-    storage_credential = credential if settings.storage.queue_service_uri else None
-    queues = QueueGateway(queue_service_client(settings.storage, storage_credential), settings)
-    tokens = TokenCache(credential)
+    assert settings.storage is not None  # load_settings requires it by default
+    identity = app_identity(env)
+    app = credential if credential is not None else credential_for(identity, timeout_seconds=deadline)
+    storage = storage_identity(settings.storage)  # None: a connection string (it holds a key)
+    queue_credential = (
+        None if storage is None
+        else app if credential is not None or storage == identity
+        else credential_for(storage, timeout_seconds=deadline)
+    )
+    queues = QueueGateway(queue_service_client(settings.storage, queue_credential), settings)
+    tokens = TokenCache(app)
     http = http if http is not None else HttpxTransport(deadline_seconds=deadline)  # one pool: status, Event Grid, callbacks
-    sinks: list[Any] = []
+    sinks: list[Sink] = []
     if settings.publishes_to_queue:
         sinks.append(QueueSink(queues))
     eventgrid = None
@@ -100,18 +107,18 @@ def build_watcher(
         from shared.edges.eventgrid import EventGridSink
 
         eventgrid = EventGridSink(settings, tokens, http)
-    if settings.publishes_to_eventgrid:
-        sinks.append(eventgrid)
-    status = StatusClient(tokens, http)
+        if settings.publishes_to_eventgrid:
+            sinks.append(eventgrid)
     return Watcher(
-        settings, status, queues, Publisher(sinks),
+        settings, StatusClient(tokens, http), queues, Publisher(sinks),
         progress=eventgrid if settings.publish_progress else None,
         callbacks=AzureDevOpsClient(http),  # Azure Pipelines' plan endpoints, through the same pool
         metrics=metrics if metrics is not None else metrics_from_environ(env),  # no exporter without App Insights
     )
 
 
-def get_watcher() -> Any:
+def get_watcher() -> Watcher:
+    """The process's Watcher (built on the first message, from the settings :func:`check_settings` validated)."""
     global _watcher
     if _watcher is None:
         with _lock:
@@ -120,7 +127,7 @@ def get_watcher() -> Any:
     return _watcher
 
 
-def get_front_door() -> Any:
+def get_front_door() -> FrontDoor:
     """The ``watch`` HTTP function's FrontDoor, enqueueing through the Watcher's own queue clients."""
     global _front_door
     if _front_door is None:
@@ -134,8 +141,9 @@ def get_front_door() -> Any:
 
 
 def reset() -> None:
-    """Forget the process's Watcher and FrontDoor (tests that change the environment)."""
-    global _watcher, _front_door
+    """Forget the process's settings, Watcher and FrontDoor (tests that change the environment)."""
+    global _settings, _watcher, _front_door
     with _lock:
+        _settings = None
         _watcher = None
         _front_door = None

@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from shared.core import jsonio
 from shared.core.azure_devops import AzureDevOpsCallback, feed_line, outcome_line, task_result
 from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
-from shared.core.log_fields import LOG_FIELDS, fields_text, operation_fields
+from shared.core.interpretation import StatusAnswer
+from shared.core.log_fields import fields_text, operation_fields
 from shared.core.message_text import decode_message_text
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate
@@ -32,13 +33,13 @@ from shared.core.settings import Settings
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
 from shared.edges.azure_devops import Delivered, Refused
 from shared.edges.budget_estimates import BudgetEstimates
-from shared.edges.queues import QueueGateway
 from shared.edges.secrets import PROCESS_SECRETS, SecretKeeper
-from shared.edges.sinks import Publisher
-from shared.edges.status_client import StatusClient
 from shared.edges.telemetry import NO_METRICS, WatcherMetrics, detection_lag_seconds, subscription_of
 
-__all__ = ["Watcher", "Handled", "poison_entry", "utc_now", "operation_fields", "LOG_FIELDS"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from shared.core.result_model import Result
+
+__all__ = ["Watcher", "Handled", "Action", "StatusReader", "RequestQueue", "ResultPublisher", "poison_entry", "utc_now"]
 
 log = logging.getLogger("lro_watcher")
 #: A re-enqueued copy lives this long past its deadline, so a backlog cannot expire it.
@@ -52,6 +53,28 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class StatusReader(Protocol):
+    """Reads an operation's status (:class:`shared.edges.status_client.StatusClient`); never raises."""
+
+    def read(self, url: str, scope: str) -> StatusAnswer: ...
+
+
+class RequestQueue(Protocol):
+    """The operations and poison queues (:class:`shared.edges.queues.QueueGateway`)."""
+
+    def enqueue(self, text: str) -> str: ...
+
+    def reenqueue(self, text: str, delay_seconds: int, time_to_live_seconds: int) -> None: ...
+
+    def poison(self, text: str) -> None: ...
+
+
+class ResultPublisher(Protocol):
+    """Every configured sink (:class:`shared.edges.sinks.Publisher`); a failure raises."""
+
+    def publish(self, result: Result) -> None: ...
+
+
 class CallbackSender(Protocol):
     """Azure Pipelines' plan endpoints (:class:`shared.edges.azure_devops.AzureDevOpsClient`)."""
 
@@ -63,14 +86,31 @@ class CallbackSender(Protocol):
 class ProgressSink(Protocol):
     """Where progress events go (the Event Grid sink): :meth:`EventGridSink.publish_progress`."""
 
-    def publish_progress(self, event_id: str, data: dict) -> None: ...
+    def publish_progress(self, event_id: str, data: dict[str, Any]) -> None: ...
+
+
+#: What happened to a message: re-enqueued for its next read, deferred (re-enqueued unread: ARM's read
+#: budget), its outcome published, or poisoned.
+Action = Literal["reenqueued", "deferred", "published", "poisoned"]
+
+
+class _FieldsText:
+    """:func:`fields_text` of a message's fields, built only when a handler formats the line (its level is on)."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+
+    def __str__(self) -> str:
+        return fields_text(self._fields)
 
 
 @dataclass(frozen=True)
 class Handled:
     """What happened to one message (for callers and tests)."""
 
-    action: str  # "reenqueued", "published", "poisoned" or "deferred" (re-enqueued unread: ARM read budget)
+    action: Action
     outcome: str | None = None
     delay_seconds: int | None = None
 
@@ -100,9 +140,9 @@ class Watcher:
     def __init__(
         self,
         settings: Settings,
-        status: StatusClient,
-        queues: QueueGateway,
-        publisher: Publisher,
+        status: StatusReader,
+        queues: RequestQueue,
+        publisher: ResultPublisher,
         clock: Callable[[], datetime] = utc_now,
         progress: ProgressSink | None = None,
         callbacks: CallbackSender | None = None,
@@ -122,7 +162,7 @@ class Watcher:
         self._secrets = secrets  # every output is redacted with what it holds (tokens, keys, callback tokens)
 
     @property
-    def queues(self) -> QueueGateway:
+    def queues(self) -> RequestQueue:
         """The process's queue clients (the ``watch`` HTTP function enqueues through them too)."""
         return self._queues
 
@@ -154,19 +194,20 @@ class Watcher:
         deferred = self._budget.gate(request, now)
         if deferred is not None:
             self._reenqueue(request, deferred.poll, deferred.delay_seconds, now, fields)
-            log.info("poll: ARM read budget low -> read in %ss %s", deferred.delay_seconds, fields_text(fields), extra=fields)
+            log.info("poll: ARM read budget low -> read in %ss %s", deferred.delay_seconds, _FieldsText(fields), extra=fields)
             self._metrics.polled(request.source.name, "deferred")
             return Handled("deferred", delay_seconds=deferred.delay_seconds)
         read = self._status.read(request.poll_url, request.scope)
         if read.http_status == 429:
             self._metrics.throttled(request.source.name, subscription_of(request.poll_url))
-        self._budget.observe(request, read, self._clock())
-        decision = decide(request, read, self._clock(), self.settings)
+        answered_at = self._clock()  # the one clock read after the status read: the schedule counts from the answer
+        self._budget.observe(request, read, answered_at)
+        decision = decide(request, read, answered_at, self.settings)
         if isinstance(decision, Reenqueue):
             self._reenqueue(request, decision.poll, decision.delay_seconds, now, fields)
             log.info(
                 "poll: status=%s http=%s -> again in %ss (%s) %s",
-                decision.status, read.http_status, decision.delay_seconds, decision.why, fields_text(fields), extra=fields,
+                decision.status, read.http_status, decision.delay_seconds, decision.why, _FieldsText(fields), extra=fields,
             )
             self._metrics.polled(request.source.name, "again")
             if request.poll.polls == 0:
@@ -174,7 +215,7 @@ class Watcher:
             if decision.progress is not None:
                 self._publish_progress(decision.progress, fields)
             if request.callback is not None:
-                line = feed_line(self._clock(), decision.status, decision.poll.last_percent_complete,
+                line = feed_line(answered_at, decision.status, decision.poll.last_percent_complete,
                                  decision.delay_seconds, decision.why)
                 self._append_feed(request.callback, line, fields)
             return Handled("reenqueued", delay_seconds=decision.delay_seconds)
@@ -185,14 +226,14 @@ class Watcher:
             self._publisher.publish(result)
         log.info(
             "poll: status=%s http=%s -> %s (%s polls) %s",
-            result["status"], read.http_status, decision.outcome, result["polls"], fields_text(fields),
+            result["status"], read.http_status, decision.outcome, result["polls"], _FieldsText(fields),
             extra=fields,
         )
         self._metrics.polled(request.source.name, decision.outcome)
         self._metrics.finished(request.source.name, decision.outcome, int(result["polls"]),
                                detection_lag_seconds(result), was_in_flight=request.poll.polls > 0)
         if request.callback is not None:
-            self._complete_task(request.callback, result, dequeue_count, fields)
+            self._complete_task(request.callback, result, answered_at, dequeue_count, fields)
         return Handled("published", outcome=decision.outcome)
 
     def _append_feed(self, callback: AzureDevOpsCallback, line: str, fields: dict[str, Any]) -> None:
@@ -203,9 +244,9 @@ class Watcher:
             self._callbacks.append_feed(callback, self._secrets.text(line))
         except Exception as err:  # noqa: BLE001 - any failure: the poll already succeeded
             log.warning("Azure Pipelines log line not appended: %s: %s %s", type(err).__name__,
-                        str(err).split("\n", 1)[0][:300], fields_text(fields), extra=fields)
+                        str(err).split("\n", 1)[0][:300], _FieldsText(fields), extra=fields)
 
-    def _complete_task(self, callback: AzureDevOpsCallback, result: dict[str, Any], dequeue_count: int,
+    def _complete_task(self, callback: AzureDevOpsCallback, result: Result, now: datetime, dequeue_count: int,
                        fields: dict[str, Any]) -> None:
         """After the sinks: the outcome line, then TaskCompleted (contract section 3b).
 
@@ -215,23 +256,23 @@ class Watcher:
         """
         if self._callbacks is None:
             return
-        self._append_feed(callback, outcome_line(self._clock(), result), fields)
+        self._append_feed(callback, outcome_line(now, result), fields)
         try:
             answer = self._callbacks.task_completed(callback, result["outcome"])
         except Exception as error:
             text = f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
             if dequeue_count >= HOST_MAX_DEQUEUE_COUNT:
                 log.error("TaskCompleted not delivered at attempt %s, given up (the outcome is in the sinks): %s %s",
-                          dequeue_count, text, fields_text(fields), extra=fields)
+                          dequeue_count, text, _FieldsText(fields), extra=fields)
                 return
-            log.error("TaskCompleted failed, the message will be retried: %s %s", text, fields_text(fields), extra=fields)
+            log.error("TaskCompleted failed, the message will be retried: %s %s", text, _FieldsText(fields), extra=fields)
             raise
         if isinstance(answer, Refused):
             log.warning("TaskCompleted refused by Azure DevOps (HTTP %s, %s), not retried; the outcome is in the sinks %s",
-                        answer.http_status, answer.where, fields_text(fields), extra=fields)
+                        answer.http_status, answer.where, _FieldsText(fields), extra=fields)
             return
         log.info("TaskCompleted %s sent to Azure Pipelines (HTTP %s) %s", task_result(result["outcome"]),
-                 answer.http_status, fields_text(fields), extra=fields)
+                 answer.http_status, _FieldsText(fields), extra=fields)
 
     def _reenqueue(self, request: WatchedRequest, poll: PollState, delay: int, now: datetime, fields: dict[str, Any]) -> None:
         """The one way a request goes back to the queue (a next poll, or a read deferred for ARM's budget).
@@ -251,7 +292,7 @@ class Watcher:
             self._progress.publish_progress(update.event_id, data)
         except Exception as err:  # noqa: BLE001 - any failure: the poll already succeeded
             log.warning("progress event %s not published: %s: %s %s", update.event_id, type(err).__name__,
-                        str(err).split("\n", 1)[0][:300], fields_text(fields), extra=fields)
+                        str(err).split("\n", 1)[0][:300], _FieldsText(fields), extra=fields)
 
     @contextmanager
     def _logged_failure(self, action: str, fields: dict[str, Any]) -> Iterator[None]:
@@ -260,7 +301,7 @@ class Watcher:
             yield
         except Exception as error:
             log.error("%s failed, the message will be retried: %s: %s %s", action, type(error).__name__,
-                      str(error).split("\n", 1)[0][:300], fields_text(fields), extra=fields)
+                      str(error).split("\n", 1)[0][:300], _FieldsText(fields), extra=fields)
             raise
 
     def _poison(self, raw: str | bytes, err: InvalidRequest, now: datetime, fields: dict[str, Any]) -> None:
@@ -268,7 +309,7 @@ class Watcher:
         entry = poison_entry(self._secrets.text(original), self._secrets.text(err.reason), rfc3339(now), fields)
         with self._logged_failure("poison", fields):
             self._queues.poison(entry)
-        log.warning("rejected request (field %s): %s %s", err.field, err.reason, fields_text(fields), extra=fields)
+        log.warning("rejected request (field %s): %s %s", err.field, err.reason, _FieldsText(fields), extra=fields)
 
 
 def _without_callback_token(original: str) -> str:

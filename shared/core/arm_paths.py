@@ -133,6 +133,24 @@ def parse_arm_path(path: str, *, trailing_slash: bool = False) -> ArmPath:
     ``trailing_slash`` tolerates one final ``/`` (ARM ignores it; a status URL may carry one).
     Keywords (``subscriptions``, ``resourceGroups``, ``providers``) match in any case.
     """
+    segments = _segments(path, trailing_slash)
+    subscription = group = None
+    builtin: list[Pair] = []
+    i = 0
+    if segments[0].lower() == "subscriptions":
+        subscription, group, i = _subscription_scope(segments)
+        builtin, i = _pairs(segments, i, " here")
+    elif segments[0].lower() != "providers":
+        raise ArmPathError("it must start with '/subscriptions/{id}' or '/providers/{namespace}'")
+    blocks: list[ProviderBlock] = []
+    while i < len(segments):  # segments[i] is 'providers' here (_pairs stops only there)
+        block, i = _provider_block(segments, i)
+        blocks.append(block)
+    return ArmPath(subscription, group, tuple(builtin), tuple(blocks))
+
+
+def _segments(path: str, trailing_slash: bool) -> list[str]:
+    """The path's segments, each checked, or :class:`ArmPathError` for a string that is no ARM path at all."""
     if isinstance(path, str) and _URL_START.match(path):
         raise ArmPathError("it is a URL: give only the path, '/subscriptions/…' or '/providers/…'")
     if not isinstance(path, str) or not path.startswith("/"):
@@ -147,47 +165,42 @@ def parse_arm_path(path: str, *, trailing_slash: bool = False) -> ArmPath:
     segments = body.split("/")
     for segment in segments:
         _segment_check(segment, "segment")
-    i = 0
-    subscription = group = None
-    builtin: list[Pair] = []
-    if segments[0].lower() == "subscriptions":
-        if len(segments) < 2:
-            raise ArmPathError("'/subscriptions' has no id after it")
-        subscription = segments[1]
-        i = 2
-        if i < len(segments) and segments[i].lower() == "resourcegroups":
-            if i + 1 >= len(segments):
-                raise ArmPathError("'resourceGroups' has no name after it (a collection, not a resource)")
-            group = segments[i + 1]
-            i += 2
-        while i < len(segments) and segments[i].lower() != "providers":
-            if i + 1 >= len(segments):
-                raise ArmPathError(f"type {segments[i][:40]!r} has no name after it (a collection, not a resource)")
-            if not _TYPE.match(segments[i]) or segments[i].lower() in ("subscriptions", "resourcegroups"):
-                raise ArmPathError(f"{segments[i][:40]!r} is not a resource type here")
-            builtin.append(Pair(segments[i], segments[i + 1]))
-            i += 2
-    elif segments[0].lower() != "providers":
-        raise ArmPathError("it must start with '/subscriptions/{id}' or '/providers/{namespace}'")
-    blocks: list[ProviderBlock] = []
-    while i < len(segments):
-        # segments[i] is 'providers' here (the loops above stop only there)
-        if i + 1 >= len(segments) or not _NAMESPACE.match(segments[i + 1]):
-            raise ArmPathError("'/providers' must be followed by a namespace such as 'Microsoft.Web'")
-        namespace = segments[i + 1]
+    return segments
+
+
+def _subscription_scope(segments: list[str]) -> tuple[str, str | None, int]:
+    """``/subscriptions/{id}[/resourceGroups/{name}]``: the subscription, the group and the index after them."""
+    if len(segments) < 2:
+        raise ArmPathError("'/subscriptions' has no id after it")
+    if len(segments) > 2 and segments[2].lower() == "resourcegroups":
+        if len(segments) < 4:
+            raise ArmPathError("'resourceGroups' has no name after it (a collection, not a resource)")
+        return segments[1], segments[3], 4
+    return segments[1], None, 2
+
+
+def _pairs(segments: list[str], i: int, where: str = "") -> tuple[list[Pair], int]:
+    """The type/name pairs from ``i`` up to the next ``providers`` (or the end), and the index there."""
+    pairs: list[Pair] = []
+    while i < len(segments) and segments[i].lower() != "providers":
+        if i + 1 >= len(segments):
+            raise ArmPathError(f"type {segments[i][:40]!r} has no name after it (a collection, not a resource)")
+        if not _TYPE.match(segments[i]) or segments[i].lower() in ("subscriptions", "resourcegroups"):
+            raise ArmPathError(f"{segments[i][:40]!r} is not a resource type{where}")
+        pairs.append(Pair(segments[i], segments[i + 1]))
         i += 2
-        pairs: list[Pair] = []
-        while i < len(segments) and segments[i].lower() != "providers":
-            if i + 1 >= len(segments):
-                raise ArmPathError(f"type {segments[i][:40]!r} has no name after it (a collection, not a resource)")
-            if not _TYPE.match(segments[i]) or segments[i].lower() in ("subscriptions", "resourcegroups"):
-                raise ArmPathError(f"{segments[i][:40]!r} is not a resource type")
-            pairs.append(Pair(segments[i], segments[i + 1]))
-            i += 2
-        if not pairs:
-            raise ArmPathError(f"'/providers/{namespace}' names no type/name pair")
-        blocks.append(ProviderBlock(namespace, tuple(pairs)))
-    return ArmPath(subscription, group, tuple(builtin), tuple(blocks))
+    return pairs, i
+
+
+def _provider_block(segments: list[str], i: int) -> tuple[ProviderBlock, int]:
+    """``/providers/{namespace}`` at ``i`` and its pairs (at least one), and the index after them."""
+    if i + 1 >= len(segments) or not _NAMESPACE.match(segments[i + 1]):
+        raise ArmPathError("'/providers' must be followed by a namespace such as 'Microsoft.Web'")
+    namespace = segments[i + 1]
+    pairs, i = _pairs(segments, i + 2)
+    if not pairs:
+        raise ArmPathError(f"'/providers/{namespace}' names no type/name pair")
+    return ProviderBlock(namespace, tuple(pairs)), i
 
 
 def is_operation_type(type_name: str) -> bool:

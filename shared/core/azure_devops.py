@@ -96,11 +96,6 @@ class AzureDevOpsCallback:
         """``Basic base64(":" + authToken)``: the only text that carries the token."""
         return "Basic " + base64.b64encode((":" + self.auth_token).encode("utf-8")).decode("ascii")
 
-    @property
-    def secrets(self) -> tuple[str, ...]:
-        """What must never reach an output: the token and its Basic form."""
-        return (self.auth_token, self.authorization().removeprefix("Basic "))
-
 
 def callback_from_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
     """The ``callback.azureDevOps`` object from Azure Pipelines' headers; None when none is present.

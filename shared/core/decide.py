@@ -25,14 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 from shared.core import arm_budget, schedule
 from shared.core.errors import InvalidRequest
 from shared.core.interpretation import (
-    NOT_FOUND_GRACE_SECONDS,
-    TERMINAL_OUTCOMES,
     Interpretation,
     PollFailure,
     StatusAnswer,
@@ -42,9 +40,12 @@ from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate, progress_data
 from shared.core.result import build_result
 from shared.core.settings import Settings
-from shared.core.status_urls import StatusUrlRules
+from shared.core.status_urls import StatusUrlRules, shown_url
 
-__all__ = ["StatusAnswer", "Reenqueue", "Publish", "decide", "TERMINAL_OUTCOMES", "NOT_FOUND_GRACE_SECONDS"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from shared.core.result_model import Result
+
+__all__ = ["Reenqueue", "Publish", "decide"]
 
 
 
@@ -63,11 +64,11 @@ class Reenqueue:
 class Publish:
     """The operation has an outcome."""
 
-    result: dict[str, Any]
+    result: Result
 
     @property
     def outcome(self) -> str:
-        return self.result["outcome"]
+        return str(self.result["outcome"])
 
 
 def decide(request: WatchedRequest, answer: StatusAnswer, now: datetime, settings: Settings) -> Reenqueue | Publish:
@@ -103,7 +104,7 @@ def _running(
     if now >= request.deadline:
         return _timed_out(request, poll, now, body, answer.http_status, interpretation.status)
     plan = schedule.running_delay(
-        body=body, headers=answer.headers, now=now, first_seen_at=request.poll.first_seen_at,
+        progress=progress, headers=answer.headers, now=now, first_seen_at=request.poll.first_seen_at,
         expected_seconds=request.expected_seconds, bounds=_bounds(request, settings, answer),
         key=request.operation_url, polls=poll.polls,
     )
@@ -136,39 +137,18 @@ def _moved_url(request: WatchedRequest, location: str | None, settings: Settings
         return None
     target = urljoin(request.poll_url, location.strip())  # a relative Location is relative to the URL polled
     try:
-        url, scope = StatusUrlRules(settings).check(
-            request.source, target, field="Location", api_version=request.body.get("apiVersion")
+        url = StatusUrlRules(settings).moved(
+            request.source, target, scope=request.scope, field="Location", api_version=request.body.get("apiVersion")
         )
     except InvalidRequest as err:
-        host = _host_of(target)
         return PollFailure(
             "LocationRefused",
-            f"the status URL answered 202 with a new Location on host {host!r} that the token rules refuse, "
-            f"so it was not polled and no token was sent there: {err.reason}",
+            f"the status URL answered 202 with a new Location on host {shown_url(target, host_only=True)!r} that the "
+            f"token rules refuse, so it was not polled and no token was sent there: {err.reason}",
             202,
             transient=False,
         )
-    if url == request.poll_url:
-        return None
-    if scope != request.scope:
-        return PollFailure(
-            "LocationRefused",
-            f"the status URL answered 202 with a new Location on host {_host_of(url)!r}, whose token scope differs "
-            "from the operation's; it was not polled and no token was sent there",
-            202,
-            transient=False,
-        )
-    return url
-
-
-def _host_of(url: str) -> str:
-    """``host[:port]`` of ``url`` for a message: never its user information (it may hold a password)."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "")[:200]
-        return f"{host}:{parts.port}" if parts.port is not None else host
-    except ValueError:
-        return "(unparseable URL)"
+    return None if url == request.poll_url else url
 
 
 def _bounds(request: WatchedRequest, settings: Settings, answer: StatusAnswer) -> schedule.Bounds:

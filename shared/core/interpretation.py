@@ -43,12 +43,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
 
 from shared.core import jsonio
 from shared.core.arm_budget import BudgetHeaders, budget_headers_of
 from shared.core.poll_state import WatchedRequest, WatchedResource
 from shared.core.provider_errors import error_from_response_body, normalise_error
+from shared.core.status_urls import shown_url
 
 __all__ = [
     "StatusAnswer",
@@ -258,7 +258,7 @@ def poll_failure(answer: StatusAnswer, now: datetime, first_seen_at: datetime) -
     if code == 404 and (now - first_seen_at).total_seconds() < NOT_FOUND_GRACE_SECONDS:
         return PollFailure("NotFoundYet", detail + " during the grace period after the first sighting", code, provider)
     if 300 <= code < 400:
-        where = _shown_location(answer.headers.get("location", ""))
+        where = shown_url(answer.headers.get("location", ""))
         return PollFailure("RedirectNotFollowed", f"{detail}: redirects are never followed (Location: {where})", code, transient=False)
     return PollFailure("StatusReadRefused", detail, code, provider, transient=False)
 
@@ -271,15 +271,3 @@ def _json_object(answer: StatusAnswer) -> tuple[dict[str, Any] | None, str | Non
     if not isinstance(body, dict):
         return None, "is not a JSON object"
     return body, None
-
-
-def _shown_location(value: str) -> str:
-    """A redirect target as a result may show it: scheme, host, port and path, never user information or query."""
-    try:
-        parts = urlsplit(value.strip())
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return "(unparseable URL)"
-    shown = f"{parts.scheme}://{host}{port}{parts.path}" if host else parts.path
-    return shown[:200]

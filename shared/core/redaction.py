@@ -127,17 +127,20 @@ class Redactor:
         return "".join(parts)
 
 
+_Trie = dict[str, "_Trie"]
+
+
 def _trie_pattern(words: Iterable[str]) -> str:
     """One regex matching any of ``words``, as a trie (``ab(?:c|d)``): the regex engine then follows one
     branch per character instead of trying every word at every position (hundreds of secrets stay fast)."""
-    root: dict[str, dict] = {}
+    root: _Trie = {}
     for word in words:
         node = root
         for char in word:
             node = node.setdefault(char, {})
         node[""] = {}  # a word ends here
 
-    def branch(node: dict[str, dict]) -> str:
+    def branch(node: _Trie) -> str:
         ends = "" in node
         options = [re.escape(char) + branch(child) for char, child in sorted(node.items()) if char]
         if not options:

@@ -1,8 +1,12 @@
-"""Pydantic models of the request message, built from the source table.
+"""Pydantic models of the request message, built from the source table, and what each common field must be.
 
 One model per source (``ApimRequest``, ``DevcenterRequest``, ...) joined in a
 union discriminated by ``source``: the same models validate queue messages,
-the enqueue CLI's input and generate ``schemas/request.schema.json``.
+the enqueue CLI's input and generate ``schemas/request.schema.json``. The
+sentences that say what a field must be live beside the models: the source
+fields' in :mod:`shared.core.sources` (``FieldRule.says``), the common fields'
+in :data:`COMMON_SAYS`; :mod:`shared.core.request_parser` turns a validation
+error into one of them.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
 
-from shared.core.sources import SOURCES, FieldRule, Source
+from shared.core.settings import MAX_TIMEOUT_SECONDS
+from shared.core.sources import SOURCE_NAMES, SOURCES, FieldRule, Source
 
 __all__ = [
     "PollModel",
@@ -22,10 +27,20 @@ __all__ = [
     "REQUEST_MODELS",
     "REQUEST_ADAPTER",
     "COMMON_FIELDS",
-    "MAX_TIMEOUT_SECONDS",
+    "COMMON_SAYS",
 ]
 
-MAX_TIMEOUT_SECONDS = 2_592_000
+_SECONDS = f"a whole number of seconds from 1 to {MAX_TIMEOUT_SECONDS} ({MAX_TIMEOUT_SECONDS // 86400} days)"
+#: What each common field must be: completes "Field 'x' must ..." in the parser's error sentences.
+COMMON_SAYS = {
+    "source": f"be one of {', '.join(SOURCE_NAMES)}",
+    "apiVersion": "be a non-empty api-version such as '2024-05-01'",
+    "correlationId": "be a string of at most 256 characters",
+    "context": "be a JSON object",
+    "timeoutSeconds": f"be {_SECONDS}",
+    "expectedSeconds": f"be {_SECONDS}",
+    "callback": "be a JSON object {\"azureDevOps\": {...}}",
+}
 _CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
@@ -102,7 +117,7 @@ def _field_type(rule: FieldRule) -> Any:
     return Annotated[str, constraints]
 
 
-#: Fields every source accepts: name -> (type, Field). ``says`` texts feed error sentences.
+#: Fields every source accepts: name -> (type, Field); what each must be is :data:`COMMON_SAYS`.
 COMMON_FIELDS: dict[str, tuple[Any, Any]] = {
     "apiVersion": (
         Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")] | None,
@@ -118,11 +133,11 @@ COMMON_FIELDS: dict[str, tuple[Any, Any]] = {
     ),
     "timeoutSeconds": (
         Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None,
-        Field(default=None, description="Deadline in seconds from when the watcher first saw the request (1 to 2592000)."),
+        Field(default=None, description=f"Deadline in seconds from when the watcher first saw the request (1 to {MAX_TIMEOUT_SECONDS})."),
     ),
     "expectedSeconds": (
         Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None,
-        Field(default=None, description="The producer's estimate of the whole duration in seconds (1 to 2592000); a scheduling hint only."),
+        Field(default=None, description=f"The producer's estimate of the whole duration in seconds (1 to {MAX_TIMEOUT_SECONDS}); a scheduling hint only."),
     ),
     "callback": (
         CallbackModel | None,

@@ -18,26 +18,17 @@ from pydantic import ValidationError
 from shared.core import arm_paths
 from shared.core.azure_devops import MAX_CALLBACK_TIMEOUT_SECONDS, AzureDevOpsCallback
 from shared.core.errors import InvalidRequest
-from shared.core.message_text import MAX_REQUEST_BYTES, decode_message_text
+from shared.core.message_text import decode_message_text
 from shared.core.poll_state import PollState, WatchedRequest, WatchedResource
-from shared.core.request_model import COMMON_FIELDS, REQUEST_ADAPTER
+from shared.core.request_model import COMMON_FIELDS, COMMON_SAYS, REQUEST_ADAPTER
 from shared.core.settings import Settings
 from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, WAIT_FOR, Source, canonical_status_header
 from shared.core.status_urls import StatusUrlRules, with_api_version
 from shared.core.urls import checked_url
 
-__all__ = ["RequestParser", "MAX_REQUEST_BYTES", "decode_message_text"]
+__all__ = ["RequestParser"]
 
 _KNOWN_FIELDS = {"source", *SOURCE_FIELDS, *COMMON_FIELDS}
-_COMMON_SAYS = {
-    "source": f"be one of {', '.join(SOURCE_NAMES)}",
-    "apiVersion": "be a non-empty api-version such as '2024-05-01'",
-    "correlationId": "be a string of at most 256 characters",
-    "context": "be a JSON object",
-    "timeoutSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
-    "expectedSeconds": "be a whole number of seconds from 1 to 2592000 (30 days)",
-    "callback": "be a JSON object {\"azureDevOps\": {...}}",
-}
 _TYPE_WORDS = {"string_type": "a string", "int_type": "a whole number", "dict_type": "a JSON object", "model_type": "a JSON object"}
 
 
@@ -171,8 +162,8 @@ class RequestParser:
             return status_url, scope, poll
         if source.base != "statusUrl" or getattr(model, "resourceId", None) is not None:
             raise InvalidRequest("poll.statusUrl", f"Field 'poll.statusUrl' does not apply to source '{source.name}'; producers omit 'poll'.")
-        url, moved_scope = self._rules.check(source, moved, field="poll.statusUrl", api_version=model.apiVersion)
-        return url, moved_scope, replace(poll, poll_url=url)
+        url = self._rules.moved(source, moved, scope=scope, field="poll.statusUrl", api_version=model.apiVersion)
+        return url, scope, replace(poll, poll_url=url)
 
 
 def _check_one_of(source: Source, model: Any) -> None:
@@ -230,8 +221,8 @@ def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
     field = _printable(".".join(str(part) for part in loc)) or "source"
     if kind in ("union_tag_not_found", "union_tag_invalid") or (field == "source" and kind != "missing"):
         if "source" not in body:
-            return InvalidRequest("source", f"Field 'source' is required and must {_COMMON_SAYS['source']}.")
-        return InvalidRequest("source", f"Field 'source' must {_COMMON_SAYS['source']}; got {_shown(source)}.")
+            return InvalidRequest("source", f"Field 'source' is required and must {COMMON_SAYS['source']}.")
+        return InvalidRequest("source", f"Field 'source' must {COMMON_SAYS['source']}; got {_shown(source)}.")
     if field.startswith("callback"):
         return _invalid_callback(field, kind, first["msg"])
     if field.startswith("poll"):
@@ -245,7 +236,7 @@ def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
         close = lowered.get(field.lower()) or next(iter(difflib.get_close_matches(field, _KNOWN_FIELDS, n=1)), None)
         hint = f" Did you mean '{close}'? Field names are case-sensitive." if close else ""
         return InvalidRequest(field, f"Field '{field}' is not part of the request contract.{hint}")
-    says = _COMMON_SAYS.get(field) or _rule_says(field, source)
+    says = COMMON_SAYS.get(field) or _rule_says(field, source)
     if kind in _TYPE_WORDS and kind != "model_type":
         return InvalidRequest(field, f"Field '{field}' must be {_TYPE_WORDS[kind]}; got {type(first['input']).__name__} {_shown(first['input'])}.")
     if kind == "value_error":

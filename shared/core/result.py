@@ -1,15 +1,21 @@
-"""The result object (contract §3) and its deterministic ``eventId``."""
+"""The result object (contract §3), its deterministic ``eventId`` and the progress events' ids (one rule for both)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from shared.core.poll_state import PollState, WatchedRequest, rfc3339
 from shared.core.sources import Source
 
-__all__ = ["OUTCOMES", "EVENT_ID_NAMESPACE", "operation_key", "request_key", "event_id", "event_id_for", "build_result"]
+if TYPE_CHECKING:  # pragma: no cover - typing only: the model imports pydantic, the hot path does not
+    from shared.core.result_model import Result, ResultError
+
+__all__ = [
+    "OUTCOMES", "EVENT_ID_NAMESPACE", "operation_key", "request_key", "event_id", "event_id_for", "progress_event_id", "build_result",
+]
 
 OUTCOMES = ("Succeeded", "Failed", "Canceled", "TimedOut", "PollingFailed")
 #: Namespace of every eventId (uuid5), fixed forever so ids stay stable across versions.
@@ -51,6 +57,11 @@ def event_id_for(source: Source, url: str, outcome: str, watch: str | None = Non
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{operation_key(source, url, watch)}|{outcome}"))
 
 
+def progress_event_id(request: WatchedRequest, polls: int) -> str:
+    """Same operation + same poll -> same id: a re-delivered message republishes the same progress event."""
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{request_key(request)}|progress|{polls}"))
+
+
 def _field(body: Any, name: str, kinds: tuple[type, ...]) -> Any:
     if not isinstance(body, dict):
         return None
@@ -67,9 +78,9 @@ def build_result(
     now: datetime,
     *,
     body: dict[str, Any] | None,
-    error: dict[str, Any] | None,
+    error: Mapping[str, Any] | None,
     status_in_body: bool = True,
-) -> dict[str, Any]:
+) -> Result:
     """The result published for ``request``; ``body`` is the last status body, if the last read returned one.
 
     ``status_in_body`` is False for a Location read, whose body is the action's result, not a status
@@ -91,7 +102,7 @@ def build_result(
         "percentComplete": _field(status_body, "percentComplete", (int, float)),
         "startTime": _field(status_body, "startTime", (str,)),
         "endTime": _field(status_body, "endTime", (str,)),
-        "error": error,
+        "error": cast("ResultError | None", error),  # normalised by shared.core.provider_errors or the watcher's own
         "operation": body,
         "polls": poll.polls,
         "enqueuedAt": rfc3339(poll.first_seen_at),

@@ -9,7 +9,7 @@ definition. Fields that are always present may be ``null``; the two
 * ``error``'s keys: the provider's keys it did not send are left out
   (``{code, message, target, details, innererror, additionalInfo}``, plus the
   watcher's ``httpStatus``);
-* ``trimmed``: added by :func:`shared.edges.sinks.fit_result` only when a result had
+* ``trimmed``: added by :func:`shared.core.trimming.fit_result` only when a result had
   to be trimmed to fit a sink.
 """
 
@@ -18,17 +18,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import ConfigDict, Field, TypeAdapter, with_config
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 from shared.core.result import OUTCOMES
 from shared.core.sources import SOURCE_NAMES
 from shared.core.trimming import TRIM_STEPS
 
-__all__ = ["ErrorDetail", "ResultError", "Result", "RESULT_ADAPTER", "UUID_PATTERN"]
+__all__ = ["ErrorDetail", "ResultError", "Result", "RESULT_ADAPTER", "EVENT_ID_PATTERN"]
 
 _CONFIG = ConfigDict(extra="forbid", strict=True)
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+#: An eventId: a lower-case UUID (uuid5, :func:`shared.core.result.event_id`).
+EVENT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def _rfc3339(value: str) -> str:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))  # ValueError: pydantic reports it
+    if moment.tzinfo is None:
+        raise ValueError("must be RFC 3339 with a time zone")
+    return value
+
+
+#: An RFC 3339 time as the watcher writes it: a string (the TypedDict types what build_result returns).
+_Moment = Annotated[str, AfterValidator(_rfc3339), Field(json_schema_extra={"format": "date-time"})]
 
 
 @with_config(_CONFIG)
@@ -57,7 +69,7 @@ class Result(TypedDict):
     eventId: Annotated[
         str,
         Field(
-            pattern=UUID_PATTERN,
+            pattern=EVENT_ID_PATTERN,
             json_schema_extra={"format": "uuid"},
             description=(
                 "UUIDv5 of (source, the request's status URL without query, outcome): the same for every copy of "
@@ -87,8 +99,8 @@ class Result(TypedDict):
         Field(description="The last status body exactly as returned (Location: the final answer's JSON object body, if any)."),
     ]
     polls: Annotated[int, Field(ge=0, description="Status requests made, failed ones included.")]
-    enqueuedAt: Annotated[datetime, Field(strict=False, description="When the watcher first saw the request (RFC 3339).")]
-    completedAt: Annotated[datetime, Field(strict=False, description="When the outcome was decided (RFC 3339).")]
+    enqueuedAt: Annotated[_Moment, Field(description="When the watcher first saw the request (RFC 3339).")]
+    completedAt: Annotated[_Moment, Field(description="When the outcome was decided (RFC 3339).")]
     trimmed: NotRequired[
         Annotated[
             list[Literal[TRIM_STEPS]],  # type: ignore[valid-type]

@@ -126,7 +126,8 @@ class Plan:
     expected_end: datetime | None = None
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time with its offset, as a provider's body or a result writes it; None for anything else."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -144,7 +145,7 @@ def progress_of(body: Mapping[str, Any] | None) -> Progress:
     percent = None
     if isinstance(raw, (int, float)) and not isinstance(raw, bool) and math.isfinite(raw):
         percent = min(max(float(raw), 0.0), 100.0)
-    return Progress(percent, _parse_time(body.get("startTime")))
+    return Progress(percent, parse_time(body.get("startTime")))
 
 
 def _likely_percent(percent: float) -> float:
@@ -183,7 +184,7 @@ def jitter_factor(key: str, polls: int) -> float:
 
 
 def _untimed(elapsed: float) -> float:
-    return UNTIMED_K * (max(elapsed, 0.0) + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER
+    return float(UNTIMED_K * (max(elapsed, 0.0) + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER)  # float ** float is Any to mypy
 
 
 def _towards(end: datetime, now: datetime, elapsed: float, floor: float) -> float:
@@ -236,7 +237,7 @@ def _clamp(raw: float, hint: float | None, now: datetime, bounds: Bounds, key: s
 
 def running_delay(
     *,
-    body: Mapping[str, Any] | None,
+    progress: Progress,
     headers: Mapping[str, str],
     now: datetime,
     first_seen_at: datetime,
@@ -245,8 +246,10 @@ def running_delay(
     key: str,
     polls: int,
 ) -> Plan:
-    """The wait after a read that found the operation still running (``polls`` counts that read)."""
-    progress = progress_of(body)
+    """The wait after a read that found the operation still running (``polls`` counts that read).
+
+    ``progress`` is the read's :func:`progress_of`, parsed once by the caller.
+    """
     end = predicted_end(progress, now, first_seen_at, expected_seconds)
     elapsed = max((now - _start(progress, now, first_seen_at)).total_seconds(), 0.0)
     hint = delay_hint(headers, now)

@@ -1,4 +1,4 @@
-"""App settings (contract §5), read once per process and validated up front.
+"""App settings (contract §5), validated up front from a mapping (the caller reads the environment).
 
 A bad value stops start-up with a :class:`SettingsError` that names the setting,
 instead of surfacing later as a confusing failure on the first message.
@@ -6,7 +6,6 @@ instead of surfacing later as a confusing failure on the first message.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -75,11 +74,6 @@ class Settings:
     def needs_eventgrid(self) -> bool:
         """Outcomes or progress events go to Event Grid."""
         return self.publishes_to_eventgrid or self.publish_progress
-
-    @property
-    def arm_host(self) -> str:
-        """``host[:port]`` of ARM_ENDPOINT, lower-cased: the only host ARM tokens go to."""
-        return urlsplit(self.arm_endpoint).netloc.lower()
 
 
 def _text(env: Mapping[str, str], name: str, default: str | None) -> str | None:
@@ -164,9 +158,8 @@ def _scope(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
-def load_settings(environ: Mapping[str, str] | None = None, *, require_storage: bool = True) -> Settings:
-    """Read and validate every setting; raises :class:`SettingsError` naming the first bad one."""
-    env = os.environ if environ is None else environ
+def load_settings(env: Mapping[str, str], *, require_storage: bool = True) -> Settings:
+    """Read and validate every setting of ``env``; raises :class:`SettingsError` naming the first bad one."""
     arm_endpoint = _origin(env, "ARM_ENDPOINT", "https://management.azure.com")
     result_sink = (_text(env, "RESULT_SINK", "queue") or "queue").lower()
     if result_sink not in RESULT_SINKS:

@@ -42,7 +42,8 @@ def _any_case(word: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
 
 
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+#: A subscription id as ARM writes it (a UUID, either case).
+SUBSCRIPTION_ID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Source:
     """
 
     name: str
-    base: str
+    base: Literal["arm", "endpoint", "statusUrl"]
     path: str
     default_api_version: str | None
     audience: Literal["arm", "devcenter", "dataplane"]
@@ -118,7 +119,7 @@ _SOURCE_LIST = (
         "apim",
         _arm_operation_status(
             "Microsoft.ApiManagement",
-            FieldRule("subscriptionId", "be a subscription UUID (8-4-4-4-12 hex digits)", pattern=UUID_PATTERN),
+            FieldRule("subscriptionId", "be a subscription UUID (8-4-4-4-12 hex digits)", pattern=SUBSCRIPTION_ID_PATTERN),
             "2024-05-01",
         ),
     ),

@@ -1,10 +1,13 @@
-"""The token rules for status URLs a producer (or a provider's moved ``Location``) supplies: contract section 4.
+"""Which hosts a status URL may name and which token scope it gets (contract section 4), for every source.
 
-One place decides, for the ``arm`` and ``dataplane`` sources, whether a URL may be polled
-and with which token scope. The request parser applies it to the request's ``statusUrl``
-and to a moved URL carried in ``poll.statusUrl``; the decision core applies it to a new
-``Location`` a 202 names. So a URL the watcher switches to obeys exactly the rules of the
-URL it replaces, and a tampered message cannot send a token anywhere a producer could not.
+One place decides whether a URL may be polled and with which token scope: :meth:`StatusUrlRules.allowed`
+and :meth:`~StatusUrlRules.scope` serve every source (templates, ``resourceId``, full URLs);
+:meth:`~StatusUrlRules.check` reads a full status URL (``statusUrl``); :meth:`~StatusUrlRules.moved`
+a URL the operation moved to (a 202's ``Location``, read by the decision core, or the same URL
+carried back in ``poll.statusUrl``, read by the request parser). So a URL the watcher switches to
+obeys exactly the rules of the URL it replaces, keeps its token scope, and a tampered message
+cannot send a token anywhere a producer could not. :func:`shown_url` is how a URL appears in a
+message: never its user information or query.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from shared.core.settings import Settings
 from shared.core.sources import Source
 from shared.core.urls import HostAllowlist, checked_url, default_port
 
-__all__ = ["StatusUrlRules", "with_api_version", "require_operation_path"]
+__all__ = ["StatusUrlRules", "with_api_version", "require_operation_path", "shown_url"]
 
 
 class StatusUrlRules:
-    """Checks full status URLs (sources whose ``base`` is ``statusUrl``) against the settings."""
+    """The token rules of contract section 4 over the settings' allowlists; built once per parser."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -59,6 +62,20 @@ class StatusUrlRules:
         canonical = checked_url(with_api_version(base, api_version, field), field=field, allowed=allowed, producer_supplied=False)
         return canonical, self.scope(source, canonical)
 
+    def moved(self, source: Source, url: str, *, scope: str, field: str, api_version: str | None) -> str:
+        """The canonical URL an operation moved to, or InvalidRequest naming ``field``.
+
+        The URL obeys :meth:`check`, as the one it replaces did, and must get the same token
+        ``scope``: a move never turns the operation's token into another service's.
+        """
+        canonical, moved_scope = self.check(source, url, field=field, api_version=api_version)
+        if moved_scope != scope:
+            raise InvalidRequest(
+                field, f"Field '{field}' names host {shown_url(canonical, host_only=True)!r}, whose token scope differs "
+                "from the operation's",
+            )
+        return canonical
+
 
 def require_operation_path(url: str, field: str) -> None:
     """An ``arm`` statusUrl must name an async-operation resource, not any ARM resource (contract §2b).
@@ -90,3 +107,17 @@ def with_api_version(url: str, api_version: str | None, field: str) -> str:
     params = [part for part in params if part.split("=", 1)[0].lower() != "api-version"]
     params.append(f"api-version={quote(api_version, safe='')}")
     return f"{head}?{'&'.join(params)}"
+
+
+def shown_url(value: str, *, host_only: bool = False) -> str:
+    """``scheme://host[:port]/path`` of ``value`` (or ``host[:port]``) for a message: never user information or query."""
+    try:
+        parts = urlsplit(value.strip())
+        host = (parts.hostname or "")[:200]
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "(unparseable URL)"
+    if host_only:
+        return host + port
+    shown = f"{parts.scheme}://{host}{port}{parts.path}" if host else parts.path
+    return shown[:200]

@@ -10,8 +10,8 @@ The wire format::
     [{"specversion": "1.0", "id": eventId, "source": EVENT_SOURCE, "type": "LroWatcher.Operation.<outcome>",
       "subject": <path of statusUrl>, "time": completedAt, "datacontenttype": "application/json", "data": result}]
 
-One POST through the process's transport (:mod:`shared.edges.http`), never following a redirect, to
-the endpoint checked by the same rules as status URLs (:func:`topic_url`), so
+The envelope is :mod:`shared.core.cloud_events`'s, shared with progress events. One POST through
+the process's transport (:mod:`shared.edges.http`), never following a redirect, to the endpoint checked by the same rules as status URLs (:func:`topic_url`), so
 the key or token goes to that host only. azure-eventgrid's publisher is not
 used: azure-core's pipeline refuses bearer tokens over plain http (no loopback
 fakes in Entra mode) and it would add import cost to every cold start. The
@@ -36,8 +36,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from shared.core.cloud_events import outcome_event, progress_event
 from shared.core.errors import InvalidRequest, PublishError, SettingsError
-from shared.core.progress import progress_event
 from shared.core.trimming import encode_json, fit_result
 from shared.core.urls import HostAllowlist, checked_url
 from shared.edges.http import HttpResponse, HttpTransport, TransportError, TransportTimeout
@@ -52,18 +52,15 @@ __all__ = [
     "EventGridSink",
     "topic_url",
     "check_settings",
-    "cloud_event",
     "EVENTGRID_SCOPE",
     "EVENTGRID_API_VERSION",
     "CONTENT_TYPE",
-    "EVENT_TYPE_PREFIX",
     "MAX_BATCH_BYTES",
 ]
 
 EVENTGRID_SCOPE = "https://eventgrid.azure.net/.default"
 EVENTGRID_API_VERSION = "2018-01-01"
 CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8"
-EVENT_TYPE_PREFIX = "LroWatcher.Operation."
 #: Event Grid takes events (and batches) up to 1 MB; keep the one-event batch under 1,000,000 bytes.
 MAX_BATCH_BYTES = 1_000_000
 _SETTING = "EVENTGRID_TOPIC_ENDPOINT"
@@ -103,20 +100,6 @@ def check_settings(settings: Settings) -> str:
     return topic_url(settings.eventgrid_topic_endpoint)
 
 
-def cloud_event(result: Mapping[str, Any], source: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudEvents 1.0 envelope of ``result``; ``data`` replaces the result as payload (a trimmed copy)."""
-    return {
-        "specversion": "1.0",
-        "id": result["eventId"],
-        "source": source,
-        "type": EVENT_TYPE_PREFIX + result["outcome"],
-        "subject": urlsplit(result["statusUrl"]).path,
-        "time": result["completedAt"],
-        "datacontenttype": "application/json",
-        "data": result if data is None else data,
-    }
-
-
 class EventGridSink:
     """Publishes each result to ``EVENTGRID_TOPIC_ENDPOINT``; built once per process by :mod:`shared.runtime`."""
 
@@ -136,12 +119,8 @@ class EventGridSink:
         self._secrets = secrets
         secrets.hold("EVENTGRID_TOPIC_KEY", self._key)
 
-    @property
-    def auth_mode(self) -> str:
-        return "key" if self._key else "entra"
-
     def publish(self, result: Mapping[str, Any]) -> None:
-        data, body = fit_result(result, lambda data: encode_json([cloud_event(result, self._source, data)]), self._max_bytes)
+        data, body = fit_result(result, lambda data: encode_json([outcome_event(result, self._source, data)]), self._max_bytes)
         log_trimmed(self.name, data, self._max_bytes)
         self._send(body, result["eventId"])
 

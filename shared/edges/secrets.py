@@ -17,9 +17,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from shared.core.redaction import JsonValue, Redactor
+
+_Shape = TypeVar("_Shape", bound=Mapping[str, Any])
 
 __all__ = ["SecretKeeper", "PROCESS_SECRETS"]
 
@@ -68,9 +70,9 @@ class SecretKeeper:
         """:meth:`Redactor.json` with the secrets held now."""
         return self._redactor.json(value)
 
-    def object(self, value: Mapping[str, Any]) -> dict[str, Any]:
-        """:meth:`Redactor.object` with the secrets held now."""
-        return self._redactor.object(value)
+    def object(self, value: _Shape) -> _Shape:
+        """:meth:`Redactor.object` with the secrets held now: the same keys (a result stays a ``Result``)."""
+        return cast(_Shape, self._redactor.object(value))
 
     def _remember(self, secret: str) -> None:
         self._recent[secret] = None

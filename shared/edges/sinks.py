@@ -10,14 +10,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES, encode_json, fit_result
-from shared.edges.queues import QueueGateway
 
-__all__ = ["Sink", "QueueSink", "Publisher", "log_trimmed"]
+__all__ = ["Sink", "ResultQueue", "QueueSink", "Publisher", "log_trimmed"]
 
 log = logging.getLogger("lro_watcher")
 
 
 class Sink(Protocol):
+    """One place outcomes go; ``name`` is RESULT_SINK's word for it."""
+
     name: str
 
     def publish(self, result: Mapping[str, Any]) -> None: ...
@@ -32,12 +33,18 @@ def log_trimmed(sink: str, result: Mapping[str, Any], max_bytes: int) -> None:
         )
 
 
+class ResultQueue(Protocol):
+    """The results queue (:meth:`shared.edges.queues.QueueGateway.publish_result`)."""
+
+    def publish_result(self, text: str) -> None: ...
+
+
 class QueueSink:
     """The ``operation-results`` queue: one raw UTF-8 JSON message per result."""
 
     name = "queue"
 
-    def __init__(self, queues: QueueGateway, max_bytes: int = MAX_QUEUE_MESSAGE_BYTES) -> None:
+    def __init__(self, queues: ResultQueue, max_bytes: int = MAX_QUEUE_MESSAGE_BYTES) -> None:
         self._queues = queues
         self._max_bytes = max_bytes
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 
 from shared.core import arm_budget
-from shared.core.decide import StatusAnswer
+from shared.core.interpretation import StatusAnswer
 from shared.edges.http import MAX_BODY_BYTES, HttpTransport, TransportError, TransportTimeout
 from shared.edges.tokens import TokenCache
 

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shared.core.errors import SettingsError
-from shared.core.storage_connection import CONNECTION_SETTING, StorageConnection, storage_connection_from_environ
+from shared.core.storage_connection import CONNECTION_SETTING, StorageConnection
+from shared.edges.credentials import credential_for, storage_identity
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from azure.storage.queue import QueueServiceClient
 
-__all__ = ["queue_service_client", "StorageConnection", "storage_connection_from_environ", "CONNECTION_SETTING"]
+    from shared.edges.tokens import TokenCredentialLike
+
+__all__ = ["queue_service_client"]
 
 
-def queue_service_client(connection: StorageConnection, credential: Any | None = None) -> QueueServiceClient:
+def queue_service_client(connection: StorageConnection, credential: TokenCredentialLike | None = None) -> QueueServiceClient:
     """Build the one QueueServiceClient of a process.
 
     Messages are raw UTF-8 text (no base64): that is what host.json's
     ``messageEncoding: none`` tells the trigger to read, and the SDK's default.
-    ``credential`` is used for identity-based connections; when it is ``None`` a
-    managed identity / DefaultAzureCredential is built here.
+    ``credential`` is used for identity-based connections; when it is ``None``, the one
+    :func:`shared.edges.credentials.credential_for` the connection's identity names.
     """
     from azure.storage.queue import ExponentialRetry, QueueServiceClient
 
@@ -35,12 +38,8 @@ def queue_service_client(connection: StorageConnection, credential: Any | None =
                 f"is not a storage connection string ({error}); expected 'UseDevelopmentStorage=true' or "
                 "'DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...;...'",
             ) from None
-    assert connection.queue_service_uri is not None  # storage_connection_from_environ sets one of the two
+    identity = storage_identity(connection)
+    assert connection.queue_service_uri is not None and identity is not None  # one of the two is set
     if credential is None:
-        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-        if connection.use_managed_identity:
-            credential = ManagedIdentityCredential(client_id=connection.client_id)
-        else:
-            credential = DefaultAzureCredential(managed_identity_client_id=connection.client_id)
+        credential = credential_for(identity)
     return QueueServiceClient(account_url=connection.queue_service_uri, credential=credential, retry_policy=retry)

@@ -23,11 +23,12 @@ The instruments (names as they appear in Application Insights' ``customMetrics``
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Protocol
+
+from shared.core import arm_budget
+from shared.core.schedule import parse_time
 
 __all__ = [
     "CONNECTION_SETTING",
@@ -42,7 +43,6 @@ __all__ = [
 
 CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 METER_NAME = "lro_watcher"
-_SUBSCRIPTION = re.compile(r"/subscriptions/([^/?#]+)", re.IGNORECASE)
 _configured = threading.Lock()
 _meter: Any = None
 
@@ -136,26 +136,13 @@ def metrics_from_environ(environ: Mapping[str, str]) -> WatcherMetrics:
 
 
 def subscription_of(url: str) -> str:
-    """The subscription id a status URL names (``/subscriptions/{id}``), else ``-``."""
-    match = _SUBSCRIPTION.search(url)
-    return match.group(1).lower() if match else "-"
+    """The subscription id a status URL names (``/subscriptions/{id}``, read as ARM's read budget reads it), else ``-``."""
+    return arm_budget.subscription_of(url).split("|", 1)[1] or "-"
 
 
 def detection_lag_seconds(result: Mapping[str, Any]) -> float | None:
     """``completedAt`` minus ``endTime`` of a result, in seconds; None when the provider sent no endTime."""
-    end, completed = _moment(result.get("endTime")), _moment(result.get("completedAt"))
+    end, completed = parse_time(result.get("endTime")), parse_time(result.get("completedAt"))
     if end is None or completed is None:
         return None
     return max(0.0, (completed - end).total_seconds())
-
-
-def _moment(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None

@@ -27,6 +27,8 @@ from typing import IO
 
 import pytest
 
+from tests.support.processes import end_process
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SIM_PORT = 10090  # the stack's default simulator port, as the docs' data-plane URL names it
 SECTION = "### The local stack, step by step"
@@ -70,6 +72,15 @@ def _wait_for_line(lines: queue.Queue[str | None], wanted: str, timeout: float) 
     pytest.fail(f"no {wanted!r} line from the stack; it printed:\n" + "\n".join(seen))
 
 
+def _assert_the_queues_exist(printed: list[str]) -> None:
+    from shared.core.storage_connection import storage_connection_from_environ
+    from shared.edges.storage import queue_service_client
+
+    line = next(p.strip() for p in printed if "export AzureWebJobsStorage=" in p)
+    service = queue_service_client(storage_connection_from_environ({"AzureWebJobsStorage": line.split("=", 1)[1].strip("'")}))
+    assert {q.name for q in service.list_queues()} >= {"operations", "operation-results", "operations-poison"}
+
+
 def _stop(process: subprocess.Popen[str]) -> int:
     process.send_signal(signal.SIGINT)
     return process.wait(timeout=30)
@@ -109,6 +120,7 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
                 sim_address = next(p for p in printed if p.strip().startswith("simulator")).split("//", 1)[1].split()[0]
                 assert any(line.startswith("wrote local.settings.json") for line in printed)
                 assert any("export AzureWebJobsStorage=" in line and "BlobEndpoint=" in line for line in printed)
+                _assert_the_queues_exist(printed)  # before run_local starts: the stack creates them, as the Bicep does
             elif command.startswith(BACKGROUND[1]):
                 log = (tmp_path / "run_local.log").open("w", encoding="utf-8")
                 background.append(subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, text=True))
@@ -131,10 +143,8 @@ def test_the_readme_recipe_runs_as_written(tmp_path: Path) -> None:
         assert _stop(stack) == 130
         assert not _port_open(queue_port), "Ctrl-C stopped Azurite"
     finally:
-        for process in background:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
+        for process in reversed(background):  # run_local first, then the stack (which stops its Azurite and simulator)
+            end_process(process)
     azurite_files = {p.name for p in (tmp_path / ".azurite").iterdir()}
     assert "__azurite_db_queue__.json" in azurite_files and "__azurite_db_blob__.json" in azurite_files
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("__azurite", "AzuriteConfig"))], "nothing outside .azurite/"

@@ -1,11 +1,12 @@
 """End to end, the schedule: ``python -m tools.run_local --drain`` against Azurite and the simulator.
 
 Two operations run for the same 30 s (the simulator's ``runFor`` steps, on the wall clock), one
-reporting ``percentComplete`` and one not. The one with progress is read fewer times: the
-watcher predicts its end and waits until just past it. With ``PUBLISH_PROGRESS=true`` and
-``RESULT_SINK=queue``, its progress reads arrive on the Event Grid topic as
-``LroWatcher.Operation.Progress`` events, and the results queue holds exactly one message per
-operation. About 35 s of wall time: the operations really run.
+reporting ``percentComplete`` and one not. With ``PUBLISH_PROGRESS=true`` and ``RESULT_SINK=queue``,
+the progress reads arrive on the Event Grid topic as ``LroWatcher.Operation.Progress`` events (with
+a predicted end only where there is progress), and the results queue holds exactly one message per
+operation. About 35 s of wall time: the operations really run. How many reads each takes depends on
+when run_local's first read comes (the machine's load), so this test does not compare them: the
+same scenario is replayed on a virtual clock in tests/shared/test_decide.py, and across fleets by P5.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ def test_an_operation_reporting_progress_is_read_fewer_times_and_publishes_progr
     results = {r["correlationId"]: r for r in queues.take_all_json(queues.results)}
     assert {k: r["outcome"] for k, r in results.items()} == {"with-progress": "Succeeded", "without-progress": "Succeeded"}
     assert {k: r["polls"] for k, r in results.items()} == polls
-    assert polls["with-progress"] < polls["without-progress"], polls
 
     assert events, run.stderr[-3000:]
     assert all(e["type"] == "LroWatcher.Operation.Progress" for e in events)  # outcomes go to the queue only

@@ -100,14 +100,14 @@ class FakeTable:
         self.version = 0
         self.before_delete: Any = None
 
-    def _put(self, entity: dict[str, Any]) -> None:
+    def put(self, entity: dict[str, Any]) -> None:
         self.version += 1
         self.rows[(entity["PartitionKey"], entity["RowKey"])] = Entity(dict(entity), f"W/{self.version}")
 
     def create_entity(self, entity: dict[str, Any]) -> None:
         if (entity["PartitionKey"], entity["RowKey"]) in self.rows:
             raise ResourceExistsError("EntityAlreadyExists")
-        self._put(entity)
+        self.put(entity)
 
     def get_entity(self, partition_key: str, row_key: str) -> Entity:
         try:
@@ -116,7 +116,7 @@ class FakeTable:
             raise ResourceNotFoundError("ResourceNotFound") from None
 
     def upsert_entity(self, entity: dict[str, Any]) -> None:
-        self._put({**self.rows.get((entity["PartitionKey"], entity["RowKey"]), {}), **entity})
+        self.put({**self.rows.get((entity["PartitionKey"], entity["RowKey"]), {}), **entity})
 
     def delete_entity(self, partition_key: str, row_key: str, *, etag: str | None = None,
                       match_condition: MatchConditions | None = None) -> None:
@@ -170,7 +170,7 @@ def test_two_deliveries_racing_for_an_abandoned_claim_run_the_handler_once(idem:
 
     def the_other_delivery_takes_over() -> None:  # between our read and our conditional delete
         table.before_delete = None
-        table._put({**table.rows[("cd", "cd-1")], "leaseUntil": 1_000.0})
+        table.put({**table.rows[("cd", "cd-1")], "leaseUntil": 1_000.0})
 
     table.before_delete = the_other_delivery_takes_over
     assert store.claim("cd-1", 100, 60) == "busy"

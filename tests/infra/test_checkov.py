@@ -1,7 +1,7 @@
 """checkov (the IaC scanner) over infra/: no failed check, no file it could not parse.
 
-checkov runs from its own virtual environment, .venv-checkov (`make setup` builds it from
-requirements-checkov.txt). Every check the templates do not meet is skipped next to the resource with
+checkov runs from its own virtual environment, .venv-checkov (`make test` and `make checkov` build it
+from requirements-checkov.txt). Every check the templates do not meet is skipped next to the resource with
 `// #checkov:skip=CKV_...:reason` (their form: infra_checks.check_checkov_skips). checkov exits 0 even
 when it cannot parse a file, so this test reads its JSON report instead of its exit code.
 """
@@ -26,7 +26,7 @@ SKIP_PATHS = ["infra/app/guards.bicep"]
 def run_checkov(directory: Path) -> dict[str, Any]:
     """checkov's JSON report for a directory of Bicep."""
     if not CHECKOV.exists():
-        pytest.fail(f"{CHECKOV} is missing: run `make setup`, which builds .venv-checkov from requirements-checkov.txt")
+        pytest.fail(f"{CHECKOV} is missing: run `make checkov`, which builds .venv-checkov from requirements-checkov.txt")
     skips = [arg for path in SKIP_PATHS for arg in ("--skip-path", path)]
     done = subprocess.run(
         [str(CHECKOV), "--directory", str(directory), "--framework", "bicep", *skips, "--output", "json", "--skip-download"],

@@ -1,7 +1,7 @@
 """The Event Grid sink against the loopback simulator's topic, over real sockets.
 
 Entra mode uses a real ``azure.identity.ManagedIdentityCredential`` (chosen by
-``shared.runtime.build_credential`` because IDENTITY_ENDPOINT is set), which gets
+``shared.edges.credentials.app_credential`` because IDENTITY_ENDPOINT is set), which gets
 its token from the simulator's App Service-style identity endpoint; key mode
 uses a simulator started with a topic key. No Azurite needed.
 """
@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from shared import runtime
 from shared.core.errors import PublishError
 from shared.core.poll_state import PollState
 from shared.core.request_parser import RequestParser
 from shared.core.result import build_result
 from shared.core.settings import load_settings
+from shared.edges.credentials import app_credential
 from shared.edges.eventgrid import EventGridSink
 from shared.edges.http import HttpxTransport
 from shared.edges.tokens import TokenCache
@@ -62,7 +62,7 @@ def make_sink(sim: Simulator, http: HttpxTransport, key: str | None = None, endp
     if key:
         env["EVENTGRID_TOPIC_KEY"] = key
     settings = load_settings(env, require_storage=False)
-    credential = runtime.build_credential(os.environ)
+    credential = app_credential(os.environ)
     return EventGridSink(settings, TokenCache(credential), http)
 
 
@@ -81,7 +81,7 @@ def test_entra_mode_with_a_real_managed_identity_credential(entra: Simulator, ht
     from azure.identity import ManagedIdentityCredential
 
     sink = make_sink(entra, http)
-    assert isinstance(runtime.build_credential(os.environ), ManagedIdentityCredential)
+    assert isinstance(app_credential(os.environ), ManagedIdentityCredential)
     first, second = a_result("op-1"), a_result("op-2", "Failed")
     sink.publish(first)
     sink.publish(second)

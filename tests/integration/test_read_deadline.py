@@ -15,10 +15,10 @@ from contextlib import closing
 
 import pytest
 
-from shared import runtime
 from shared.core.azure_devops import AzureDevOpsCallback
 from shared.core.errors import PublishError
 from shared.edges.azure_devops import AzureDevOpsClient, FeedFailed
+from shared.edges.credentials import app_credential
 from shared.edges.eventgrid import EventGridSink
 from shared.edges.http import HttpxTransport, TransportTimeout
 from shared.edges.status_client import StatusClient
@@ -164,7 +164,7 @@ def test_a_stalling_token_endpoint_fails_within_the_read_timeout(drip, monkeypat
     server = drip(b"", b"HTTP/1.1 400 X\r\nContent-Length: 0\r\n\r\n", 0.6)  # a byte every 0.6 s: past the 0.3 s limit
     monkeypatch.setenv("IDENTITY_ENDPOINT", f"{server.base}/msi/token")
     monkeypatch.setenv("IDENTITY_HEADER", "header")
-    credential = runtime.build_credential({"IDENTITY_ENDPOINT": f"{server.base}/msi/token"}, read_timeout_seconds=0.3)
+    credential = app_credential({"IDENTITY_ENDPOINT": f"{server.base}/msi/token"}, timeout_seconds=0.3)
     with pytest.raises(Exception) as caught:
         credential.get_token("https://management.azure.com/.default")
     assert "timeout" in str(caught.value).lower()

@@ -26,12 +26,12 @@ from shared.core.arm_budget import (
     stretch,
     subscription_of,
 )
-from shared.core.decide import StatusAnswer
+from shared.core.interpretation import StatusAnswer
 from shared.core.poll_state import PollState
 from shared.edges.budget_estimates import BudgetEstimates
 from shared.watcher import TTL_MARGIN_SECONDS, Watcher
 from tests.support.builders import T0, apim, devcenter, parse, settings
-from tests.support.fakes import Clock, RecordingQueues, ScriptedStatus
+from tests.support.fakes import Clock, RecordingPublisher, RecordingQueues, ScriptedStatus
 
 DEADLINE = T0 + timedelta(days=1)
 POLL = PollState(first_seen_at=T0)
@@ -212,7 +212,7 @@ class TestEstimates:
 
 def test_the_watcher_defers_a_read_unread_through_its_one_reenqueue_path() -> None:
     status, queues, clock = ScriptedStatus(StatusAnswer(200, answer(reads=3), b'{"status": "InProgress"}')), RecordingQueues(), Clock()
-    watcher = Watcher(settings(), status, queues, publisher=None, clock=clock)  # type: ignore[arg-type]
+    watcher = Watcher(settings(), status, queues, publisher=RecordingPublisher(), clock=clock)
     first = watcher.handle(json.dumps(apim(operationId="one")))  # nothing known: read
     assert first.action == "reenqueued" and first.delay_seconds is not None
     handled = watcher.handle(json.dumps(apim(operationId="two")))  # same subscription, 3 left < 100
@@ -231,7 +231,7 @@ def test_the_watcher_defers_a_read_unread_through_its_one_reenqueue_path() -> No
 
 def test_a_read_reserve_of_0_never_defers() -> None:
     status = ScriptedStatus(StatusAnswer(200, answer(reads=0), b'{"status": "InProgress"}'))
-    off = Watcher(settings(ARM_READS_RESERVE="0"), status, RecordingQueues(), publisher=None, clock=Clock())  # type: ignore[arg-type]
+    off = Watcher(settings(ARM_READS_RESERVE="0"), status, RecordingQueues(), publisher=RecordingPublisher(), clock=Clock())
     off.handle(json.dumps(apim(operationId="one")))
     assert off.handle(json.dumps(apim(operationId="two"))).action == "reenqueued" and status.read_count == 2
 

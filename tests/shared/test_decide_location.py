@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusAnswer, decide
+from shared.core.decide import Publish, Reenqueue, decide
+from shared.core.interpretation import NOT_FOUND_GRACE_SECONDS, StatusAnswer
 from shared.core.result import event_id
 from tests.support.builders import SUBSCRIPTION, T0, arm, parse, settings
 

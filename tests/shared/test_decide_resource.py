@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.core.decide import NOT_FOUND_GRACE_SECONDS, Publish, Reenqueue, StatusAnswer, decide
+from shared.core.cloud_events import outcome_event, progress_event
+from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
-from shared.core.progress import progress_event
+from shared.core.interpretation import NOT_FOUND_GRACE_SECONDS, StatusAnswer
 from shared.core.result import event_id
-from shared.edges.eventgrid import cloud_event
 from tests.support.builders import SUBSCRIPTION, T0, arm, parse, settings
 
 from .test_arm_paths import REAL_RESOURCE_IDS
@@ -268,7 +268,7 @@ def test_no_property_of_the_body_appears_in_a_result_or_event(state: str, wait_f
     payload[SECRET] = SECRET
     decision = decide(request, read(200, payload), later(10), settings(PUBLISH_PROGRESS="true", EVENTGRID_TOPIC_ENDPOINT="https://t.westus-1.eventgrid.azure.net/api/events"))
     if isinstance(decision, Publish):
-        written = json.dumps(decision.result) + json.dumps(cloud_event(decision.result, "lro-watcher"))
+        written = json.dumps(decision.result) + json.dumps(outcome_event(decision.result, "lro-watcher"))
         assert set(decision.result["operation"]) == {"id", "name", "type", "provisioningState"}
     else:
         written = decision.poll.to_json().__repr__() + request.message_text(decision.poll)

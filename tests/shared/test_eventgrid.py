@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from shared import runtime
+from shared.core.cloud_events import outcome_event
 from shared.core.errors import PublishError, SettingsError
 from shared.core.poll_state import PollState
 from shared.core.result import OUTCOMES, build_result
@@ -19,7 +20,6 @@ from shared.edges.eventgrid import (
     EVENTGRID_SCOPE,
     MAX_BATCH_BYTES,
     EventGridSink,
-    cloud_event,
     topic_url,
 )
 from shared.edges.http import HttpResponse, TransportError, TransportTimeout
@@ -94,7 +94,6 @@ def test_key_mode_posts_a_cloudevents_batch_with_the_key_and_no_authorization() 
 def test_entra_mode_sends_a_bearer_token_for_event_grid_and_no_key() -> None:
     topic = Topic()
     eg, credential = sink(topic)
-    assert eg.auth_mode == "entra"
     eg.publish(a_result())
     eg.publish(a_result(outcome="Failed"))
     assert credential.calls == [EVENTGRID_SCOPE] == ["https://eventgrid.azure.net/.default"]  # cached once
@@ -117,7 +116,7 @@ def test_the_default_source_and_one_type_per_outcome() -> None:
 def test_subject_is_the_status_url_path_without_query() -> None:
     result = a_result(devcenter(apiVersion="2024-02-01"))
     assert "?api-version=2024-02-01" in result["statusUrl"]
-    event = cloud_event(result, "lro-watcher")
+    event = outcome_event(result, "lro-watcher")
     assert event["subject"] == "/projects/myProject/operationstatuses/fa067167-e49d-41bd-8dd8-de719b9de3b3"
 
 
@@ -353,7 +352,7 @@ def test_a_result_between_64_kib_and_1_mb_is_trimmed_for_the_queue_only() -> Non
             sent.append(text)
 
     result = a_result(body={"status": "Succeeded", "blob": "x" * 200_000})
-    QueueSink(Queues()).publish(result)  # type: ignore[arg-type]
+    QueueSink(Queues()).publish(result)
     eg.publish(result)
     assert json.loads(sent[0])["trimmed"] == ["operation"]
     assert topic.batch()[0]["data"] == result
@@ -362,19 +361,17 @@ def test_a_result_between_64_kib_and_1_mb_is_trimmed_for_the_queue_only() -> Non
 # ------------------------------------------------------------------ wiring
 
 
-def test_the_runtime_builds_both_sinks_on_one_http_client() -> None:
-    topic = Topic()
-    env = {
-        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-        "RESULT_SINK": "both",
-        "EVENTGRID_TOPIC_ENDPOINT": ENDPOINT,
-    }
-    watcher = runtime.build_watcher(env, credential=CountingCredential(), http=topic)
-    sinks = watcher._publisher.sinks
-    assert [s.name for s in sinks] == ["queue", "eventgrid"]
-    assert sinks[1]._http is topic and watcher._status._http is topic
-    assert sinks[1].auth_mode == "entra"
+def test_the_runtime_reads_status_and_publishes_to_event_grid_through_one_http_client() -> None:
+    def handler(request: SentRequest) -> HttpResponse:
+        return answer(200, {"status": "Succeeded"}) if request.method == "GET" else answer(200)
 
-    watcher = runtime.build_watcher({**env, "RESULT_SINK": "eventgrid", "EVENTGRID_TOPIC_KEY": KEY}, credential=CountingCredential(), http=topic)
-    assert [s.name for s in watcher._publisher.sinks] == ["eventgrid"] and watcher._publisher.sinks[0].auth_mode == "key"
-    assert KEY not in repr(watcher.settings)
+    for extra, auth in (({}, "authorization"), ({"EVENTGRID_TOPIC_KEY": KEY}, "aeg-sas-key")):
+        transport = Topic(handler)
+        env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "RESULT_SINK": "eventgrid",
+               "EVENTGRID_TOPIC_ENDPOINT": ENDPOINT, **extra}
+        watcher = runtime.build_watcher(env, credential=CountingCredential(), http=transport)
+        assert watcher.handle(json.dumps(apim())).action == "published"
+        status, event = transport.seen
+        assert (status.method, urlsplit(status.url).path) == ("GET", urlsplit(parse(apim()).poll_url).path)
+        assert (event.method, event.url) == ("POST", ENDPOINT + "?api-version=2018-01-01") and auth in event.headers
+        assert KEY not in repr(watcher.settings)

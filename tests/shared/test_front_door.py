@@ -17,7 +17,7 @@ from .test_azure_devops import HEADERS, TOKEN
 
 def door(queues: RecordingQueues | None = None, **env: str) -> tuple[FrontDoor, RecordingQueues]:
     queues = queues or RecordingQueues()
-    return FrontDoor(settings(**env), queues, clock=lambda: T0), queues  # type: ignore[arg-type]
+    return FrontDoor(settings(**env), queues, clock=lambda: T0), queues
 
 
 def post(body: Any, headers: dict[str, str] | None = None, queues: RecordingQueues | None = None) -> tuple[int, dict[str, Any], RecordingQueues]:

@@ -29,8 +29,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from shared.core.decide import Publish, Reenqueue, StatusAnswer, decide
+from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
+from shared.core.interpretation import StatusAnswer
 from shared.core.request_parser import RequestParser
 from shared.core.result import OUTCOMES
 from shared.core.retry_after import delay_hint, parse_retry_after
@@ -38,6 +39,7 @@ from shared.core.trimming import encode_json
 from shared.core.urls import HostAllowlist, checked_url
 from shared.watcher import Watcher
 from tests.support.builders import T0, apim, arm, devcenter, operationalinsights, settings
+from tests.support.fakes import RecordingPublisher, RecordingQueues, ScriptedStatus
 
 CONFIG = settings(STATUS_HOST_ALLOWLIST="*.devcenter.azure.com,127.0.0.1:8080")
 PARSER = RequestParser(CONFIG)
@@ -303,16 +305,8 @@ def test_an_unknown_field_name_is_shown_on_one_short_line(name: str) -> None:
     assert "\n" not in caught.value.reason and "\u2028" not in caught.value.reason and len(caught.value.reason) < 500
 
 
-class _PoisonQueue:
-    def __init__(self) -> None:
-        self.entries: list[str] = []
-
-    def poison(self, text: str) -> None:
-        self.entries.append(text)
-
-
 def test_every_poison_entry_carries_a_reason() -> None:
-    queue = _PoisonQueue()
-    Watcher(CONFIG, status=None, queues=queue, publisher=None).handle(json.dumps({**apim(), "k" * 33_000: 1}).encode())
-    (entry,) = queue.entries
+    queue = RecordingQueues()
+    Watcher(CONFIG, ScriptedStatus({"status": "Succeeded"}), queue, RecordingPublisher()).handle(json.dumps({**apim(), "k" * 33_000: 1}).encode())
+    (entry,) = queue.poisoned
     assert "reason" in json.loads(entry)

@@ -11,15 +11,16 @@ from typing import Any
 import pytest
 
 from shared import runtime
-from shared.core.decide import Reenqueue, StatusAnswer, decide
+from shared.core.cloud_events import PROGRESS_EVENT_TYPE, progress_event
+from shared.core.decide import Reenqueue, decide
 from shared.core.errors import SettingsError
-from shared.core.progress import PROGRESS_EVENT_TYPE, progress_event
+from shared.core.interpretation import StatusAnswer
 from shared.core.settings import load_settings
 from shared.edges.eventgrid import EventGridSink
 from shared.edges.tokens import TokenCache
 from shared.watcher import Watcher
 from tests.support.builders import T0, apim, parse, settings
-from tests.support.fakes import CountingCredential, RecordingQueues, ScriptedStatus
+from tests.support.fakes import CountingCredential, RecordingPublisher, RecordingQueues, ScriptedStatus
 from tests.support.http import FakeTransport, SentRequest, answer
 
 ENDPOINT = "https://topic-1.westus-1.eventgrid.azure.net/api/events"
@@ -116,13 +117,13 @@ def test_the_watcher_publishes_progress_after_the_reenqueue_and_a_failure_never_
     queues = RecordingQueues()
     topic = FakeTransport(lambda sent: answer(503, {"error": {"code": "ServiceUnavailable", "message": "down"}}))
     watcher = Watcher(settings(PUBLISH_PROGRESS="true", EVENTGRID_TOPIC_ENDPOINT=ENDPOINT),
-                      ScriptedStatus(ok({"status": "InProgress", "percentComplete": 30})), queues, publisher=None,  # type: ignore[arg-type]
+                      ScriptedStatus(ok({"status": "InProgress", "percentComplete": 30})), queues, publisher=RecordingPublisher(),
                       clock=lambda: T0, progress=a_sink(topic))
     with caplog.at_level(logging.WARNING, logger="lro_watcher"):
         handled = watcher.handle(json.dumps(apim()))
     assert handled.action == "reenqueued" and len(queues.reenqueued) == 1 and len(topic.seen) == 1
     assert "not published" in caplog.text and "k3y" not in caplog.text
-    quiet = Watcher(CONFIG, ScriptedStatus(ok({"status": "InProgress", "percentComplete": 30})), RecordingQueues(), publisher=None,  # type: ignore[arg-type]
+    quiet = Watcher(CONFIG, ScriptedStatus(ok({"status": "InProgress", "percentComplete": 30})), RecordingQueues(), publisher=RecordingPublisher(),
                     clock=lambda: T0)
     assert quiet.handle(json.dumps(apim())).action == "reenqueued"  # PUBLISH_PROGRESS off: no sink, nothing sent
 

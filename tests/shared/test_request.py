@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.core.errors import InvalidRequest
-from shared.core.request_parser import MAX_REQUEST_BYTES, RequestParser
+from shared.core.message_text import MAX_REQUEST_BYTES
+from shared.core.request_parser import RequestParser
 from tests.support.builders import SUBSCRIPTION, T0, apim, arm, devcenter, operationalinsights, parse, settings
 
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.core.decide import StatusAnswer, decide
+from shared.core.decide import decide
+from shared.core.interpretation import StatusAnswer
 from shared.core.retry_after import delay_hint, parse_retry_after
 from tests.support.builders import apim, parse, settings
 

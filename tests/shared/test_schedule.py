@@ -24,7 +24,7 @@ def at(seconds: float) -> datetime:
 
 def wait(body: dict | None, now: datetime, *, headers: dict | None = None, hint: int | None = None,
          bounds: Bounds = BOUNDS, polls: int = 3) -> schedule.Plan:
-    return running_delay(body=body, headers=headers or {}, now=now, first_seen_at=T0, expected_seconds=hint,
+    return running_delay(progress=progress_of(body), headers=headers or {}, now=now, first_seen_at=T0, expected_seconds=hint,
                          bounds=bounds, key=KEY, polls=polls)
 
 
@@ -126,7 +126,7 @@ class TestRunningDelay:
         assert jitter_factor(KEY, 4) == jitter_factor(KEY, 4)
         factors = {jitter_factor(f"{KEY}-{i}", 1) for i in range(200)}
         assert all(1.0 <= f < 1.05 for f in factors) and len(factors) == 200
-        delays = {running_delay(body={}, headers={}, now=at(3600), first_seen_at=T0, expected_seconds=None, bounds=BOUNDS,
+        delays = {running_delay(progress=progress_of({}), headers={}, now=at(3600), first_seen_at=T0, expected_seconds=None, bounds=BOUNDS,
                                 key=f"{KEY}-{i}", polls=9).delay_seconds for i in range(200)}
         assert len(delays) >= 3  # operations enqueued together do not poll in lock-step
 
@@ -170,7 +170,7 @@ def test_never_below_a_floor_above_a_ceiling_past_the_deadline_or_negative(
 ) -> None:
     now = at(elapsed)
     bounds = Bounds(min_delay, min_delay + span, now + timedelta(seconds=to_deadline), stretch)
-    running = running_delay(body=body, headers=headers, now=now, first_seen_at=T0, expected_seconds=hint,
+    running = running_delay(progress=progress_of(body), headers=headers, now=now, first_seen_at=T0, expected_seconds=hint,
                             bounds=bounds, key=KEY, polls=polls).delay_seconds
     failed = failure_delay(headers=headers, now=now, failures=failures, bounds=bounds, key=KEY, polls=polls)
     floor = min(max(min_delay, delay_hint(headers, now) or 0.0), bounds.max_delay)

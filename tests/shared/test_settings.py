@@ -6,7 +6,7 @@ import pytest
 
 from shared.core.errors import SettingsError
 from shared.core.settings import load_settings
-from shared.edges.storage import storage_connection_from_environ
+from shared.core.storage_connection import storage_connection_from_environ
 
 CONN = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
 
@@ -29,7 +29,6 @@ def test_arm_scope_follows_arm_endpoint() -> None:
     s = load_settings({**CONN, "ARM_ENDPOINT": "http://127.0.0.1:7000/"})
     assert s.arm_endpoint == "http://127.0.0.1:7000"
     assert s.arm_scope == "http://127.0.0.1:7000/.default"
-    assert s.arm_host == "127.0.0.1:7000"
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,7 @@ def test_json_encoding_is_compact_utf8_and_survives_lone_surrogates() -> None:
 
 def test_the_queue_sink_sends_raw_json_trimmed_to_64_kib(caplog: pytest.LogCaptureFixture) -> None:
     queues = RecordingQueues()
-    sink = QueueSink(queues)  # type: ignore[arg-type]
+    sink = QueueSink(queues)
     small = a_result()
     sink.publish(small)
     assert json.loads(queues.published[0]) == small

@@ -47,7 +47,7 @@ def rig(*bodies: dict[str, Any], events: tuple[int, ...] = (), feed: int = 200) 
     devops = _AzureDevOps(order, events, feed)
     publisher = RecordingPublisher(order=order)
     queues = RecordingQueues()
-    watcher = Watcher(settings(), ScriptedStatus(*bodies), queues, publisher, clock=lambda: T0,  # type: ignore[arg-type]
+    watcher = Watcher(settings(), ScriptedStatus(*bodies), queues, publisher, clock=lambda: T0,
                       callbacks=AzureDevOpsClient(FakeTransport(devops)))
     return watcher, devops, publisher, queues
 
@@ -149,7 +149,7 @@ def test_at_the_last_dequeue_a_failing_sink_poisons_a_redacted_copy_not_the_raw_
 
     queues = RecordingQueues()
     down = RecordingPublisher(fail=ConnectionError("results queue down"), order=order)
-    watcher = Watcher(settings(), ScriptedStatus({"status": "Succeeded"}), queues, down, clock=lambda: T0,  # type: ignore[arg-type]
+    watcher = Watcher(settings(), ScriptedStatus({"status": "Succeeded"}), queues, down, clock=lambda: T0,
                       callbacks=AzureDevOpsClient(FakeTransport(_AzureDevOps(order))))
     text = json.dumps(with_callback())
     with pytest.raises(ConnectionError):

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from shared.watcher import LOG_FIELDS, Watcher
+from shared.core.log_fields import LOG_FIELDS
+from shared.watcher import Watcher
 from tests.support.builders import T0, apim, settings
 from tests.support.fakes import RecordingPublisher, RecordingQueues, ScriptedStatus
 
 
 def watcher(status: str = "Succeeded", *, queues: RecordingQueues | None = None, publisher: RecordingPublisher | None = None) -> Watcher:
-    return Watcher(settings(), ScriptedStatus({"status": status}), queues or RecordingQueues(), publisher or RecordingPublisher(), clock=lambda: T0)  # type: ignore[arg-type]
+    return Watcher(settings(), ScriptedStatus({"status": status}), queues or RecordingQueues(), publisher or RecordingPublisher(), clock=lambda: T0)
 
 
 def records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:

@@ -12,6 +12,27 @@ from typing import IO
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+def end_process(process: subprocess.Popen[str], timeout: float = 30.0, *, group: bool = False) -> None:
+    """Stop a process a test started, also when the test failed: SIGTERM first, so a tool that started
+    others (the stack's Azurite and simulator, each in a process group of its own) stops them, then SIGKILL.
+    ``group``: signal the process's whole group (it was started with ``start_new_session=True``)."""
+    import signal as signal_module
+
+    def send(signum: int) -> None:
+        try:
+            os.killpg(process.pid, signum) if group else process.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    if process.poll() is None:
+        send(signal_module.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            send(signal_module.SIGKILL)
+            process.wait(10)
+
+
 def run_local_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "tools.run_local", *args]
 
@@ -71,7 +92,7 @@ class ToolProcess:
 
     For signal tests: :meth:`wait_for_line` waits for a readiness line (never a sleep), then
     :meth:`signal` sends a signal to the whole group, as a terminal's Ctrl-C or a CI runner's
-    cancel does. Use it as a context manager: on exit the group is killed if still running.
+    cancel does. Use it as a context manager: on exit a group still running is ended (:func:`end_process`).
     """
 
     def __init__(self, module: str, *args: str, environ: Mapping[str, str] | None = None,
@@ -133,14 +154,7 @@ class ToolProcess:
         return self
 
     def __exit__(self, *_: object) -> None:
-        if self.process.poll() is None:
-            import signal as signal_module
-
-            try:
-                os.killpg(self.process.pid, signal_module.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait(10)
+        end_process(self.process, group=True)
         for stream in (self.process.stdout, self.process.stderr):
             if stream is not None:
                 stream.close()

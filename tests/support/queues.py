@@ -13,16 +13,18 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.queue import QueueClient, QueueServiceClient
 
+from shared.edges.queues import ensure_queues
 from tests.support.wait import WaitTimeout
 
 CONNECTION_SETTING = "AzureWebJobsStorage"
 
 
 def service_client(environ: Mapping[str, str]) -> QueueServiceClient:
-    from shared.edges.storage import queue_service_client, storage_connection_from_environ
+    from shared.core.storage_connection import storage_connection_from_environ
+    from shared.edges.storage import queue_service_client
 
     return queue_service_client(storage_connection_from_environ(environ))
 
@@ -126,11 +128,7 @@ class QueueSet(dict):
         return self.service.get_queue_client(queue or self.operations)
 
     def create(self, *queues: str) -> None:
-        for name in queues or self.names:
-            try:
-                self.client(name).create_queue()
-            except ResourceExistsError:
-                pass
+        ensure_queues(self.service, queues or self.names)
 
     def exists(self, queue: str) -> bool:
         try:

@@ -106,8 +106,8 @@ def test_a_port_in_use_is_one_line(tmp_path: Path, tool: str, says: str) -> None
 class _StrictAzurite(Azurite):
     """Azurite as the old README started it: without --skipApiVersionCheck."""
 
-    def _command(self, port: int) -> list[str]:
-        return [part for part in super()._command(port) if part != "--skipApiVersionCheck"]
+    def command(self, port: int) -> list[str]:
+        return [part for part in super().command(port) if part != "--skipApiVersionCheck"]
 
 
 def test_run_local_against_an_azurite_that_checks_api_versions_says_what_to_do(tmp_path: Path) -> None:

@@ -30,3 +30,20 @@ def test_demo_runs_to_the_end_and_shows_every_source(capsys: pytest.CaptureFixtu
     assert any(line.strip().endswith("Succeeded (status Succeeded, 3 reads)") for line in out.splitlines())
     assert any(line.startswith("plan-4711") and "succeeded" in line and " ok" in line for line in out.splitlines())
     assert "The job token in a result: no." in out
+
+
+def test_make_demo_does_not_build_checkovs_venv() -> None:
+    """``make demo`` (through ``setup``) builds what the demo runs on: the venv and Azurite, never .venv-checkov."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("no make on this machine")
+    root = Path(__file__).resolve().parents[2]
+    plans = {target: subprocess.run([make, "-n", "-B", target], cwd=root, capture_output=True, text=True, timeout=60)
+             for target in ("demo", "test")}
+    assert all(plan.returncode == 0 for plan in plans.values()), {t: p.stderr for t, p in plans.items()}
+    assert "tools.demo" in plans["demo"].stdout and ".venv-checkov" not in plans["demo"].stdout
+    assert ".venv-checkov" in plans["test"].stdout  # the checkov test still gets its venv

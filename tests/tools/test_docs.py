@@ -167,3 +167,20 @@ def test_every_documented_make_target_exists() -> None:
     assert "test" in documented
     missing = [f"make {t} ({', '.join(sorted(pages))})" for t, pages in sorted(documented.items()) if t not in targets]
     assert not missing, "documented but not in the Makefile: " + "; ".join(missing)
+
+
+def test_the_architecture_page_lists_every_module_of_shared() -> None:
+    """docs/architecture.md's tree names each module under shared/ in its own folder (a new module is described)."""
+    page = (PROJECT_ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    tree = page[page.index("```\nfunction_app.py"):]
+    tree = tree[: tree.index("\n```", 4)]
+    folder, listed = "", set()
+    for line in tree.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if name.endswith("/"):
+            folder = name if line.startswith("  ") else ""
+        elif name.endswith(".py") and line.startswith(("  ", "    ")):
+            listed.add(f"shared/{folder}{name}" if line.startswith("    ") else f"shared/{name}")
+    modules = {p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "shared").rglob("*.py") if "__pycache__" not in p.parts}
+    modules -= {"shared/core/__init__.py", "shared/edges/__init__.py"}
+    assert modules - listed == set(), "modules docs/architecture.md does not list"

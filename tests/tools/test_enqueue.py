@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from shared.core.request_parser import decode_message_text
+from shared.core.message_text import decode_message_text
 from tests.support import QueueSet
 from tools.ops import enqueue
 from tools.ops.enqueue import status_url_from
@@ -217,7 +217,7 @@ def test_a_missing_queue_exits_1_and_says_so(capsys: pytest.CaptureFixture[str],
 
 
 def test_account_url_uses_default_azure_credential() -> None:
-    args = enqueue._parser().parse_args(["--account-url", "https://acct.queue.core.windows.net"])
+    args = enqueue.build_parser().parse_args(["--account-url", "https://acct.queue.core.windows.net"])
     from azure.identity import DefaultAzureCredential
 
     from tools.ops._cli import queue_client

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from shared.core.decide import StatusAnswer, decide
+from shared.core.decide import decide
+from shared.core.interpretation import StatusAnswer
 from tests.support import QueueSet
 from tests.support.builders import T0, apim, arm, parse, settings
 from tools.ops import results

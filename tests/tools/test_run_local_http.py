@@ -76,12 +76,12 @@ def test_a_bad_port_is_a_config_error() -> None:
 
 def test_the_apps_watch_function_is_post_only_with_a_function_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
-    from tools.dev.run_local import _functions_of, load_app
+    from tools.dev.run_local import functions_of, load_app
 
     app = load_app("function_app")
     (watch,) = find_http_functions(app)
     assert (watch.name, watch.path, watch.methods) == ("watch", "/api/watch", ("POST",))
-    (function,) = [f for f in _functions_of(app) if f.get_function_name() == "watch"]
+    (function,) = [f for f in functions_of(app) if f.get_function_name() == "watch"]
     bindings = [json.loads(b) for b in function.get_raw_bindings()]
     assert bindings[0] == {"direction": "IN", "type": "httpTrigger", "name": "req", "methods": ["POST"],
                            "authLevel": "FUNCTION", "route": "watch"}

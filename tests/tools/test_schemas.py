@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from shared.core.decide import Publish, StatusAnswer, decide
+from shared.core.decide import Publish, decide
 from shared.core.errors import InvalidRequest
+from shared.core.interpretation import StatusAnswer
 from shared.core.request_model import REQUEST_ADAPTER
 from shared.core.result_model import RESULT_ADAPTER
 from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES, TRIM_STEPS, encode_json, fit_result

@@ -40,14 +40,14 @@ def test_an_existing_local_settings_keeps_the_users_values_and_gets_the_stacks(t
     path = tmp_path / "local.settings.json"
     path.write_text(json.dumps({"IsEncrypted": False, "Values": {"A": "old", "MINE": "kept"}, "Host": {"CORS": "*"}}),
                     encoding="utf-8")
-    note = stack._write_local_settings(path, {"A": "1", "B": "2"}, force=False)
+    note = stack.write_local_settings(path, {"A": "1", "B": "2"}, force=False)
     assert note == f"rewrote the stack's settings in {path} (A, B changed); kept your other 1 value(s)"
     document = json.loads(path.read_text(encoding="utf-8"))
     assert document["Values"] == {"A": "1", "MINE": "kept", "B": "2"} and document["Host"] == {"CORS": "*"}
-    assert "wrote" in stack._write_local_settings(path, {"A": "1"}, force=True)
+    assert "wrote" in stack.write_local_settings(path, {"A": "1"}, force=True)
     assert "MINE" not in json.loads(path.read_text(encoding="utf-8"))["Values"], "--force starts from the example"
     path.write_text("not json", encoding="utf-8")
-    assert "left as it is" in stack._write_local_settings(path, {"A": "1"}, force=False)
+    assert "left as it is" in stack.write_local_settings(path, {"A": "1"}, force=False)
     assert path.read_text(encoding="utf-8") == "not json"
 
 
@@ -60,7 +60,7 @@ def test_the_stack_writes_what_the_dataplane_and_event_grid_examples_need() -> N
 
 @pytest.mark.parametrize(("shell", "line"), [("posix", "export A='x'"), ("powershell", "$env:A = 'x'"), ("cmd", 'set "A=x"')])
 def test_settings_are_printed_for_the_shell(shell: str, line: str) -> None:
-    assert stack._exports({"A": "x"}, shell) == [line]
+    assert stack.export_lines({"A": "x"}, shell) == [line]
 
 
 def test_script_without_a_running_stack_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -70,7 +70,7 @@ def test_script_without_a_running_stack_says_so(tmp_path: Path, capsys: pytest.C
 
 def test_azurite_runs_as_node_and_the_packages_own_script() -> None:
     for service in ("queue", "blob"):
-        command = azurite.Azurite(service=service)._command(10001)
+        command = azurite.Azurite(service=service).command(10001)
         assert Path(command[0]).name.startswith("node")
         assert Path(command[1]) == azurite.azurite_script(service)
         assert Path(command[1]).parts[-3:] == ("src", service, "main.js") and Path(command[1]).exists()
@@ -79,9 +79,9 @@ def test_azurite_runs_as_node_and_the_packages_own_script() -> None:
 
 def test_process_groups_per_platform(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(azurite, "_WINDOWS", False)
-    assert azurite._own_process_group() == {"start_new_session": True}
+    assert azurite.own_process_group() == {"start_new_session": True}
     monkeypatch.setattr(azurite, "_WINDOWS", True)
-    assert azurite._own_process_group() == {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
+    assert azurite.own_process_group() == {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
 
 
 def test_a_blob_service_starts_and_stops() -> None:

@@ -219,7 +219,8 @@ class Azurite:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _command(self, port: int) -> list[str]:
+    def command(self, port: int) -> list[str]:
+        """The command line that starts this Azurite on ``port`` (a seam: tests check or change its flags)."""
         if self.executable is not None:
             head = [str(self.executable)]
         else:
@@ -247,7 +248,7 @@ class Azurite:
     def _spawn(self, port: int, deadline: float) -> int:
         if self.executable is not None and not self.executable.exists():
             raise AzuriteError(f"{self.executable} not found")
-        command = self._command(port)
+        command = self.command(port)
         if self.location is not None:
             self.location.mkdir(parents=True, exist_ok=True)
             cwd = str(self.location)
@@ -269,7 +270,7 @@ class Azurite:
             encoding="utf-8",
             errors="replace",
             bufsize=1,
-            **_own_process_group(),  # stop() ends everything it started
+            **own_process_group(),  # stop() ends everything it started
         )
         self._process = process
         self._reader = threading.Thread(
@@ -319,7 +320,8 @@ class _AddressInUse(Exception):
     pass
 
 
-def _own_process_group() -> dict[str, object]:
+def own_process_group() -> dict[str, object]:
+    """Popen options that put a child in a process group of its own (POSIX session; Windows' new group)."""
     if _WINDOWS:
         return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200)}
     return {"start_new_session": True}

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from shared import runtime
+from shared.core.settings import load_settings
+from shared.edges.queues import ensure_queues, queue_names
 from tools.dev import run_local
 from tools.dev.azurite import Azurite
 from tools.dev.sim import Simulator
@@ -178,8 +180,7 @@ def _demo(args: argparse.Namespace) -> int:
     with Azurite() as azurite, Simulator() as sim:
         env = demo_settings(azurite, sim)
         service = _service(env)
-        for name in ("operations", "operation-results", "operations-poison"):
-            _create(service, name)
+        ensure_queues(service, queue_names(load_settings(env)))  # as the Bicep does in Azure
         print("\nEnqueued:")
         for what, request in demo_requests(sim):
             text = request if isinstance(request, str) else json.dumps(request)
@@ -283,18 +284,12 @@ def print_agentless(agentless: Agentless) -> None:
 
 
 def _service(env: dict[str, str]) -> Any:
-    from shared.edges.storage import queue_service_client, storage_connection_from_environ
+    from shared.core.storage_connection import storage_connection_from_environ
+    from shared.edges.storage import queue_service_client
 
     return queue_service_client(storage_connection_from_environ(env))
 
 
-def _create(service: Any, name: str) -> None:
-    from azure.core.exceptions import ResourceExistsError
-
-    try:
-        service.create_queue(name)
-    except ResourceExistsError:
-        pass
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@
   ignored by git);
 * the simulator (``tools.simulator``): loopback ARM, Dev Center, a data-plane service, the
   managed-identity endpoint and an Event Grid topic, on ``--sim-port`` 10090 (fixed, so a
-  restarted stack is where ``local.settings.json`` says it is; 0 picks a free port).
+  restarted stack is where ``local.settings.json`` says it is; 0 picks a free port);
+* the watcher's three queues (operations, results, poison), as the Bicep creates them in Azure,
+  so a request enqueued before ``run_local`` starts waits on its queue.
 
 It prints the settings that point the function at them (as ``export`` lines, or PowerShell
 ``$env:`` lines with ``--shell powershell``), and with ``--write-local-settings`` writes them
@@ -91,7 +93,7 @@ def local_settings_document(settings: Mapping[str, str], example: Path = EXAMPLE
     return document
 
 
-def _exports(settings: Mapping[str, str], shell: str) -> list[str]:
+def export_lines(settings: Mapping[str, str], shell: str) -> list[str]:
     if shell == "powershell":
         return [f"$env:{name} = '{value.replace(chr(39), chr(39) * 2)}'" for name, value in settings.items()]
     if shell == "cmd":
@@ -193,7 +195,7 @@ def _script(args: argparse.Namespace, out: IO[str]) -> int:
     return EXIT_OK
 
 
-def _write_local_settings(path: Path, settings: Mapping[str, str], force: bool) -> str:
+def write_local_settings(path: Path, settings: Mapping[str, str], force: bool) -> str:
     """Write the stack's settings into ``path``; an existing file keeps every value that is not the stack's."""
     if not path.exists() or force:
         path.write_text(json.dumps(local_settings_document(settings), indent=2) + "\n", encoding="utf-8")
@@ -223,7 +225,7 @@ def _announce(out: IO[str], settings: Mapping[str, str], parts: dict[str, Any], 
         f"  simulator      {sim.base_url}   (script operations: python -m tools.stack script OP-ID STEPS_JSON)",
         "",
         "settings (for a shell that runs the function or the tools):",
-        *(f"  {line}" for line in _exports(settings, args.shell)),
+        *(f"  {line}" for line in export_lines(settings, args.shell)),
         "",
         *([note, ""] if note else []),
         f"next, in another terminal ({activate} first):",
@@ -246,6 +248,21 @@ def _one_line(error: BaseException, args: argparse.Namespace, part: str) -> str:
         return (f"{which} in use (another stack or Azurite? it keeps running); stop it, or pass "
                 "--queue-port 0 --blob-port 0 for free ports")
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def _create_queues(settings: Mapping[str, str]) -> None:
+    """The operations, results and poison queues, created before ``stack ready`` as the Bicep does in Azure:
+    a request enqueued at once finds its queue, whether run_local has started yet or not."""
+    from shared.core.settings import load_settings
+    from shared.core.storage_connection import storage_connection_from_environ
+    from shared.edges.queues import ensure_queues, queue_names
+    from shared.edges.storage import queue_service_client
+
+    try:
+        service = queue_service_client(storage_connection_from_environ(settings))
+        ensure_queues(service, queue_names(load_settings(settings)))
+    except Exception as error:  # noqa: BLE001 - any storage error: one line, the stack stops
+        raise OSError(f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
 
 
 def _up(args: argparse.Namespace, out: IO[str]) -> int:
@@ -273,10 +290,12 @@ def _up(args: argparse.Namespace, out: IO[str]) -> int:
             part.start()
             started.append(part)
         settings = stack_settings(queue.port, blob.port, sim)
+        starting = "the queues"
+        _create_queues(settings)
         (location / STATE_FILE).write_text(json.dumps({"simulator": sim.base_url, "settings": settings}, indent=2) + "\n",
                                            encoding="utf-8")
         wrote_state = True
-        note = _write_local_settings(Path(args.write_local_settings), settings, args.force) if args.write_local_settings else ""
+        note = write_local_settings(Path(args.write_local_settings), settings, args.force) if args.write_local_settings else ""
         _announce(out, settings, {"queue": queue, "blob": blob, "sim": sim, "location": location}, args, note)
         while not stop.wait(0.5):
             dead = [name for name, part in (("Azurite queue", queue), ("Azurite blob", blob)) if not part.running]

@@ -182,7 +182,8 @@ def tool_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
 def queue_service(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
     """The ``QueueServiceClient`` of the account the flags or settings name (one credential per call)."""
     from shared.core.errors import SettingsError
-    from shared.edges.storage import CONNECTION_SETTING, queue_service_client, storage_connection_from_environ
+    from shared.core.storage_connection import CONNECTION_SETTING, storage_connection_from_environ
+    from shared.edges.storage import queue_service_client
 
     env = _environ(args, environ)
     if args.connection_string:

@@ -156,7 +156,7 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
     return request
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tools.enqueue",
         description="Validate a watch request exactly as the function does and put it on the operations queue.",
@@ -205,7 +205,7 @@ def _enqueue(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> 
 
 
 def main(argv: list[str] | None = None, environ: Mapping[str, str] | None = None, out: IO[str] | None = None) -> int:
-    return tool_main(_parser(), _enqueue, argv, environ, out)
+    return tool_main(build_parser(), _enqueue, argv, environ, out)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def _wrapper(text: str) -> dict[str, Any] | None:
 def _ids(original: str) -> tuple[Any, Any, Any, dict[str, Any] | None]:
     """source, operation id, correlation id of a request text, as far as it can be read."""
     from shared.core.errors import InvalidRequest
-    from shared.core.request_parser import decode_message_text
+    from shared.core.message_text import decode_message_text
 
     try:
         body = decode_message_text(original)

@@ -51,8 +51,8 @@ from __future__ import annotations
 from tools.dev.run_local.app import _FUNCTIONS as _FUNCTIONS
 from tools.dev.run_local.app import _FUNCTIONS_LOCK as _FUNCTIONS_LOCK
 from tools.dev.run_local.app import QueueFunction, find_queue_function, load_app
-from tools.dev.run_local.app import _functions_of as _functions_of
 from tools.dev.run_local.app import _make_context as _make_context
+from tools.dev.run_local.app import functions_of as functions_of
 from tools.dev.run_local.cli import _NoAuthLevelNoise as _NoAuthLevelNoise
 from tools.dev.run_local.cli import configure_logging, main, run
 from tools.dev.run_local.common import DEFAULT_LEASE_SECONDS as DEFAULT_LEASE_SECONDS

@@ -46,7 +46,7 @@ def load_app(module_name: str = "function_app", project_dir: str | os.PathLike[s
     return apps[0]
 
 
-def _functions_of(app: Any) -> list[Any]:
+def functions_of(app: Any) -> list[Any]:
     # FunctionApp.get_functions() may be called once per app object: cache it.
     with _FUNCTIONS_LOCK:
         cached = _FUNCTIONS.get(id(app))
@@ -78,7 +78,7 @@ class QueueFunction:
 def find_queue_function(app: Any, name: str | None = None) -> QueueFunction:
     """The (one, or the named) queue-triggered function of a ``FunctionApp``."""
     candidates = []
-    for function in _functions_of(app):
+    for function in functions_of(app):
         trigger = function.get_trigger()
         if trigger is not None and getattr(trigger, "type", None) == "queueTrigger":
             candidates.append(function)

@@ -49,10 +49,10 @@ class HttpFunction:
 
 def find_http_functions(app: Any) -> list[HttpFunction]:
     """Every ``httpTrigger`` function of a ``FunctionApp`` (route defaults to the function name)."""
-    from tools.dev.run_local.app import _functions_of
+    from tools.dev.run_local.app import functions_of
 
     found = []
-    for function in _functions_of(app):
+    for function in functions_of(app):
         trigger = function.get_trigger()
         if trigger is None or getattr(trigger, "type", None) != "httpTrigger":
             continue

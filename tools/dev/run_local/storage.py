@@ -55,10 +55,10 @@ class _QueueStorage:
 
     def _connect(self, deadline: float | None) -> bool:
         """Build the clients and create missing queues; False if stopped meanwhile."""
-        from azure.core.exceptions import ResourceExistsError
-
         from shared.core.errors import SettingsError
-        from shared.edges.storage import queue_service_client, storage_connection_from_environ
+        from shared.core.storage_connection import storage_connection_from_environ
+        from shared.edges.queues import ensure_queues
+        from shared.edges.storage import queue_service_client
 
         try:
             connection = storage_connection_from_environ(self.settings, self.function.connection)
@@ -74,10 +74,7 @@ class _QueueStorage:
         for name in (self.queue_name, self.poison_queue_name, self.results_queue_name):
             while True:
                 try:
-                    self._service.get_queue_client(name).create_queue(retry_total=0)  # this loop retries
-                    log.info("created queue %s", name)
-                    break
-                except ResourceExistsError:
+                    ensure_queues(self._service, [name], retry_total=0)  # this loop retries
                     break
                 except Exception as error:  # noqa: BLE001 - storage not up yet: retry for a while
                     if "is not supported by Azurite" in str(error):  # retrying cannot help: say what does

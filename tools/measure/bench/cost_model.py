@@ -43,7 +43,8 @@ def _body(elapsed: float, duration_s: float, progress: bool) -> bytes:
 def simulate(duration_s: float, min_delay: float = 5, max_delay: float = 300, timeout_s: int | None = None,
              *, progress: bool = False, hint: bool = False) -> dict[str, Any]:
     """Status reads, delays and detection lag for one operation of ``duration_s`` seconds."""
-    from shared.core.decide import Publish, Reenqueue, StatusAnswer, decide
+    from shared.core.decide import Publish, Reenqueue, decide
+    from shared.core.interpretation import StatusAnswer
     from shared.core.request_parser import RequestParser
     from shared.core.settings import load_settings
 

@@ -272,7 +272,8 @@ class WatcherReplay:
         return self._parser.parse(json.dumps(message), op.first_seen)
 
     def run(self, op: TrueOperation, answer: Callable[[TrueOperation, datetime], Any] | None = None) -> Replay:
-        from shared.core.decide import Publish, StatusAnswer, decide
+        from shared.core.decide import Publish, decide
+        from shared.core.interpretation import StatusAnswer
 
         request = self.request_for(op)
         now, reads = op.first_seen, 0

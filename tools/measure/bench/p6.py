@@ -87,7 +87,8 @@ class Arm:
 
 
 def _run(ops: list[fleet.TrueOperation], reserve: int, instances: int = 1, seed: int = 6) -> dict[str, Any]:
-    from shared.core.decide import Publish, StatusAnswer, decide
+    from shared.core.decide import Publish, decide
+    from shared.core.interpretation import StatusAnswer
     from shared.edges.budget_estimates import BudgetEstimates
 
     replay = fleet.WatcherReplay({"ARM_READS_RESERVE": str(reserve)})

@@ -36,7 +36,8 @@ def _queues() -> tuple[Any, Any]:
     if not _clients:
         with _lock:
             if not _clients:
-                from shared.edges.storage import queue_service_client, storage_connection_from_environ
+                from shared.core.storage_connection import storage_connection_from_environ
+                from shared.edges.storage import queue_service_client
 
                 service = queue_service_client(storage_connection_from_environ(os.environ))
                 _clients.extend([service.get_queue_client(os.environ["OPERATIONS_QUEUE"]),

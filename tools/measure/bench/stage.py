@@ -51,16 +51,17 @@ class Stage:
         return self.sim["baseUrl"]
 
     def service(self) -> Any:
-        from shared.edges.storage import queue_service_client, storage_connection_from_environ
+        from shared.core.storage_connection import storage_connection_from_environ
+        from shared.edges.storage import queue_service_client
 
         return queue_service_client(storage_connection_from_environ({"AzureWebJobsStorage": self.azurite.connection_string}))
 
     def new_queues(self) -> dict[str, str]:
+        from shared.edges.queues import ensure_queues
+
         stem = f"bench-{uuid.uuid4().hex[:10]}"
         names = {"OPERATIONS_QUEUE": f"{stem}-ops", "RESULTS_QUEUE": f"{stem}-results"}
-        service = self.service()
-        for name in (*names.values(), f"{names['OPERATIONS_QUEUE']}-poison"):
-            service.create_queue(name)
+        ensure_queues(self.service(), (*names.values(), f"{names['OPERATIONS_QUEUE']}-poison"))
         return names
 
     def drop_queues(self, names: dict[str, str]) -> None:

@@ -72,7 +72,8 @@ def run_localhost(app_module: str, polls: int, limit: float) -> dict[str, Any]:
 
 
 def run_bare(polls: int, limit: float) -> dict[str, Any]:
-    from shared.edges.storage import queue_service_client, storage_connection_from_environ
+    from shared.core.storage_connection import storage_connection_from_environ
+    from shared.edges.storage import queue_service_client
     from tools.dev.run_local import QueueOptions
     from tools.measure.bench.queue_app import queue_work
 

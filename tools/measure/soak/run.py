@@ -174,18 +174,14 @@ class _Run:
     """The main loop's state: what is enqueued, what is done, what chaos happened."""
 
     def __init__(self, config: SoakConfig, plan: list, azurite: Azurite, workers: list[Worker]) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        from shared.edges.storage import queue_service_client, storage_connection_from_environ
+        from shared.core.storage_connection import storage_connection_from_environ
+        from shared.edges.queues import ensure_queues
+        from shared.edges.storage import queue_service_client
 
         self.config, self.plan, self.azurite, self.workers = config, plan, azurite, workers
         service = queue_service_client(storage_connection_from_environ({"AzureWebJobsStorage": azurite.connection_string}))
         self.operations = service.get_queue_client(OPERATIONS_QUEUE)
-        for name in (OPERATIONS_QUEUE, f"{OPERATIONS_QUEUE}-poison", RESULTS_QUEUE):
-            try:
-                service.get_queue_client(name).create_queue()
-            except ResourceExistsError:
-                pass
+        ensure_queues(service, (OPERATIONS_QUEUE, f"{OPERATIONS_QUEUE}-poison", RESULTS_QUEUE))
         self.results = Drain(service.get_queue_client(RESULTS_QUEUE))
         self.poison = Drain(service.get_queue_client(f"{OPERATIONS_QUEUE}-poison"))
         self.by_key = {op.key: op for op in plan}
