@@ -1,11 +1,12 @@
 """JSON in and out, strictly (contract §1): the one place that reads and writes message and status text.
 
 * :func:`loads` (requests, the tools' input) accepts only JSON every strict parser accepts:
-  a number too large for a double (``1e999``, which Python would read as infinity),
+  a number too large for a double (``1e999``, which Python would read as infinity, or an
+  integer of more than 308 digits, which JavaScript reads as ``Infinity``),
   ``NaN``/``Infinity``, a key twice in one object, or nesting deeper than ``max_depth`` is a
   :class:`JsonRefused` naming where (``path``), like any other malformed text a ``ValueError``.
-* :func:`loads_lenient` (status bodies, error bodies: what a provider sends) reads such a
-  number as ``null`` and keeps the text to ``max_depth`` levels: a deeper array or object is
+* :func:`loads_lenient` (status bodies, error bodies: what a provider sends) reads such
+  numbers (and ``NaN``/``Infinity``) as ``null`` and keeps the text to ``max_depth`` levels: a deeper array or object is
   read as ``null``. A key twice: the last one wins, as in most parsers.
 * :func:`dumps` writes compact JSON that strict parsers accept (``allow_nan=False``) and that
   encodes to UTF-8: a lone UTF-16 surrogate (legal as a ``\\ud800`` escape in JSON text,
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -35,10 +37,12 @@ __all__ = [
     "loads_lenient",
     "dumps",
     "path_text",
+    "depth",
 ]
 
 #: How deep a request's ``context`` and a status body may nest (contract §1).
 MAX_DEPTH = 64
+_MAX_DOUBLE = sys.float_info.max
 
 Path = tuple[str | int, ...]
 
@@ -81,6 +85,20 @@ def path_text(path: Path) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
+
+
+def depth(value: Any, stop_at: int | None = None) -> int:
+    """Levels of arrays and objects in ``value`` (iterative: no recursion); counting stops past ``stop_at``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if stop_at is not None and deepest >= stop_at:
+                return deepest
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 # A JSON string (possessive: linear even when unterminated) or one bracket.
@@ -153,6 +171,13 @@ class _StrictHooks:
         number = float(text)
         if math.isfinite(number):
             return number
+        return self._refused(text)
+
+    def integer(self, text: str) -> int | _Refused:
+        number = _integer(text)
+        return number if number is not None else self._refused(text if len(text) <= 40 else text[:37] + "...")
+
+    def _refused(self, text: str) -> _Refused:
         self.marked = True
         return _Refused(lambda path: NotJsonConstant(text, path))
 
@@ -195,12 +220,21 @@ def loads(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     if marker is not None:
         text = _cut(text, spans, json.dumps(marker))
     hooks = _StrictHooks()
-    value = json.loads(text, parse_constant=hooks.constant, parse_float=hooks.number, object_pairs_hook=hooks.object)
+    value = json.loads(text, parse_constant=hooks.constant, parse_float=hooks.number, parse_int=hooks.integer,
+                       object_pairs_hook=hooks.object)
     if hooks.marked or marker is not None:
         error = _first_refused(value, marker)
         if error is not None:
             raise TooDeep(max_depth, error.path) if isinstance(error, TooDeep) else error
     return value
+
+
+def _integer(text: str) -> int | None:
+    """An integer a double holds (up to about 1.8e308); None for a larger one, which strict readers get as infinity."""
+    if len(text) > 310:
+        return None
+    number = int(text)
+    return number if abs(number) <= _MAX_DOUBLE else None
 
 
 def _lenient_float(text: str) -> float | None:
@@ -214,7 +248,7 @@ def loads_lenient(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     spans = _deep_spans(text, max_depth)
     if spans:
         text = _cut(text, spans, "null")
-    return json.loads(text, parse_constant=lambda _: None, parse_float=_lenient_float)
+    return json.loads(text, parse_constant=lambda _: None, parse_float=_lenient_float, parse_int=_integer)
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
