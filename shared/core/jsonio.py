@@ -25,6 +25,7 @@ import re
 import sys
 import uuid
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Any
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "loads_lenient",
     "dumps",
     "path_text",
-    "depth",
 ]
 
 #: How deep a request's ``context`` and a status body may nest (contract §1).
@@ -87,27 +87,22 @@ def path_text(path: Path) -> str:
     return text
 
 
-def depth(value: Any, stop_at: int | None = None) -> int:
-    """Levels of arrays and objects in ``value`` (iterative: no recursion); counting stops past ``stop_at``."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if stop_at is not None and deepest >= stop_at:
-                return deepest
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
 # A JSON string (possessive: linear even when unterminated) or one bracket.
 _TOKENS = re.compile(r'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _deepest(text: str) -> int:
+    """The deepest nesting outside strings (at C speed: regexes and accumulate); an upper bound for broken text."""
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def _deep_spans(text: str, limit: int) -> list[tuple[int, int]]:
     """Where the values opening deeper than ``limit`` start and end; ``ValueError`` for unbalanced brackets."""
-    if text.count("[") + text.count("{") <= limit:
+    if text.count("[") + text.count("{") <= limit or _deepest(text) <= limit:
         return []
     spans: list[tuple[int, int]] = []
     level, start = 0, -1

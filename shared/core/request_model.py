@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
 
-from shared.core import jsonio
 from shared.core.poll_state import MAX_LAST_STATUS_CHARS, MAX_POLLS
 from shared.core.sources import SOURCES, FieldRule, Source
 
@@ -41,13 +40,6 @@ def _rfc3339(value: Any) -> datetime:
     date, time, fraction, zone = match.groups()
     zone = "+00:00" if zone in "Zz" else zone
     return datetime.fromisoformat(f"{date}T{time}{'.' + fraction[:6].ljust(6, '0') if fraction else ''}{zone}")
-
-
-def _not_deeper_than_allowed(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    """``context`` nests at most :data:`jsonio.MAX_DEPTH` levels (text is checked as it is read; this, objects built in code)."""
-    if value is not None and jsonio.depth(value, jsonio.MAX_DEPTH + 1) > jsonio.MAX_DEPTH:
-        raise ValueError(f"must not nest deeper than {jsonio.MAX_DEPTH} levels of arrays and objects")
-    return value
 
 
 _Moment = Annotated[datetime, BeforeValidator(_rfc3339)]
@@ -149,7 +141,7 @@ COMMON_FIELDS: dict[str, tuple[Any, Any]] = {
         Field(default=None, description="Echoed in the result; at most 256 characters."),
     ),
     "context": (
-        Annotated[dict[str, Any] | None, AfterValidator(_not_deeper_than_allowed)],
+        dict[str, Any] | None,  # nested at most 64 levels: checked as the text is read (shared.core.message_text)
         Field(default=None, description="Any JSON object, nested at most 64 levels; echoed in the result."),
     ),
     "timeoutSeconds": (

@@ -162,3 +162,21 @@ def test_a_request_with_a_lone_surrogate_reenqueues_at_its_own_size() -> None:
     text = request.message_text(request.poll.after_read(ok=True, status="Running", http_status=200))
     assert len(text.encode("utf-8")) < 61_000
     assert parse(text).context == context
+
+
+@pytest.mark.parametrize("text", [
+    "]" + "[" * 100_000, "[" * 100_000, '"' + "[" * 100_000, '["' + "]" * 100_000 + "[" * 100_000,
+    "[" * 100_000 + '"' + "]" * 100_000, '{"s":"' + "[" * 100_000 + '"}', '{"s":"\\"' + "[" * 5_000 + '"}',
+    "[" * 65 + "1" + "]" * 64 + "}",
+])
+def test_no_text_makes_either_reader_recurse(text: str) -> None:
+    """Brackets inside strings do not count; unbalanced or unterminated text is a ValueError, never a RecursionError."""
+    for read in (jsonio.loads, jsonio.loads_lenient):
+        try:
+            value = read(text)
+        except RecursionError:  # pragma: no cover - the failure this test is for
+            pytest.fail("RecursionError")
+        except ValueError:
+            continue
+        assert depth(value) <= jsonio.MAX_DEPTH
+    assert jsonio.loads('{"s":"' + "[" * 100_000 + '"}') == {"s": "[" * 100_000}
