@@ -6,8 +6,8 @@
   ``NaN``/``Infinity``, a key twice in one object, or nesting deeper than ``max_depth`` is a
   :class:`JsonRefused` naming where (``path``), like any other malformed text a ``ValueError``.
 * :func:`loads_lenient` (status bodies, error bodies: what a provider sends) reads such
-  numbers (and ``NaN``/``Infinity``) as ``null`` and keeps the text to ``max_depth`` levels: a deeper array or object is
-  read as ``null``. A key twice: the last one wins, as in most parsers.
+  numbers (and ``NaN``/``Infinity``) as ``null`` and keeps the text to ``max_depth`` levels:
+  a deeper array or object is read as ``null``. A key twice: the last one wins, as in most parsers.
 * :func:`dumps` writes compact JSON that strict parsers accept (``allow_nan=False``) and that
   encodes to UTF-8: a lone UTF-16 surrogate (legal as a ``\\ud800`` escape in JSON text,
   impossible in UTF-8) is written as that escape, and only it.
