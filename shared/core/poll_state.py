@@ -112,7 +112,7 @@ class PollState:
             polls=self.polls + 1,
             failures=0 if ok else self.failures + 1,
             last_status=kept_status(status) if status is not None else self.last_status,
-            last_http_status=http_status,
+            last_http_status=http_status if http_status is not None and 100 <= http_status <= 999 else None,
             last_percent_complete=percent_complete if ok else self.last_percent_complete,
             read_slot_at=None,
         )

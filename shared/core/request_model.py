@@ -66,7 +66,7 @@ class PollModel(BaseModel):
         BeforeValidator(_without_lone_surrogates),
         Field(description="A prefix of the provider's last status value (at most 256 characters)."),
     ] = None
-    lastHttpStatus: Annotated[int | None, Field(ge=100, le=599, description="HTTP status of the last read, if any.")] = None
+    lastHttpStatus: Annotated[int | None, Field(ge=100, le=999, description="HTTP status of the last read, if any.")] = None
     lastPercentComplete: Annotated[
         float | None, Field(ge=0, le=100, allow_inf_nan=False, description="percentComplete of the last successful read, if any.")
     ] = None

@@ -93,9 +93,9 @@ def test_last_status_is_at_most_256_characters_and_256_bytes_of_json(status: str
 
 
 def test_the_poll_reserve_holds_every_field_at_its_widest() -> None:
-    widest = PollState(T0, polls=MAX_POLLS, failures=MAX_POLLS, last_status="\x00" * 1000, last_http_status=599,
+    widest = PollState(T0, polls=MAX_POLLS, failures=MAX_POLLS, last_status="\x00" * 1000, last_http_status=999,
                        last_percent_complete=1.0000000000000002e-300, read_slot_at=T0)
-    widest = replace(widest, last_status=widest.after_read(ok=True, status="\x00" * 1000, http_status=599).last_status)
+    widest = replace(widest, last_status=widest.after_read(ok=True, status="\x00" * 1000, http_status=999).last_status)
     assert len(',"poll":' + jsonio.dumps(widest.to_json())) <= POLL_RESERVE_BYTES
     assert MAX_REQUEST_BYTES + POLL_RESERVE_BYTES < MAX_MESSAGE_BYTES
 
@@ -122,6 +122,14 @@ def test_a_copy_holding_a_moved_url_too_long_to_carry_is_invalid_naming_it() -> 
     forged = {**json.loads(sized(arm(statusHeader="Location"), MAX_REQUEST_BYTES - 300)),
               "poll": {"firstSeenAt": "2026-11-22T12:00:00.000Z", "statusUrl": f"{OPERATIONS}/op-9?api-version=1&t={'a' * 900}"}}
     assert rejected(forged).field == "poll.statusUrl"
+
+
+@pytest.mark.parametrize("code", [600, 999])
+def test_a_status_code_past_599_is_carried_to_the_next_read(code: int) -> None:
+    """HTTP lets a server answer any three-digit status; a hostile one must not get the copy poisoned."""
+    queues, _ = watch(json.dumps(apim()), StatusAnswer(code, {}, b""))
+    ((text, _, _),) = queues.reenqueued
+    assert parse(text).poll.last_http_status == code
 
 
 def test_the_millionth_poll_ends_the_operation_rather_than_write_a_count_it_would_refuse() -> None:
@@ -159,7 +167,7 @@ def with_poll(**poll: Any) -> dict[str, Any]:
     ({"lastPercentComplete": 100.5}, "poll.lastPercentComplete"),
     ({"lastPercentComplete": True}, "poll.lastPercentComplete"),
     ({"lastHttpStatus": 99}, "poll.lastHttpStatus"),
-    ({"lastHttpStatus": 600}, "poll.lastHttpStatus"),
+    ({"lastHttpStatus": 1000}, "poll.lastHttpStatus"),
     ({"lastHttpStatus": True}, "poll.lastHttpStatus"),
     ({"lastStatus": "s" * 257}, "poll.lastStatus"),
     ({"readSlotAt": 1795348800}, "poll.readSlotAt"),
@@ -193,7 +201,7 @@ statuses = st.none() | st.text(max_size=600) | st.sampled_from(["x" * 70_000, "\
 percents = st.none() | st.floats(0, 100) | st.integers(0, 100)
 
 
-@given(moments, st.integers(0, MAX_POLLS - 1), st.integers(0, 10_000), statuses, st.none() | st.integers(100, 599),
+@given(moments, st.integers(0, MAX_POLLS - 1), st.integers(0, 10_000), statuses, st.none() | st.integers(100, 999),
        percents, st.booleans(), st.none() | st.integers(0, 2_000))
 def test_every_copy_the_watcher_writes_parses_back_to_the_same_bookkeeping(
     first: Any, polls: int, failures: int, status: str | None, http: int | None, percent: float | None, slot: bool,
