@@ -26,7 +26,7 @@ from shared.core.errors import InvalidRequest
 from shared.core.interpretation import StatusAnswer
 from shared.core.log_fields import fields_text, operation_fields
 from shared.core.message_text import decode_message_text
-from shared.core.poll_state import PollState, WatchedRequest, rfc3339
+from shared.core.poll_state import COPY_TTL_MARGIN_SECONDS, PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate
 from shared.core.request_parser import RequestParser
 from shared.core.settings import Settings
@@ -43,7 +43,7 @@ __all__ = ["Watcher", "Handled", "Action", "StatusReader", "RequestQueue", "Resu
 
 log = logging.getLogger("lro_watcher")
 #: A re-enqueued copy lives this long past its deadline, so a backlog cannot expire it.
-TTL_MARGIN_SECONDS = 7 * 24 * 3600
+TTL_MARGIN_SECONDS = COPY_TTL_MARGIN_SECONDS
 #: host.json's ``maxDequeueCount``: a failure at this dequeue sends the raw message (and a callback's
 #: token with it) to the poison queue, so a callback that still fails then is given up instead.
 HOST_MAX_DEQUEUE_COUNT = 5

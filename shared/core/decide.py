@@ -12,7 +12,10 @@ running, terminal or a failed read. This module keeps what is common: the deadli
 the count of consecutive failed reads (``POLL_MAX_FAILURES``), the delays, and the
 move to a new Location URL, checked by the same rules as the request's own URL
 (:mod:`shared.core.status_urls`); a moved Location that fails them is a permanent
-``PollingFailed`` (``LocationRefused``) and no token goes there.
+``PollingFailed`` (``LocationRefused``) and no token goes there; one too long for the
+request's re-enqueued copy to carry within 64 KiB is ``PollingFailed`` (``LocationTooLong``).
+A read that would make the count of polls reach 10^6 (``poll.polls`` stays below it) ends
+the operation ``PollingFailed`` (``TooManyPolls``).
 
 Delays: :mod:`shared.core.schedule` (a predicted end from ``percentComplete`` or
 ``expectedSeconds``, the provider's hint as a floor, ×2 per consecutive failure,
@@ -36,7 +39,7 @@ from shared.core.interpretation import (
     StatusAnswer,
     interpreter_for_request,
 )
-from shared.core.poll_state import PollState, WatchedRequest, rfc3339
+from shared.core.poll_state import MAX_POLLS, PollState, WatchedRequest, rfc3339
 from shared.core.progress import ProgressUpdate, progress_data
 from shared.core.result import build_result
 from shared.core.settings import Settings
@@ -73,6 +76,14 @@ class Publish:
 
 def decide(request: WatchedRequest, answer: StatusAnswer, now: datetime, settings: Settings) -> Reenqueue | Publish:
     """The whole protocol for one read; see the module docstring."""
+    decision = _decide(request, answer, now, settings)
+    if isinstance(decision, Reenqueue) and decision.poll.polls > MAX_POLLS:
+        error = {"code": "TooManyPolls", "message": f"{MAX_POLLS:,} status reads made and the operation is still running."}
+        return Publish(build_result(request, "PollingFailed", decision.poll, now, body=None, error=error))
+    return decision
+
+
+def _decide(request: WatchedRequest, answer: StatusAnswer, now: datetime, settings: Settings) -> Reenqueue | Publish:
     interpretation = interpreter_for_request(request)(answer, now, request.poll.first_seen_at)
     if interpretation.failure is None:
         progress = schedule.progress_of(interpretation.body if interpretation.status_in_body else None)
@@ -148,7 +159,17 @@ def _moved_url(request: WatchedRequest, location: str | None, settings: Settings
             202,
             transient=False,
         )
-    return None if url == request.poll_url else url
+    if url == request.poll_url:
+        return None
+    if not request.room_for(url):
+        return PollFailure(
+            "LocationTooLong",
+            f"the status URL answered 202 with a new Location of {len(url):,} characters, too long to carry in the "
+            f"request's re-enqueued copy (a queue message holds at most 64 KiB; the request takes {request.body_bytes:,} bytes)",
+            202,
+            transient=False,
+        )
+    return url
 
 
 def _bounds(request: WatchedRequest, settings: Settings, answer: StatusAnswer) -> schedule.Bounds:

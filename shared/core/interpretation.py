@@ -246,7 +246,7 @@ def poll_failure(answer: StatusAnswer, now: datetime, first_seen_at: datetime) -
     if code is None:
         return PollFailure("NoResponse", answer.failure or "no response from the status endpoint", None)
     try:
-        body = jsonio.loads(answer.body) if answer.body.strip() else None
+        body = jsonio.loads_lenient(answer.body) if answer.body.strip() else None
     except ValueError:
         body = None
     provider = error_from_response_body(body, answer.headers.get("x-ms-error-code"))
@@ -265,7 +265,7 @@ def poll_failure(answer: StatusAnswer, now: datetime, first_seen_at: datetime) -
 
 def _json_object(answer: StatusAnswer) -> tuple[dict[str, Any] | None, str | None]:
     try:
-        body = jsonio.loads(answer.body)
+        body = jsonio.loads_lenient(answer.body)
     except ValueError:
         return None, "is not JSON"
     if not isinstance(body, dict):

@@ -1,18 +1,71 @@
-"""The state that rides in the queue message: a validated request and its poll bookkeeping."""
+"""The state that rides in the queue message: a validated request and its poll bookkeeping.
+
+Size budget of a re-enqueued copy (contract §1): the request as written back is at most
+:data:`~shared.core.message_text.MAX_REQUEST_BYTES`; ``poll`` without a moved ``statusUrl`` at
+most :data:`POLL_RESERVE_BYTES` (``lastStatus`` is cut to a prefix, counts stay below 10^6);
+a moved ``statusUrl`` only where the rest leaves room (:func:`copy_fits`). So every copy fits
+Storage's 64 KiB (:data:`~shared.core.message_text.MAX_MESSAGE_BYTES`).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from shared.core import jsonio
+from shared.core.message_text import MAX_MESSAGE_BYTES, written_bytes
 from shared.core.sources import Source
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from shared.core.azure_devops import AzureDevOpsCallback
 
-__all__ = ["PollState", "WatchedRequest", "WatchedResource", "rfc3339"]
+__all__ = [
+    "PollState",
+    "WatchedRequest",
+    "WatchedResource",
+    "rfc3339",
+    "kept_status",
+    "copy_fits",
+    "MAX_LAST_STATUS_CHARS",
+    "MAX_LAST_STATUS_BYTES",
+    "MAX_POLLS",
+    "POLL_RESERVE_BYTES",
+    "COPY_TTL_MARGIN_SECONDS",
+]
+
+#: ``poll.lastStatus`` keeps a prefix of the provider's status: at most this many characters ...
+MAX_LAST_STATUS_CHARS = 256
+#: ... and at most this many bytes as JSON text (quotes and escapes included).
+MAX_LAST_STATUS_BYTES = 256
+#: ``poll.polls`` and ``poll.failures`` stay below 10^6 (contract §1); the read that would pass it ends the operation.
+MAX_POLLS = 999_999
+#: The most ``,"poll":{...}`` takes without a moved ``statusUrl``: every field at its widest (about 460 bytes).
+POLL_RESERVE_BYTES = 512
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A re-enqueued copy lives this long past its deadline (and its delay), so a backlog cannot expire it.
+COPY_TTL_MARGIN_SECONDS = 7 * 24 * 3600
+
+
+def kept_status(status: str | None) -> str | None:
+    """The prefix of ``status`` that ``poll.lastStatus`` keeps (:data:`MAX_LAST_STATUS_CHARS`, :data:`MAX_LAST_STATUS_BYTES`).
+
+    A lone UTF-16 surrogate (a provider's ``\\ud800``) becomes U+FFFD: no validator reads it back as text.
+    """
+    if status is None:
+        return None
+    kept = _LONE_SURROGATE.sub("\ufffd", status[:MAX_LAST_STATUS_CHARS])
+    while len(jsonio.dumps(kept).encode("utf-8")) > MAX_LAST_STATUS_BYTES:
+        kept = kept[:-1]
+    return kept
+
+
+def copy_fits(body_bytes: int, poll_url: str | None) -> bool:
+    """Whether a copy of a request written back in ``body_bytes`` fits a queue message with ``poll_url`` in its ``poll``."""
+    url_bytes = 0 if poll_url is None else len(jsonio.dumps({"statusUrl": poll_url}).encode("utf-8")) - 1  # ,"statusUrl":"…"
+    return body_bytes + POLL_RESERVE_BYTES + url_bytes <= MAX_MESSAGE_BYTES
 
 
 def rfc3339(moment: datetime) -> str:
@@ -58,8 +111,8 @@ class PollState:
             self,
             polls=self.polls + 1,
             failures=0 if ok else self.failures + 1,
-            last_status=status if status is not None else self.last_status,
-            last_http_status=http_status,
+            last_status=kept_status(status) if status is not None else self.last_status,
+            last_http_status=http_status if http_status is not None and 100 <= http_status <= 999 else None,
             last_percent_complete=percent_complete if ok else self.last_percent_complete,
             read_slot_at=None,
         )
@@ -104,6 +157,15 @@ class WatchedRequest:
     def operation_url(self) -> str:
         """The producer's status URL: what identifies the operation (eventId), however often it moved."""
         return self.producer_url or self.poll_url
+
+    @cached_property
+    def body_bytes(self) -> int:
+        """The request as written back (compact JSON without ``poll``), in bytes."""
+        return written_bytes(self.body)
+
+    def room_for(self, poll_url: str | None) -> bool:
+        """Whether this request's copy can carry ``poll_url`` as ``poll.statusUrl`` (:func:`copy_fits`)."""
+        return copy_fits(self.body_bytes, poll_url)
 
     @property
     def deadline(self) -> datetime:

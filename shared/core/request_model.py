@@ -15,8 +15,9 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, TypeAdapter, create_model
 
+from shared.core.poll_state import MAX_LAST_STATUS_CHARS, MAX_POLLS
 from shared.core.settings import MAX_TIMEOUT_SECONDS
 from shared.core.sources import SOURCE_NAMES, SOURCES, FieldRule, Source
 
@@ -42,23 +43,50 @@ COMMON_SAYS = {
     "callback": "be a JSON object {\"azureDevOps\": {...}}",
 }
 _CONFIG = ConfigDict(extra="forbid", strict=True, frozen=True)
+#: RFC 3339 date-time: a date, 'T', a time (fraction optional) and a zone ('Z' or an offset), nothing else.
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> datetime:
+    """An RFC 3339 string as an aware datetime; never a number, a date alone or a time without a zone."""
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError("must be an RFC 3339 date-time string such as '2026-11-22T02:44:33.123Z'")
+    date, time, fraction, zone = match.groups()
+    zone = "+00:00" if zone in "Zz" else zone
+    return datetime.fromisoformat(f"{date}T{time}{'.' + fraction[:6].ljust(6, '0') if fraction else ''}{zone}")
+
+
+_Moment = Annotated[datetime, BeforeValidator(_rfc3339)]
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """A lone UTF-16 surrogate as U+FFFD (as :func:`~shared.core.poll_state.kept_status` writes it; older copies may hold one)."""
+    return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 class PollModel(BaseModel):
     """The watcher's own bookkeeping on re-enqueued copies; producers omit it."""
 
+    # Checked like any field (contract §1); the watcher's own copies always pass. The parser adds
+    # the checks that need the time of reading (firstSeenAt, readSlotAt).
     model_config = _CONFIG
 
-    firstSeenAt: Annotated[datetime, Field(strict=False, description="When the watcher first saw the request (RFC 3339).")]
-    polls: Annotated[int, Field(ge=0, description="Status requests made so far, failed ones included.")] = 0
-    failures: Annotated[int, Field(ge=0, description="Consecutive failed status reads.")] = 0
-    lastStatus: Annotated[str | None, Field(description="The provider's last status value.")] = None
-    lastHttpStatus: Annotated[int | None, Field(description="HTTP status of the last read, if any.")] = None
+    firstSeenAt: Annotated[_Moment, Field(description="When the watcher first saw the request (RFC 3339).")]
+    polls: Annotated[int, Field(ge=0, le=MAX_POLLS, description="Status requests made so far, failed ones included.")] = 0
+    failures: Annotated[int, Field(ge=0, le=MAX_POLLS, description="Consecutive failed status reads.")] = 0
+    lastStatus: Annotated[
+        Annotated[str, StringConstraints(max_length=MAX_LAST_STATUS_CHARS)] | None,
+        BeforeValidator(_without_lone_surrogates),
+        Field(description="A prefix of the provider's last status value (at most 256 characters)."),
+    ] = None
+    lastHttpStatus: Annotated[int | None, Field(ge=100, le=999, description="HTTP status of the last read, if any.")] = None
     lastPercentComplete: Annotated[
-        float | None, Field(strict=False, ge=0, le=100, description="percentComplete of the last successful read, if any.")
+        float | None, Field(ge=0, le=100, allow_inf_nan=False, description="percentComplete of the last successful read, if any.")
     ] = None
     readSlotAt: Annotated[
-        datetime | None, Field(strict=False, description="Put off for ARM's read budget: when this copy may read (RFC 3339).")
+        _Moment | None, Field(description="Put off for ARM's read budget: when this copy may read (RFC 3339).")
     ] = None
     statusUrl: Annotated[
         str | None,
@@ -128,8 +156,8 @@ COMMON_FIELDS: dict[str, tuple[Any, Any]] = {
         Field(default=None, description="Echoed in the result; at most 256 characters."),
     ),
     "context": (
-        dict[str, Any] | None,
-        Field(default=None, description="Any JSON object; echoed in the result."),
+        dict[str, Any] | None,  # nested at most 64 levels: checked as the text is read (shared.core.message_text)
+        Field(default=None, description="Any JSON object, nested at most 64 levels; echoed in the result."),
     ),
     "timeoutSeconds": (
         Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)] | None,

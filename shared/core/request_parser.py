@@ -18,10 +18,18 @@ from pydantic import ValidationError
 from shared.core import arm_paths
 from shared.core.azure_devops import MAX_CALLBACK_TIMEOUT_SECONDS, AzureDevOpsCallback
 from shared.core.errors import InvalidRequest
-from shared.core.message_text import decode_message_text
-from shared.core.poll_state import PollState, WatchedRequest, WatchedResource
-from shared.core.request_model import COMMON_FIELDS, COMMON_SAYS, REQUEST_ADAPTER
-from shared.core.settings import Settings
+from shared.core.message_text import decode_message_text, written_bytes
+from shared.core.poll_state import (
+    COPY_TTL_MARGIN_SECONDS,
+    PollState,
+    WatchedRequest,
+    WatchedResource,
+    copy_fits,
+    kept_status,
+    rfc3339,
+)
+from shared.core.request_model import COMMON_FIELDS, COMMON_SAYS, REQUEST_ADAPTER, PollModel
+from shared.core.settings import MAX_TIMEOUT_SECONDS, MAX_VISIBILITY_SECONDS, Settings
 from shared.core.sources import SOURCE_FIELDS, SOURCE_NAMES, SOURCES, WAIT_FOR, Source, canonical_status_header
 from shared.core.status_urls import StatusUrlRules, with_api_version
 from shared.core.urls import checked_url
@@ -47,20 +55,7 @@ class RequestParser:
             raise _invalid_from(err, body) from None
         source = SOURCES[model.source]
         _check_one_of(source, model)
-        poll_model = model.poll
-        poll = (
-            PollState(
-                first_seen_at=_utc(poll_model.firstSeenAt),
-                polls=poll_model.polls,
-                failures=poll_model.failures,
-                last_status=poll_model.lastStatus,
-                last_http_status=poll_model.lastHttpStatus,
-                last_percent_complete=poll_model.lastPercentComplete,
-                read_slot_at=_utc(poll_model.readSlotAt) if poll_model.readSlotAt is not None else None,
-            )
-            if poll_model is not None
-            else PollState(first_seen_at=now)
-        )
+        poll = _poll_state(model.poll, now) if model.poll is not None else PollState(first_seen_at=now)
         callback = self._callback(model)
         timeout_seconds = model.timeoutSeconds or self._settings.poll_default_timeout_seconds
         if callback is not None:
@@ -71,13 +66,12 @@ class RequestParser:
                     f"Azure Pipelines' job token) with 'callback'; got {model.timeoutSeconds}.",
                 )
             timeout_seconds = min(timeout_seconds, MAX_CALLBACK_TIMEOUT_SECONDS)
-        _check_first_sighting(poll.first_seen_at, timeout_seconds)
         resource = self._resource(model)
         if resource is not None:
             status_url, scope = resource.url, self._settings.arm_scope
         else:
             status_url, scope = self._status_url(source, model)
-        polled_url, scope, poll = self._moved_url(source, model, status_url, scope, poll)
+        polled_url, scope, poll = self._moved_url(source, model, status_url, scope, poll, written_bytes(body))
         header = getattr(model, "statusHeader", None)
         return WatchedRequest(
             source=source,
@@ -155,7 +149,9 @@ class RequestParser:
         field = source.base if source.base != "arm" else "location"
         return checked_url(url, field=field, allowed=allowed, producer_supplied=False), self._rules.scope(source, url)
 
-    def _moved_url(self, source: Source, model: Any, status_url: str, scope: str, poll: PollState) -> tuple[str, str, PollState]:
+    def _moved_url(
+        self, source: Source, model: Any, status_url: str, scope: str, poll: PollState, body_bytes: int
+    ) -> tuple[str, str, PollState]:
         """The URL to poll now: ``poll.statusUrl`` (a moved Location) checked again, else the request's own."""
         moved = model.poll.statusUrl if model.poll is not None else None
         if moved is None:
@@ -163,6 +159,9 @@ class RequestParser:
         if source.base != "statusUrl" or getattr(model, "resourceId", None) is not None:
             raise InvalidRequest("poll.statusUrl", f"Field 'poll.statusUrl' does not apply to source '{source.name}'; producers omit 'poll'.")
         url = self._rules.moved(source, moved, scope=scope, field="poll.statusUrl", api_version=model.apiVersion)
+        if not copy_fits(body_bytes, url):
+            raise InvalidRequest("poll.statusUrl", "Field 'poll.statusUrl' is the watcher's own bookkeeping and too long for "
+                                                   "a copy of this request to carry in 64 KiB; producers omit 'poll'.")
         return url, scope, replace(poll, poll_url=url)
 
 
@@ -182,14 +181,36 @@ def _check_one_of(source: Source, model: Any) -> None:
             raise InvalidRequest(name, f"Field '{name}' applies only with '{needed}'.")
 
 
-def _check_first_sighting(first_seen_at: datetime, timeout_seconds: int) -> None:
-    try:
-        first_seen_at + timedelta(seconds=timeout_seconds)
-    except OverflowError:
-        raise InvalidRequest(
-            "poll.firstSeenAt",
-            "Field 'poll.firstSeenAt' is the watcher's own bookkeeping and puts the deadline past the year 9999; producers omit 'poll'.",
-        ) from None
+#: A copy's clock may run this far ahead of the instance reading it.
+CLOCK_SKEW = timedelta(seconds=60)
+#: The oldest first sighting a copy can carry: the longest timeout, then the longest delay of its last
+#: re-enqueue and the copy's TTL margin (a copy held up by a backlog still ends TimedOut, not in poison).
+OLDEST_SIGHTING = timedelta(seconds=MAX_TIMEOUT_SECONDS + MAX_VISIBILITY_SECONDS + COPY_TTL_MARGIN_SECONDS)
+
+
+def _poll_state(model: PollModel, now: datetime) -> PollState:
+    """``poll`` as the watcher wrote it: its moments checked against the time of reading (contract §1)."""
+    first = _within("poll.firstSeenAt", _utc(model.firstSeenAt), now - OLDEST_SIGHTING, now + CLOCK_SKEW)
+    slot = model.readSlotAt
+    if slot is not None:
+        slot = _within("poll.readSlotAt", _utc(slot), now - OLDEST_SIGHTING, now + timedelta(seconds=MAX_TIMEOUT_SECONDS) + CLOCK_SKEW)
+    return PollState(
+        first_seen_at=first,
+        polls=model.polls,
+        failures=model.failures,
+        last_status=kept_status(model.lastStatus),
+        last_http_status=model.lastHttpStatus,
+        last_percent_complete=model.lastPercentComplete,
+        read_slot_at=slot,
+    )
+
+
+def _within(field: str, moment: datetime, earliest: datetime, latest: datetime) -> datetime:
+    if earliest <= moment <= latest:
+        return moment
+    where = f"later than {rfc3339(latest)}" if moment > latest else f"earlier than {rfc3339(earliest)}"
+    raise InvalidRequest(field, f"Field '{field}' is the watcher's own bookkeeping and cannot be {rfc3339(moment)} "
+                                f"({where}); producers omit 'poll'.")
 
 
 def _utc(moment: datetime) -> datetime:

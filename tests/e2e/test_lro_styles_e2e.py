@@ -61,6 +61,8 @@ def cases(sim: Simulator, trap: Simulator) -> list[tuple[str, dict[str, Any], li
 
 def invalid_requests(sim: Simulator, trap: Simulator) -> dict[str, str]:
     """Raw message text -> the field its poison reason must name."""
+    from datetime import UTC, datetime  # a copy's firstSeenAt must be recent to be read (contract §1)
+
     return {
         json.dumps({"source": "dataplane", "statusUrl": trap.base_url + DP_PATH.format("x")}): "statusUrl",
         json.dumps({"source": "dataplane", "statusUrl": sim.base_url + DP_PATH.format("x").split("?")[0]}): "statusUrl",
@@ -68,7 +70,7 @@ def invalid_requests(sim: Simulator, trap: Simulator) -> dict[str, str]:
         json.dumps({"source": "arm", "statusUrl": sim.base_url + LOC_PATH.format("x"), "statusHeader": "Retry-After"}): "statusHeader",
         json.dumps({"source": "apim", "subscriptionId": SUB, "location": "w", "operationId": "x", "statusHeader": "Location"}): "statusHeader",
         json.dumps({"source": "arm", "statusUrl": sim.base_url + LOC_PATH.format("x"), "statusHeader": "Location",
-                    "poll": {"firstSeenAt": "2026-01-01T00:00:00Z", "statusUrl": trap.base_url + LOC_PATH.format("x")}}): "poll.statusUrl",
+                    "poll": {"firstSeenAt": datetime.now(UTC).isoformat(), "statusUrl": trap.base_url + LOC_PATH.format("x")}}): "poll.statusUrl",
     }
 
 

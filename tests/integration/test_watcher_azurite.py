@@ -163,3 +163,13 @@ def test_the_simulator_answers_with_arms_budget_headers(sim: Simulator) -> None:
     url = f"{sim.base_url}/subscriptions/{SUBSCRIPTION}/providers/Microsoft.ApiManagement/locations/westus/operationStatuses/x"
     answer = httpx.get(url, params={"api-version": "2022-08-01"})  # unauthenticated: 401, still ARM's headers
     assert {k: answer.headers.get(k) for k in ARM_BUDGET_HEADERS} == ARM_BUDGET_HEADERS
+
+
+def test_a_63_kib_request_with_a_70_kb_status_reenqueues_within_storages_limit(watcher, sim: Simulator, queues: QueueSet) -> None:
+    """Azurite counts the UTF-8 bytes of the message text against 64 KiB, as Storage does: the copy keeps a prefix."""
+    base = len(json.dumps(apim(context={"blob": ""}), separators=(",", ":")))
+    request = apim(context={"blob": "x" * (63 * 1024 - base)})
+    sim.script("op-a", [{"status": "Running-" + "é" * 35_000}])
+    handled = watcher.handle(json.dumps(request, separators=(",", ":")), 1)
+    assert handled.action == "reenqueued"
+    assert queues.count(queues.operations) == 1 and queues.take_all(queues.poison) == []

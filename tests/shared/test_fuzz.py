@@ -32,6 +32,8 @@ from hypothesis import strategies as st
 from shared.core.decide import Publish, Reenqueue, decide
 from shared.core.errors import InvalidRequest
 from shared.core.interpretation import StatusAnswer
+from shared.core.message_text import MAX_MESSAGE_BYTES
+from shared.core.poll_state import MAX_POLLS
 from shared.core.request_parser import RequestParser
 from shared.core.result import OUTCOMES
 from shared.core.retry_after import delay_hint, parse_retry_after
@@ -40,6 +42,7 @@ from shared.core.urls import HostAllowlist, checked_url
 from shared.watcher import Watcher
 from tests.support.builders import T0, apim, arm, devcenter, operationalinsights, settings
 from tests.support.fakes import RecordingPublisher, RecordingQueues, ScriptedStatus
+from tests.support.strict_json import strict_loads
 
 CONFIG = settings(STATUS_HOST_ALLOWLIST="*.devcenter.azure.com,127.0.0.1:8080")
 PARSER = RequestParser(CONFIG)
@@ -103,6 +106,8 @@ def _parse(raw: str | bytes) -> Any:
     allowed = HostAllowlist.parse("*.devcenter.azure.com,127.0.0.1:8080,management.azure.com")
     assert checked_url(request.poll_url, field="url", allowed=allowed, producer_supplied=False) == request.poll_url
     return request
+
+
 
 
 def _dumps(value: Any) -> str:
@@ -231,7 +236,7 @@ requests = st.builds(
     },
     st.sampled_from(BASES), st.integers(1, 2_592_000),
     st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)),
-    st.integers(0, 10**9), st.integers(0, 10**4), st.none() | any_text,
+    st.integers(0, MAX_POLLS), st.integers(0, 10**4), st.none() | any_text,
 )
 
 
@@ -241,7 +246,7 @@ def test_decide_never_raises_and_keeps_its_invariants(
 ) -> None:
     config = settings(POLL_MIN_DELAY_SECONDS=str(low), POLL_MAX_DELAY_SECONDS=str(low + span),
                       POLL_MAX_FAILURES=str(max_failures))
-    request = RequestParser(config).parse(_dumps(message), T0)
+    request = RequestParser(config).parse(_dumps(message), datetime.fromisoformat(message["poll"]["firstSeenAt"]))
     now = request.poll.first_seen_at + timedelta(seconds=elapsed)
     decision = decide(request, answer, now, config)
     if isinstance(decision, Reenqueue):
@@ -249,16 +254,19 @@ def test_decide_never_raises_and_keeps_its_invariants(
         assert remaining > 0, "no re-enqueue at or past the deadline"
         assert 0 <= decision.delay_seconds <= min(math.ceil(low + span), math.ceil(remaining))
         assert decision.delay_seconds >= min(low, math.floor(remaining))
-        assert decision.poll.polls == request.poll.polls + 1
+        assert decision.poll.polls == request.poll.polls + 1 <= MAX_POLLS
         assert decision.poll.failures < max_failures
         assert answer.http_status is None or not 300 <= answer.http_status < 400
-        again = RequestParser(config).parse(request.message_text(decision.poll), now)  # a moved URL passes the rules again
+        text = request.message_text(decision.poll)
+        assert len(text.encode("utf-8")) <= MAX_MESSAGE_BYTES
+        # a moved URL passes the rules again (read no earlier than the first sighting: clocks do not run back for days)
+        again = RequestParser(config).parse(text, max(now, request.poll.first_seen_at))
         assert again.poll_url == (decision.poll.poll_url or request.poll_url) and again.scope == request.scope
         return
     assert isinstance(decision, Publish)
     result = decision.result
     assert result["outcome"] in OUTCOMES and result["polls"] == request.poll.polls + 1
-    assert json.loads(encode_json(result))["eventId"] == result["eventId"]
+    assert strict_loads(encode_json(result))["eventId"] == result["eventId"]
     if answer.http_status is not None and 300 <= answer.http_status < 400:
         assert result["outcome"] == "PollingFailed" and result["error"]["code"] == "RedirectNotFollowed"
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shared.core.errors import InvalidRequest
-from shared.core.message_text import MAX_REQUEST_BYTES, decode_message_text
+from shared.core.message_text import MAX_MESSAGE_BYTES, MAX_REQUEST_BYTES, decode_message_text
 from tests.support.builders import apim, arm, parse
 
 
@@ -40,12 +40,31 @@ def test_a_large_base64_message_says_base64_adds_a_third() -> None:
     assert error.field == "context"
     assert "it is base64, which adds a third" in error.reason
     assert f"the JSON inside is {len(text):,} bytes" in error.reason
-    assert f"at most {MAX_REQUEST_BYTES * 3 // 4:,} bytes of JSON fit" in error.reason
+    assert f"at most {MAX_MESSAGE_BYTES * 3 // 4:,} bytes of JSON fit" in error.reason
 
 
 def test_a_large_message_that_is_not_json_blames_the_message() -> None:
-    error = rejected("x" * (MAX_REQUEST_BYTES + 1))
+    error = rejected("x" * (MAX_MESSAGE_BYTES + 1))
     assert error.field == "message" and "larger than the limit" in error.reason
+
+
+def test_the_limit_counts_the_request_as_the_watcher_writes_it_back() -> None:
+    """Whitespace and escapes do not count; numbers that Python writes longer (1e9 -> 1000000000.0) do."""
+    spaced = json.dumps(apim(context={"blob": "x" * 50_000}), indent=4).replace('"blob"', " " * 14_500 + '"blob"')
+    assert MAX_REQUEST_BYTES < len(spaced) <= MAX_MESSAGE_BYTES
+    assert decode_message_text(spaced)["context"] == {"blob": "x" * 50_000}
+    grows = json.dumps(apim(context={"n": [0] * 12_000})).replace("0", "1e9")
+    assert len(grows) < MAX_REQUEST_BYTES
+    error = rejected(grows)
+    assert error.field == "context" and "as the watcher writes it back" in error.reason
+
+
+def test_poll_is_not_counted_against_the_request() -> None:
+    body = apim(context={"blob": "x" * (MAX_REQUEST_BYTES - 200)})
+    assert len(json.dumps(body, separators=(",", ":"))) <= MAX_REQUEST_BYTES
+    with_poll = {**body, "poll": {"firstSeenAt": "2026-11-22T12:00:00.000Z", "lastStatus": "s" * 200}}
+    assert len(json.dumps(with_poll, separators=(",", ":"))) > MAX_REQUEST_BYTES
+    assert decode_message_text(json.dumps(with_poll, separators=(",", ":")))["poll"]["lastStatus"] == "s" * 200
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])

@@ -126,6 +126,7 @@ def _require_utf8(field: str, value: str, *, from_json: bool = False) -> None:
 
 def build_request(args: argparse.Namespace) -> dict[str, Any]:
     """The request object the flags describe (not validated yet)."""
+    from shared.core import jsonio
     from shared.core.errors import InvalidRequest
     from shared.core.sources import SOURCES
 
@@ -148,7 +149,7 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
             value = url
         elif field == "context":
             try:
-                value = json.loads(value)
+                value = jsonio.loads(value)
             except ValueError as error:
                 raise InvalidRequest("context", f"Field 'context' must be a JSON object; --context is not JSON ({error}).") from None
             _require_utf8(field, json.dumps(value, ensure_ascii=False), from_json=True)
@@ -182,12 +183,13 @@ def _invalid(error: Any) -> CliError:
 
 
 def _enqueue(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
+    from shared.core import jsonio
     from shared.core.errors import InvalidRequest
     from shared.core.request_parser import RequestParser
 
     settings = tool_settings(args, env)
     try:
-        text = json.dumps(build_request(args), separators=(",", ":"), ensure_ascii=False)
+        text = jsonio.dumps(build_request(args))
         content = base64.b64encode(text.encode("utf-8")).decode("ascii") if args.base64 else text
         RequestParser(settings).parse(content, datetime.now(UTC))  # exactly what will be sent
     except InvalidRequest as error:

@@ -119,10 +119,11 @@ def _ids(original: str) -> tuple[Any, Any, Any, dict[str, Any] | None]:
 
 
 def _too_large_to_wrap(original: str, reason: str) -> bool:
+    from shared.core import jsonio
     from shared.core.trimming import MAX_QUEUE_MESSAGE_BYTES
 
     entry = {"reason": reason, "original": original, "rejectedAt": "2000-01-01T00:00:00.000Z"}
-    return len(json.dumps(entry, separators=(",", ":"), ensure_ascii=False).encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES
+    return len(jsonio.dumps(entry).encode("utf-8")) > MAX_QUEUE_MESSAGE_BYTES
 
 
 def _raw_reason(valid: bool, problem: str | None, original: str, max_dequeue: int | None) -> str:
@@ -197,7 +198,9 @@ def replay_text(entry: PoisonEntry, reset_deadline: bool) -> str:
     _, _, _, body = _ids(entry.original)
     if body is None or "poll" not in body:
         return entry.original
-    return json.dumps({k: v for k, v in body.items() if k != "poll"}, separators=(",", ":"), ensure_ascii=False)
+    from shared.core import jsonio
+
+    return jsonio.dumps({k: v for k, v in body.items() if k != "poll"})
 
 
 def _max_dequeue_count(path: Path) -> int | None:

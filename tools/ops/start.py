@@ -35,7 +35,6 @@ exits with its code). The token is never printed.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import uuid
 from collections.abc import Mapping
@@ -131,7 +130,7 @@ def _body(value: str | None) -> bytes | None:
     else:
         text = value.encode("utf-8", "surrogateescape")
     try:
-        jsonio.loads(text)
+        jsonio.loads_lenient(text)
     except ValueError as error:
         raise CliError(f"--body is not JSON ({str(error)[:200]})", EXIT_USAGE) from None
     return text
@@ -164,7 +163,7 @@ def _refusal(status: int, headers: Mapping[str, str], body: bytes, token: str) -
     from shared.core.provider_errors import error_from_response_body
 
     try:
-        parsed = jsonio.loads(body) if body.strip() else None
+        parsed = jsonio.loads_lenient(body) if body.strip() else None
     except ValueError:
         parsed = None
     error = error_from_response_body(parsed, headers.get("x-ms-error-code")) or {}
@@ -177,7 +176,7 @@ def _state(body: bytes) -> str | None:
     from shared.core import jsonio
 
     try:
-        parsed = jsonio.loads(body) if body.strip() else None
+        parsed = jsonio.loads_lenient(body) if body.strip() else None
     except ValueError:
         return None
     properties = parsed.get("properties") if isinstance(parsed, dict) else None
@@ -235,12 +234,13 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _extras(args: argparse.Namespace) -> dict[str, Any]:
+    from shared.core import jsonio
     from shared.core.errors import InvalidRequest
 
     extra: dict[str, Any] = {"correlationId": args.correlation_id or f"start-{uuid.uuid4()}"}
     if args.context is not None:
         try:
-            extra["context"] = json.loads(args.context)
+            extra["context"] = jsonio.loads(args.context)
         except ValueError as error:
             raise _invalid(InvalidRequest("context", f"Field 'context' must be a JSON object; --context is not JSON ({error}).")) from None
     if args.timeout is not None:
@@ -287,7 +287,9 @@ def _start(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> in
         state = _state(answer.body)
         return TERMINAL_STATES.get(state.lower(), EXIT_OK) if state else EXIT_OK
     request = {key: value for key, value in {**watch, **extras}.items() if value is not None}
-    text = json.dumps(request, separators=(",", ":"), ensure_ascii=False)
+    from shared.core import jsonio
+
+    text = jsonio.dumps(request)
     try:
         watched = parser.parse(text, datetime.now(UTC))
     except InvalidRequest as error:
