@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from shared.core.errors import InvalidRequest
+from shared.core.errors import HostNotAllowed, InvalidRequest
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from publicsuffixlist import PublicSuffixList
@@ -110,7 +110,7 @@ class HostAllowlist:
     def parse(cls, text: str) -> HostAllowlist:
         """Entries separated by commas; ``ValueError`` (the caller names the setting) for a bad one.
 
-        Refused as too broad: ``*``, a bare public suffix (``com``) and a wildcard directly
+        Refused: text naming no entry at all (only commas and spaces). Refused as too broad: ``*``, a bare public suffix (``com``) and a wildcard directly
         over one (``*.com``, ``*.co.uk``, ``*.azurewebsites.net``), since anyone can own a
         host there. Loopback hosts (emulators) are always accepted.
         """
@@ -132,6 +132,8 @@ class HostAllowlist:
                     raise ValueError(f"entry {raw.strip()!r} has an invalid port")
                 port = int(port_text)
             entries.append(_Entry(host, port, wildcard))
+        if not entries:  # set, but only commas and spaces: a typo, not "no host at all"
+            raise ValueError(f"names no host ({text!r}); leave it unset for its default, or list host[:port] entries")
         return cls(tuple(entries))
 
     @classmethod
@@ -221,7 +223,7 @@ def checked_url(
     effective_port = port if port is not None else default_port(scheme)
     if not allowed.allows(host, effective_port):
         shown = f"{host}:{port}" if port is not None else host
-        raise _refused(field, f"has host {shown!r}, which is not allowed to receive a token")
+        raise HostNotAllowed(field, f"Field '{field}' has host {shown!r}, which is not allowed to receive a token.", shown)
     path = parts.path or "/"
     if producer_supplied:
         lowered = path.lower()

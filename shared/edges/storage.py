@@ -43,4 +43,12 @@ def queue_service_client(connection: StorageConnection, credential: Any | None =
             credential = ManagedIdentityCredential(client_id=connection.client_id)
         else:
             credential = DefaultAzureCredential(managed_identity_client_id=connection.client_id)
-    return QueueServiceClient(account_url=connection.queue_service_uri, credential=credential, retry_policy=retry)
+    try:
+        return QueueServiceClient(account_url=connection.queue_service_uri, credential=credential, retry_policy=retry)
+    except ValueError as error:  # the SDK's "Token credential is only supported with HTTPS." (an http Azurite URL)
+        raise SettingsError(
+            f"{CONNECTION_SETTING}__queueServiceUri",
+            f"{connection.queue_service_uri!r} cannot be used with a token ({error}): identity-based access needs "
+            "https; for Azurite (http) set AzureWebJobsStorage to a connection string instead "
+            "('UseDevelopmentStorage=true', or the one `make stack` writes)",
+        ) from None

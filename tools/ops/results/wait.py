@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from tools.ops._cli import PEEK_LIMIT, lease_pages, release, sleep_until
+from tools.ops.hints import plain
 
 __all__ = ["OUTCOME_EXIT_CODES", "EXIT_NO_OUTCOME", "EXIT_REJECTED", "wait_for", "Rejection"]
 
@@ -196,7 +197,7 @@ def wait_for(
             announced = True
             where = getattr(queue, "queue_name", "the results queue")
             also = f" and {getattr(poison, 'queue_name', 'the poison queue')}" if poison is not None else ""
-            limit = f" for up to {args.timeout:g}s" if args.timeout is not None else " (Ctrl-C stops)"
+            limit = f" for up to {plain(args.timeout)}s" if args.timeout is not None else " (Ctrl-C stops)"
             print(f"waiting for correlationId {args.correlation_id} on {where}{also}{limit}", file=err, flush=True)
         if not sleep_until(deadline, args.interval):
             return EXIT_NO_OUTCOME
