@@ -76,7 +76,8 @@ bench-schedule: setup
 
 # Soak (tools/measure/soak): the property tests with at least 10,000 examples each, then OPS operations
 # through two run_local workers under injected faults, a worker SIGKILL and an Azurite restart.
-# Report on stdout and in soak/$(OPS).json (soak/2000.json, soak/10000.json); fails if anything is lost or ends wrong. ~10 minutes.
+# Report on stdout and in soak/$(OPS).json (soak/2000.json, soak/10000.json); fails if anything is lost or ends wrong.
+# About 10 to 20 minutes on 2 vCPUs (docs/guarantees.md, "Measured: make soak").
 OPS ?= 2000
 .PHONY: soak
 soak: setup

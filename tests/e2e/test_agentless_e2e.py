@@ -49,8 +49,7 @@ class Stack:
         self.sim, self.queues, self.log_path = sim, queues, tmp_path / "run_local.log"
         env = watcher_settings(sim, queues, CALLBACK_HOST_ALLOWLIST=f"127.0.0.1:{sim.port}")
         self.log = open(self.log_path, "w+")  # noqa: SIM115 - closed in stop()
-        self.process = start_run_local(env, "--host-json", str(fast_host_json(tmp_path)), "--local-settings",
-                                       str(tmp_path / "none.json"), "--http-port", "0", log=self.log)
+        self.process = start_run_local(env, "--host-json", str(fast_host_json(tmp_path)), "--no-local-settings", "--http-port", "0", log=self.log)
         line = wait_until(lambda: re.search(r"http: POST (http://127\.0\.0\.1:\d+/api/watch)", self.output()),
                           timeout=60, description="run_local to serve POST /api/watch")
         self.url = line.group(1)

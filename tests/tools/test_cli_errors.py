@@ -247,6 +247,8 @@ def test_paths_and_numbers_that_cannot_work_are_refused_in_one_line(tmp_path: Pa
     [
         (["--host-json", "nope.json"], "--host-json nope.json: no such file"),
         (["--local-settings", "nope.json"], "--local-settings nope.json: no such file"),
+        (["--local-settings", "host.json", "--no-local-settings"],
+         "--local-settings host.json and --no-local-settings contradict each other: give one"),
         (["--max-seconds", "-1"], "--max-seconds must be more than 0 seconds, got -1"),
         (["--lease-seconds", "0"], "--lease-seconds must be at least 1, got 0"),
         (["--http-port", "70000"], "--http-port must be a port number (0 to 65535), got 70000"),
@@ -257,3 +259,13 @@ def test_run_local_refuses_a_path_that_does_not_exist_and_numbers_that_cannot_wo
 ) -> None:
     code, _, err = run(["tools.run_local", "--drain", *argv], tmp_path, AzureWebJobsStorage="UseDevelopmentStorage=true")
     assert code == 2 and one_line(err).endswith(f"ERROR   run_local: {says}")
+
+
+@pytest.mark.parametrize("doc", ["pipelines.md", "operating.md"])
+def test_the_docs_refused_host_sample_is_what_the_tool_prints(tmp_path: Path, doc: str) -> None:
+    import shlex
+
+    lines = (PROJECT_ROOT / "docs" / doc).read_text(encoding="utf-8").splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("$ python -m tools.enqueue") and "evil.example.com" in line)
+    code, _, err = run(shlex.split(lines[at].removeprefix("$ python -m ")), tmp_path)
+    assert code == 2 and one_line(err) == lines[at + 1]

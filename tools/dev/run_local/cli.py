@@ -90,6 +90,8 @@ def _bad_flag(args: argparse.Namespace) -> str | None:
         return f"--lease-seconds must be at least 1, got {args.lease_seconds}"
     if args.http_port is not None and not 0 <= args.http_port < 65536:
         return f"--http-port must be a port number (0 to 65535), got {args.http_port}"
+    if args.local_settings is not None and args.no_local_settings:
+        return f"--local-settings {args.local_settings} and --no-local-settings contradict each other: give one"
     if not Path(args.project_dir).is_dir():
         return f"--project-dir {args.project_dir}: no such directory"
     for flag, path in (("--host-json", args.host_json), ("--local-settings", args.local_settings)):
@@ -108,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function", dest="function_name", help="the queue-triggered function, if the app has several")
     parser.add_argument("--project-dir", default=".", help="where host.json and local.settings.json are (default: .)")
     parser.add_argument("--host-json", help="host.json to use (default: PROJECT_DIR/host.json)")
-    parser.add_argument("--local-settings", help="local.settings.json to use (default: PROJECT_DIR/local.settings.json)")
+    parser.add_argument("--local-settings", help="local.settings.json to use, which must exist "
+                        "(default: PROJECT_DIR/local.settings.json when it exists)")
+    parser.add_argument("--no-local-settings", action="store_true", help="read no local.settings.json, only the environment")
     parser.add_argument("--drain", action="store_true",
                         help="exit 0 once the queue holds no message (visible or delayed) and nothing is in flight")
     parser.add_argument("--max-seconds", type=float, help="give up after this many seconds (exit code 3)")
@@ -127,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
     project = Path(args.project_dir).resolve()
     try:
-        settings = resolve_settings(os.environ, local_settings=args.local_settings, project_dir=project)
+        settings = resolve_settings(os.environ, local_settings=args.local_settings, project_dir=project,
+                                    no_local_settings=args.no_local_settings)
         # Like Core Tools: the function's process sees local.settings.json's values as environment.
         os.environ.update(settings)
         options = QueueOptions.load(args.host_json or project / "host.json")

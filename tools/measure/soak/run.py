@@ -145,7 +145,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
             "IDENTITY_ENDPOINT": sim.info["identityEndpoint"],
             "IDENTITY_HEADER": sim.info["identityHeader"],
         }
-        args = ["--host-json", str(_host_json(config)), "--local-settings", str(workdir / "absent.local.settings.json"),
+        args = ["--host-json", str(_host_json(config)), "--no-local-settings",
                 "--lease-seconds", str(config.lease_seconds)]
         workers = [Worker(i, settings, args, workdir) for i in range(config.workers)]
         run = _Run(config, plan, azurite, workers)
