@@ -159,11 +159,10 @@ def test_an_interrupted_start_while_the_put_was_out_says_it_may_have_started(que
     queues.create()
     deployment = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Resources/deployments/d"
     with Simulator() as sim:  # only its managed-identity endpoint: the token comes first, then the PUT goes to ARM
-        environ = {"IDENTITY_ENDPOINT": sim.identity_endpoint, "IDENTITY_HEADER": sim.identity_header, "ARM_ENDPOINT":
-                   "http://127.0.0.1:{port}", "OPERATIONS_QUEUE": queues.operations, "AZURE_CLIENT_ID": "",
-                   "PYTHONPATH": str(PROJECT_ROOT)}
+        environ = {"IDENTITY_ENDPOINT": sim.identity_endpoint, "IDENTITY_HEADER": sim.identity_header,
+                   "OPERATIONS_QUEUE": queues.operations, "AZURE_CLIENT_ID": "", "PYTHONPATH": str(PROJECT_ROOT)}
         with silent_server() as (port, accepted):
-            environ["ARM_ENDPOINT"] = f"http://127.0.0.1:{port}"
+            environ["ARM_ENDPOINT"] = f"http://127.0.0.1:{port}"  # ARM accepts the PUT and never answers
             with ToolProcess("tools.start", "--method", "PUT", "--url", f"{deployment}?api-version=2024-03-01", "--wait",
                              "--connection-string", queues.connection_string, "--no-local-settings", environ=environ) as tool:
                 assert accepted.wait(60), "".join(tool.stderr)
