@@ -87,7 +87,8 @@ bench-schedule: setup
 # Soak (tools/measure/soak): the property tests with at least 10,000 examples each, then OPS operations
 # through two run_local workers under injected faults, a worker SIGKILL and a graceful Azurite restart (SIGTERM),
 # 5 % of them from the hostile lane. Report on stdout and in soak/$(OPS).json (soak/2000.json, soak/10000.json);
-# fails if anything is lost or ends wrong, or any output holds a secret or is not strict JSON. ~10 minutes.
+# fails if anything is lost or ends wrong, or any output holds a secret or is not strict JSON.
+# About 10 to 20 minutes on 2 vCPUs (docs/guarantees.md, "Measured: make soak").
 OPS ?= 2000
 .PHONY: soak
 soak: setup

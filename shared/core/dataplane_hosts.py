@@ -55,6 +55,8 @@ class DataplaneHosts:
             if not scope.endswith("/.default") or any(c.isspace() for c in scope) or "://" not in scope:
                 raise ValueError(f"entry {item!r} has scope {scope!r}; a scope is an absolute URI ending in '/.default'")
             entries.append(DataplaneHost(pattern.lower(), hosts, scope))
+        if not entries:  # set, but only separators and spaces: a typo, not "no data-plane host"
+            raise ValueError(f"names no data-plane host ({text!r}); leave it unset for its default, or give pattern=scope entries")
         return cls(tuple(entries))
 
     @property

@@ -4,13 +4,14 @@
 
     WatcherError
     ├── InvalidRequest      a queue message that breaks the contract; carries the field name
+    │   └── HostNotAllowed  …a URL whose host may not receive a token; carries the host too
     ├── SettingsError       a bad app setting at start-up; carries the setting name
     └── PublishError        a sink refused or failed to take an outcome (the message is retried)
 """
 
 from __future__ import annotations
 
-__all__ = ["WatcherError", "InvalidRequest", "SettingsError", "PublishError"]
+__all__ = ["WatcherError", "InvalidRequest", "HostNotAllowed", "SettingsError", "PublishError"]
 
 
 class WatcherError(Exception):
@@ -24,6 +25,14 @@ class InvalidRequest(WatcherError):
         self.field = field
         self.reason = reason
         super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class HostNotAllowed(InvalidRequest):
+    """A URL in ``field`` whose ``host`` (``host[:port]``) no setting allows to receive a token."""
+
+    def __init__(self, field: str, reason: str, host: str) -> None:
+        super().__init__(field, reason)
+        self.host = host
 
 
 class SettingsError(WatcherError):

@@ -93,8 +93,13 @@ def _number(env: Mapping[str, str], name: str, default: float, *, low: float, hi
         kind = "a whole number" if integer else "a number"
         raise SettingsError(name, f"must be {kind}, got {raw!r}") from None
     if not low <= value <= high:
-        raise SettingsError(name, f"must be between {low:g} and {high:g}, got {raw}")
+        raise SettingsError(name, f"must be between {_plain(low)} and {_plain(high)}, got {raw}")
     return value
+
+
+def _plain(number: float) -> str:
+    """``2592000``, ``0.5``: a number as a person writes it (``:g`` would give ``2.592e+06``)."""
+    return str(int(number)) if float(number).is_integer() else repr(float(number))
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -173,7 +178,7 @@ def load_settings(env: Mapping[str, str], *, require_storage: bool = True) -> Se
     min_delay = _number(env, "POLL_MIN_DELAY_SECONDS", 5, low=0, high=MAX_VISIBILITY_SECONDS, integer=False)
     max_delay = _number(env, "POLL_MAX_DELAY_SECONDS", 300, low=0, high=MAX_VISIBILITY_SECONDS, integer=False)
     if max_delay < min_delay:
-        raise SettingsError("POLL_MAX_DELAY_SECONDS", f"must be at least POLL_MIN_DELAY_SECONDS ({min_delay:g})")
+        raise SettingsError("POLL_MAX_DELAY_SECONDS", f"must be at least POLL_MIN_DELAY_SECONDS ({_plain(min_delay)})")
     try:
         allowlist = HostAllowlist.parse(_text(env, "STATUS_HOST_ALLOWLIST", "*.devcenter.azure.com") or "")
     except ValueError as err:

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
-from shared.core.errors import InvalidRequest
+from shared.core.errors import HostNotAllowed, InvalidRequest
 from shared.core.hosts import (
     covers_shared_service_domain,
     is_ip_literal,
@@ -73,7 +73,7 @@ class HostAllowlist:
     def parse(cls, text: str) -> HostAllowlist:
         """Entries separated by commas; ``ValueError`` (the caller names the setting) for a bad one.
 
-        Refused as too broad: ``*``, a bare public suffix (``com``) and a wildcard directly
+        Refused: text naming no entry at all (only commas and spaces). Refused as too broad: ``*``, a bare public suffix (``com``) and a wildcard directly
         over one (``*.com``, ``*.co.uk``, ``*.azurewebsites.net``), since anyone can own a
         host there. Loopback hosts (emulators) are always accepted.
         """
@@ -95,6 +95,8 @@ class HostAllowlist:
                     raise ValueError(f"entry {raw.strip()!r} has an invalid port")
                 port = int(port_text)
             entries.append(_Entry(host, port, wildcard))
+        if not entries:  # set, but only commas and spaces: a typo, not "no host at all"
+            raise ValueError(f"names no host ({text!r}); leave it unset for its default, or list host[:port] entries")
         return cls(tuple(entries))
 
     @classmethod
@@ -152,7 +154,7 @@ def checked_url(
         raise _refused(field, "must use https (http is allowed only for loopback)")
     if not allowed.allows(host, port if port is not None else default_port(scheme)):
         shown = f"{host}:{port}" if port is not None else host
-        raise _refused(field, f"has host {shown!r}, which is not allowed to receive a token")
+        raise HostNotAllowed(field, f"Field '{field}' has host {shown!r}, which is not allowed to receive a token.", shown)
     path = parts.path or "/"
     if producer_supplied:
         _check_path(path, field)

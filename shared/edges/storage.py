@@ -42,4 +42,12 @@ def queue_service_client(connection: StorageConnection, credential: TokenCredent
     assert connection.queue_service_uri is not None and identity is not None  # one of the two is set
     if credential is None:
         credential = credential_for(identity)
-    return QueueServiceClient(account_url=connection.queue_service_uri, credential=credential, retry_policy=retry)
+    try:
+        return QueueServiceClient(account_url=connection.queue_service_uri, credential=credential, retry_policy=retry)
+    except ValueError as error:  # the SDK's "Token credential is only supported with HTTPS." (an http Azurite URL)
+        raise SettingsError(
+            f"{CONNECTION_SETTING}__queueServiceUri",
+            f"{connection.queue_service_uri!r} cannot be used with a token ({error}): identity-based access needs "
+            "https; for Azurite (http) set AzureWebJobsStorage to a connection string instead "
+            "('UseDevelopmentStorage=true', or the one `make stack` writes)",
+        ) from None

@@ -50,8 +50,7 @@ class Stack:
         env = watcher_settings(sim, queues, CALLBACK_HOST_ALLOWLIST=f"127.0.0.1:{sim.port}", RESULT_SINK="both",
                                PUBLISH_PROGRESS="true", EVENTGRID_TOPIC_ENDPOINT=sim.eventgrid_endpoint)
         self.log = open(self.log_path, "w+")  # noqa: SIM115 - closed in stop()
-        self.process = start_run_local(env, "--host-json", str(fast_host_json(tmp_path)), "--local-settings",
-                                       str(tmp_path / "none.json"), "--http-port", "0", log=self.log)
+        self.process = start_run_local(env, "--host-json", str(fast_host_json(tmp_path)), "--no-local-settings", "--http-port", "0", log=self.log)
         line = wait_until(lambda: re.search(r"http: POST (http://127\.0\.0\.1:\d+/api/watch)", self.output()),
                           timeout=60, description="run_local to serve POST /api/watch")
         self.url = line.group(1)

@@ -61,7 +61,7 @@ INVALID = [
 
 def run(env: dict[str, str], host_json: Path, tmp_path: Path, *args: str) -> Any:
     return run_local_process(
-        env, "--host-json", str(host_json), "--local-settings", str(tmp_path / "absent.json"),
+        env, "--host-json", str(host_json), "--no-local-settings",
         "--lease-seconds", "1", "--drain", "--max-seconds", "60", *args, timeout=90,
     )
 

@@ -45,7 +45,7 @@ def watcher_settings(sim: Simulator, queues: QueueSet, mode: str) -> dict[str, s
 
 def drain(env: dict[str, str], host_json: Path, tmp_path: Path) -> None:
     result = run_local_process(
-        env, "--host-json", str(host_json), "--local-settings", str(tmp_path / "absent.json"),
+        env, "--host-json", str(host_json), "--no-local-settings",
         "--drain", "--max-seconds", "60", timeout=90,
     )
     assert result.returncode == 0, f"run_local exited {result.returncode}\n{result.stderr[-4000:]}"

@@ -86,7 +86,7 @@ def test_location_and_dataplane_operations_end_every_way_end_to_end(queues: Queu
             queues.send(text)
         env = watcher_settings(sim, queues, POLL_MAX_FAILURES="3",
                                DATAPLANE_HOSTS=f"127.0.0.1:{sim.port}=https://cognitiveservices.azure.com/.default")
-        run = run_local_process(env, "--host-json", str(host_json), "--local-settings", str(tmp_path / "none.json"),
+        run = run_local_process(env, "--host-json", str(host_json), "--no-local-settings",
                                 "--drain", "--max-seconds", "60", timeout=90)
         assert run.returncode == 0, run.stderr[-4000:]
         requests = sim.requests()

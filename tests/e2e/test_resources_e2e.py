@@ -75,7 +75,7 @@ def test_resources_and_deployments_end_every_way_and_never_publish_the_body(queu
             queues.send(text)
         env = watcher_settings(sim, queues, POLL_MAX_FAILURES="3", RESULT_SINK="both", PUBLISH_PROGRESS="true",
                                EVENTGRID_TOPIC_ENDPOINT=sim.eventgrid_endpoint, LOG_LEVEL="DEBUG")
-        run = run_local_process(env, "--host-json", str(host_json), "--local-settings", str(tmp_path / "none.json"),
+        run = run_local_process(env, "--host-json", str(host_json), "--no-local-settings",
                                 "--drain", "--max-seconds", "60", timeout=90)
         assert run.returncode == 0, run.stderr[-4000:]
         reads = {c: sim.resource(request["resourceId"])["reads"] for c, request, _, _ in valid}

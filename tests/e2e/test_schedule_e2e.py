@@ -30,8 +30,7 @@ def test_an_operation_reporting_progress_is_read_fewer_times_and_publishes_progr
         env = watcher_settings(sim, queues, POLL_MIN_DELAY_SECONDS="1", POLL_MAX_DELAY_SECONDS="300",
                                RESULT_SINK="queue", PUBLISH_PROGRESS="true",
                                EVENTGRID_TOPIC_ENDPOINT=sim.eventgrid_endpoint)  # Entra mode: the identity endpoint's token
-        run = run_local_process(env, "--host-json", str(fast_host_json(tmp_path)), "--local-settings",
-                                str(tmp_path / "none.json"), "--drain", "--max-seconds", "90", timeout=120)
+        run = run_local_process(env, "--host-json", str(fast_host_json(tmp_path)), "--no-local-settings", "--drain", "--max-seconds", "90", timeout=120)
         assert run.returncode == 0, run.stderr[-4000:]
         events = sim.events()
         polls = {op: sim.polls(op) for op in ("with-progress", "without-progress")}

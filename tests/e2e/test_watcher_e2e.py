@@ -91,7 +91,7 @@ def test_every_source_outcome_and_invalid_kind_end_to_end(queues: QueueSet, tmp_
         for text in invalid:
             queues.send(text)
         env = watcher_settings(sim, queues, POLL_MAX_FAILURES="3")
-        run = run_local_process(env, "--host-json", str(host_json), "--local-settings", str(tmp_path / "none.json"),
+        run = run_local_process(env, "--host-json", str(host_json), "--no-local-settings",
                                 "--drain", "--max-seconds", "60", timeout=90)
         assert run.returncode == 0, run.stderr[-4000:]
         requests = sim.requests()

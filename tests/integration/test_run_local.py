@@ -212,7 +212,7 @@ def test_azurite_reports_a_taken_port(azurite: Azurite) -> None:
         Azurite(port=azurite.port, startup_timeout=20).start()
 
 
-def test_python_m_tools_azurite_prints_json_and_stops_on_sigterm() -> None:
+def test_python_m_tools_azurite_prints_json_and_stops_on_sigterm_with_143() -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.azurite"], cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
@@ -226,7 +226,8 @@ def test_python_m_tools_azurite_prints_json_and_stops_on_sigterm() -> None:
         queues.create(queues.operations)
         assert queues.exists(queues.operations)
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
+        assert process.wait(timeout=20) == 143, "stopped by a signal: never 0"
+        assert process.stderr.read().strip() == "interrupted by SIGTERM: Azurite is stopped (it kept its queues in memory only)"
     finally:
         if process.poll() is None:
             process.kill()

@@ -183,8 +183,7 @@ def stack(queues: QueueSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     with Simulator() as sim:
         env = {**watcher_settings(sim, queues)}
         queues.create()
-        watcher = start_run_local(env, "--host-json", str(fast_host_json(tmp_path)), "--local-settings",
-                                  str(tmp_path / "none.json"), "--max-seconds", "150")
+        watcher = start_run_local(env, "--host-json", str(fast_host_json(tmp_path)), "--no-local-settings", "--max-seconds", "150")
         try:
             yield sim, env
         finally:

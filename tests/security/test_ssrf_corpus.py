@@ -297,7 +297,7 @@ def test_hostile_urls_are_rejected_or_refused_and_nothing_reaches_the_trap(
             "IDENTITY_HEADER": sim.identity_header,
         }
         finished = run_local_process(
-            env, "--host-json", str(tmp_path / "host.json"), "--local-settings", str(tmp_path / "absent.json"),
+            env, "--host-json", str(tmp_path / "host.json"), "--no-local-settings",
             "--drain", "--max-seconds", "60", timeout=90,
         )
         assert finished.returncode == 0, finished.stderr[-3000:]

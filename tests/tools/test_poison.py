@@ -84,12 +84,15 @@ def test_the_table_shows_reason_source_and_ids(capsys: pytest.CaptureFixture[str
     watcher_rejects(queues, json.dumps(devcenter(correlationId="c-dc")))
     queues.send(json.dumps(apim()), queue=queues.poison)
     code, out, _ = run(capsys, dict(queues))
-    header, wrapped, raw = out.splitlines()
+    header, wrapped, raw, note = out.splitlines()
     assert header.split() == ["MESSAGE", "ID", "REJECTED", "AT", "KIND", "SOURCE", "OPERATION", "ID", "CORRELATION", "ID", "NOW", "REASON"]
     assert code == 0
     assert "devcenter" in wrapped and "fa067167-e49d-41bd-8dd8-de719b9de3b3" in wrapped and "c-dc" in wrapped
     assert " invalid " in wrapped and "Field 'endpoint'" in wrapped
     assert "apim" in raw and " ok " in raw and "poisoned by the host" in raw
+    # The function's reason names the field; the tool adds the setting to fix before a replay, and where it came from.
+    assert note.startswith(f"note: {wrapped.split()[0]} is invalid now: Field 'endpoint' has host '127.0.0.1:8125'")
+    assert "STATUS_HOST_ALLOWLIST decides: it is '*.devcenter.azure.com', its default (not set); to allow 127.0.0.1:8125" in note
     assert run(capsys, fixed(queues))[1].count(" ok ") == 2, "the fixed settings make the devcenter entry valid"
 
 

@@ -261,7 +261,7 @@ def test_start_then_wait_runs_to_the_outcome_as_a_pipeline_step(sim: Simulator, 
     env = watcher_settings(sim, queues)
     host_json = fast_host_json(tmp_path)
     queues.create()
-    watcher = start_run_local(env, "--host-json", str(host_json), "--local-settings", str(tmp_path / "none.json"),
+    watcher = start_run_local(env, "--host-json", str(host_json), "--no-local-settings",
                               "--max-seconds", "80")
     try:
         done = subprocess.run(

@@ -19,7 +19,7 @@ CTRL_BREAK) first, so Azurite saves its database, which ``--location`` persisten
 needs; SIGKILL (Windows: TerminateProcess) if it does not close in time.
 
 ``python -m tools.azurite`` starts one, prints a JSON line with the connection
-string and serves until SIGTERM / Ctrl-C.
+string and serves until SIGTERM / Ctrl-C (then exits 143 / 130 with one line saying so).
 """
 
 from __future__ import annotations
@@ -369,8 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--port must be 0 to 65535, got {args.port}")
 
     stop = threading.Event()
+    signals: list[int] = []
 
     def _on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, _on_signal)
@@ -402,6 +404,13 @@ def main(argv: list[str] | None = None) -> int:
             stop.wait(1.0)
     finally:
         azurite.stop()
+    if signals:  # stopped as it is meant to be, but by a signal: never 0, as every long-running tool
+        from tools.ops._cli import interrupted_line
+
+        print(interrupted_line(signals[0], "Azurite is stopped" + (f"; its data stays in {args.location}" if args.location
+                                                                    else " (it kept its queues in memory only)")),
+              file=sys.stderr, flush=True)
+        return 128 + signals[0]
     return 0
 
 

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import IO, Any
 
+from tools.ops.hints import SettingsOrigin, storage_failure
+
 __all__ = [
     "EXIT_OK",
     "EXIT_FAILED",
@@ -39,6 +41,7 @@ __all__ = [
     "CliError",
     "add_storage_arguments",
     "tool_settings",
+    "settings_origin",
     "queue_client",
     "queue_service",
     "run_tool",
@@ -143,26 +146,38 @@ def add_storage_arguments(parser: argparse.ArgumentParser, queue_flag: str, queu
 
 
 def _local_settings_path(args: argparse.Namespace) -> str | None:
-    """--local-settings, else ./local.settings.json as run_local and func start read it (command line only)."""
+    """--local-settings (which must exist), else ./local.settings.json as run_local and func start read it
+    (command line only); None with --no-local-settings, which goes without --local-settings."""
+    given = getattr(args, "local_settings", None)
     if getattr(args, "no_local_settings", False):
+        if given:
+            raise CliError(f"--local-settings {given} and --no-local-settings contradict each other: give one", EXIT_USAGE)
         return None
-    if getattr(args, "local_settings", None):
-        return str(args.local_settings)
+    if given:
+        if not os.path.isfile(given):
+            raise CliError(f"--local-settings {given}: no such file", EXIT_USAGE)
+        return str(given)
     if getattr(args, "default_local_settings", False) and os.path.exists("local.settings.json"):
         return "local.settings.json"
     return None
 
 
-def _environ(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
-    env = dict(environ)
+def settings_origin(args: argparse.Namespace, environ: Mapping[str, str]) -> SettingsOrigin:
+    """The environment and the local.settings.json this tool reads (environment variables win)."""
     path = _local_settings_path(args)
-    if path:
-        from tools.dev.run_local import RunLocalError, read_local_settings
+    if not path:
+        return SettingsOrigin(environ)
+    from tools.dev.run_local import RunLocalError, read_local_settings
 
-        try:
-            env = {**read_local_settings(path), **env}
-        except RunLocalError as error:
-            raise CliError(str(error), EXIT_USAGE) from None
+    try:
+        return SettingsOrigin(environ, path, read_local_settings(path))
+    except RunLocalError as error:
+        raise CliError(str(error), EXIT_USAGE) from None
+
+
+def _environ(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    origin = settings_origin(args, environ)
+    env = {**origin.file_values, **environ}
     if getattr(args, "queue_name", None):
         env[args.queue_setting] = args.queue_name
     return env
@@ -179,6 +194,14 @@ def tool_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
         raise CliError(str(error), EXIT_USAGE) from None
 
 
+def _refuse_http_account_url(url: str | None) -> None:
+    """An http --account-url (Azurite's) cannot carry a token: say what works instead of the SDK's ValueError."""
+    if url and url.lower().startswith("http://"):
+        raise CliError(f"--account-url {url} is http, and DefaultAzureCredential's tokens go over https only: "
+                       "for Azurite pass --connection-string (the stack prints its AzureWebJobsStorage), or leave "
+                       "--account-url out to use the stack's settings in local.settings.json", EXIT_USAGE)
+
+
 def queue_service(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
     """The ``QueueServiceClient`` of the account the flags or settings name (one credential per call)."""
     from shared.core.errors import SettingsError
@@ -186,6 +209,7 @@ def queue_service(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
     from shared.edges.storage import queue_service_client
 
     env = _environ(args, environ)
+    _refuse_http_account_url(args.account_url)
     if args.connection_string:
         env[CONNECTION_SETTING] = args.connection_string
     elif args.account_url:
@@ -218,14 +242,15 @@ def tool_main(
     args.default_local_settings = environ is None
     env = os.environ if environ is None else environ
     note = getattr(args, "interrupted_note", None)
-    return run_tool(lambda: body(args, env, out or sys.stdout), interrupted=note(args) if note else "stopped")
+    return run_tool(lambda: body(args, env, out or sys.stdout), interrupted=(lambda: note(args)) if note else "stopped")
 
 
-def run_tool(body: Callable[[], int], err: IO[str] | None = None, interrupted: str = "stopped") -> int:
+def run_tool(body: Callable[[], int], err: IO[str] | None = None, interrupted: str | Callable[[], str] = "stopped") -> int:
     """Run a tool's body: one line on stderr and the exit code for the failures it expects.
 
     SIGINT and SIGTERM end it with 130 and 143 and the line ``interrupted by SIG…: {interrupted}``
-    (say there what was and was not done, e.g. "nothing was taken from the queue").
+    (say there what was and was not done, e.g. "nothing was taken from the queue"; a callable is
+    asked when the signal came, so the line can depend on how far the tool got).
     """
     err = err or sys.stderr
     try:
@@ -236,7 +261,7 @@ def run_tool(body: Callable[[], int], err: IO[str] | None = None, interrupted: s
         return error.code
     except (KeyboardInterrupt, Interrupted) as stop:
         signum = stop.signum if isinstance(stop, Interrupted) else int(signal.SIGINT)
-        print(interrupted_line(signum, interrupted), file=err, flush=True)
+        print(interrupted_line(signum, interrupted if isinstance(interrupted, str) else interrupted()), file=err, flush=True)
         return 128 + signum
     except Exception as error:
         # Only a body that talked to Storage can raise an AzureError: its module is loaded by then.
@@ -245,10 +270,7 @@ def run_tool(body: Callable[[], int], err: IO[str] | None = None, interrupted: s
             # Not an input error (those are CliErrors): a bug. Still one line, never a traceback.
             print(f"error: unexpected {_brief(error)} (a bug in the tool: please report it)", file=err)
             return EXIT_FAILED
-        hint = ""
-        if isinstance(error, azure.ResourceNotFoundError):
-            hint = " (does the queue exist? the Bicep creates the queues in Azure, run_local does locally)"
-        print(f"error: {_brief(error)}{hint}", file=err)
+        print(f"error: {storage_failure(error)}", file=err)
         return EXIT_FAILED
 
 

@@ -37,7 +37,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from tools.ops._cli import EXIT_OK, EXIT_USAGE, CliError, add_storage_arguments, queue_client, tool_main, tool_settings
+from tools.ops._cli import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    add_storage_arguments,
+    queue_client,
+    settings_origin,
+    tool_main,
+    tool_settings,
+)
+from tools.ops.hints import SettingsOrigin, host_refusal
 
 __all__ = ["FLAGS", "build_request", "status_url_from", "split_status_header", "main"]
 
@@ -162,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m tools.enqueue",
         description="Validate a watch request exactly as the function does and put it on the operations queue.",
         epilog="Exit codes: 0 enqueued (or printed with --dry-run), 1 the queue could not be written, "
-        "2 invalid request or settings (nothing sent).",
+        "2 invalid request or settings (nothing sent), 130 / 143 interrupted by SIGINT / SIGTERM (one line says whether "
+        "the request may have been sent).",
     )
     from shared.core.sources import SOURCE_NAMES
 
@@ -174,12 +185,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base64", action="store_true", help="send the base64 of the JSON (the watcher reads both)")
     parser.add_argument("--dry-run", action="store_true", help="print the message text and send nothing")
     add_storage_arguments(parser, "--operations-queue", "OPERATIONS_QUEUE")
+    parser.set_defaults(interrupted_note=lambda args: args.progress, progress="stopped; nothing was enqueued")
     return parser
 
 
-def _invalid(error: Any) -> CliError:
+def _invalid(error: Any, source: object, origin: SettingsOrigin) -> CliError:
+    """The request's error, its flag, and for a refused host the setting that decides and how to change it."""
     flag = _FLAG_OF.get(error.field)
-    return CliError(f"invalid request: {error.reason}" + (f" (flag {flag})" if flag else ""), EXIT_USAGE)
+    hint = host_refusal(error, source, origin)
+    return CliError(f"invalid request: {error.reason}" + (f" (flag {flag})" if flag else "") + (f" {hint}" if hint else ""),
+                    EXIT_USAGE)
 
 
 def _enqueue(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
@@ -188,18 +203,22 @@ def _enqueue(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> 
     from shared.core.request_parser import RequestParser
 
     settings = tool_settings(args, env)
+    request: dict[str, Any] = {}
     try:
-        text = jsonio.dumps(build_request(args))
+        request = build_request(args)
+        text = jsonio.dumps(request)
         content = base64.b64encode(text.encode("utf-8")).decode("ascii") if args.base64 else text
         RequestParser(settings).parse(content, datetime.now(UTC))  # exactly what will be sent
     except InvalidRequest as error:
-        raise _invalid(error) from None
+        raise _invalid(error, request.get("source"), settings_origin(args, env)) from None
     if args.dry_run:
         print(content, file=out)
         return EXIT_OK
     from shared.edges.queues import NEVER_EXPIRES
 
     queue = queue_client(args, env, settings.operations_queue)
+    args.progress = (f"stopped while the request was being sent: it may or may not be on {settings.operations_queue} "
+                     "(no 'enqueued message' line was printed)")
     sent = queue.send_message(content, time_to_live=NEVER_EXPIRES)
     print(f"enqueued message {sent.id} on queue {settings.operations_queue}" + (" (base64)" if args.base64 else ""), file=out)
     print(text, file=out)

@@ -58,11 +58,13 @@ from tools.ops._cli import (
     lease_pages,
     queue_service,
     release,
+    settings_origin,
     table,
     timestamp,
     tool_main,
     tool_settings,
 )
+from tools.ops.hints import SettingsOrigin, host_refusal
 
 __all__ = ["PoisonEntry", "read_entry", "replay_text", "entry_correlation_id", "entry_wrapper", "main"]
 
@@ -135,20 +137,23 @@ def _raw_reason(valid: bool, problem: str | None, original: str, max_dequeue: in
     return "unknown (raw text the watcher did not wrap)"
 
 
-def read_entry(message: Any, parser: Any, now: datetime, max_dequeue: int | None) -> PoisonEntry:
-    """Explain one poison message (``parser``: a RequestParser with the function's settings)."""
+def read_entry(message: Any, parser: Any, now: datetime, max_dequeue: int | None,
+               origin: SettingsOrigin | None = None) -> PoisonEntry:
+    """Explain one poison message (``parser``: a RequestParser with the function's settings; ``origin``: where
+    they came from, so that a refused host names the setting that decides it)."""
     from shared.core.errors import InvalidRequest
 
     text = _text(message)
     wrapper = _wrapper(text)
     original = wrapper["original"] if wrapper else text
+    source, operation, correlation, _ = _ids(original)
     valid, problem, late = True, None, False
     try:
         request = parser.parse(original, now)
         late = request.deadline <= now
     except InvalidRequest as error:
-        valid, problem = False, error.reason
-    source, operation, correlation, _ = _ids(original)
+        hint = host_refusal(error, source, origin) if origin is not None else ""
+        valid, problem = False, f"{error.reason} {hint}" if hint else error.reason
     inserted = timestamp(message.inserted_on)
     return PoisonEntry(
         messageId=message.id,
@@ -291,7 +296,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m tools.poison",
         description="List the poison queue's entries (why, when, which request) and replay the ones valid now.",
         epilog="NOW column: ok (valid now), late (valid, past its deadline), invalid. "
-        "Exit codes: 0 done, 1 a queue read, send or delete failed, 2 bad settings.",
+        "Exit codes: 0 done, 1 a queue read, send or delete failed, 2 bad flags or settings, "
+        "130 / 143 interrupted by SIGINT / SIGTERM (one line says what was changed).",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     parser.add_argument("--all", action="store_true",
@@ -333,6 +339,7 @@ class _Session:
 
         self.args, self.out = args, out
         self.settings = tool_settings(args, env)
+        self.origin = settings_origin(args, env)
         self.parser = RequestParser(self.settings)
         self.max_dequeue = _max_dequeue_count(args.host_json)
         self.service = queue_service(args, env)
@@ -391,7 +398,7 @@ class _Session:
         return [m for m in picked if entry_correlation_id(m) == self.args.correlation_id]
 
     def explain(self, messages: Sequence[Any]) -> list[PoisonEntry]:
-        return [read_entry(m, self.parser, self.now, self.max_dequeue) for m in messages]
+        return [read_entry(m, self.parser, self.now, self.max_dequeue, self.origin) for m in messages]
 
     def _each_page(self, handle: Any) -> tuple[list[PoisonEntry], bool]:
         """Receive page by page and ``handle(chosen, entries, kept)`` each; release what was kept at the end."""
@@ -452,6 +459,8 @@ def _operate(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> 
     for flag, value in (("--max", args.max), ("--lease-seconds", args.lease_seconds)):
         if value < 1:
             raise CliError(f"{flag} must be at least 1, got {value}", EXIT_USAGE)
+    if not args.host_json.is_file():
+        raise CliError(f"--host-json {args.host_json}: no such file", EXIT_USAGE)
     session = _Session(args, env, out)
     if args.dry_run:
         return session.list()

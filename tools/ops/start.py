@@ -35,6 +35,7 @@ exits with its code). The token is never printed.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import uuid
 from collections.abc import Mapping
@@ -51,9 +52,11 @@ from tools.ops._cli import (
     _local_settings_path,
     add_storage_arguments,
     queue_client,
+    settings_origin,
     tool_main,
     tool_settings,
 )
+from tools.ops.hints import SettingsOrigin, plain, token_hosts
 
 __all__ = ["METHODS", "STATUS_HEADERS_PREFERRED", "Target", "main"]
 
@@ -89,7 +92,7 @@ class Target:
         return None
 
 
-def _target(raw: str, api_version: str | None, settings: Any) -> Target:
+def _target(raw: str, api_version: str | None, settings: Any, origin: SettingsOrigin) -> Target:
     """The URL to send to, checked by the watcher's rules (a path is relative to ARM_ENDPOINT)."""
     from shared.core.errors import InvalidRequest
     from shared.core.status_urls import with_api_version
@@ -109,8 +112,8 @@ def _target(raw: str, api_version: str | None, settings: Any) -> Target:
             canonical = checked_url(url, field="url", allowed=dataplane.allowlist)
         except InvalidRequest:
             reason = arm_error.reason.removeprefix("Field 'url' ")
-            raise CliError(f"--url {reason} (a token goes only to ARM_ENDPOINT's host or a DATAPLANE_HOSTS host)",
-                           EXIT_USAGE) from None
+            raise CliError(f"--url {reason} A token goes only to ARM_ENDPOINT's host or a DATAPLANE_HOSTS host: "
+                           f"{token_hosts(origin)}.", EXIT_USAGE) from None
         parts = urlsplit(canonical)
         port = parts.port if parts.port is not None else default_port(parts.scheme)
         return Target(canonical, "dataplane", dataplane.scope_for((parts.hostname or "").lower(), port))
@@ -213,7 +216,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 enqueued (or finished synchronously with Succeeded), 1 the start was refused (one line "
         "CODE: message), no answer, no token, or it finished Failed/Canceled synchronously, 2 bad flags, settings or "
         "request (nothing sent or enqueued); with --wait the outcome's code as tools.results --wait gives it "
-        "(0 Succeeded, 10 Failed, 11 Canceled, 12 TimedOut, 13 PollingFailed, 4 rejected, 3 no outcome in time).",
+        "(0 Succeeded, 10 Failed, 11 Canceled, 12 TimedOut, 13 PollingFailed, 4 rejected, 3 no outcome in time); "
+        "130 / 143 interrupted by SIGINT / SIGTERM (one line says how far it got: nothing sent, maybe started, or enqueued).",
     )
     parser.add_argument("--method", required=True, type=str.upper, choices=METHODS, help="the HTTP method")
     parser.add_argument("--url", required=True, metavar="PATH_OR_URL",
@@ -230,6 +234,7 @@ def _parser() -> argparse.ArgumentParser:
     wait.add_argument("--wait-timeout", type=float, metavar="S", help="with --wait: give up after S seconds (exit 3)")
     wait.add_argument("--dry-run", action="store_true", help="print the request that would be sent and send nothing")
     add_storage_arguments(parser, "--operations-queue", "OPERATIONS_QUEUE")
+    parser.set_defaults(interrupted_note=lambda args: args.progress, progress="stopped; nothing was sent or enqueued")
     return parser
 
 
@@ -259,12 +264,19 @@ def _invalid(error: Any) -> CliError:
     return CliError(f"invalid request: {error.reason}" + (f" (flag {flag})" if flag else ""), EXIT_USAGE)
 
 
+def _check_wait_timeout(seconds: float | None) -> None:
+    """Before anything is started: a --wait-timeout that cannot work would only fail once the operation runs."""
+    if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+        raise CliError(f"--wait-timeout must be more than 0 seconds, got {plain(seconds)}", EXIT_USAGE)
+
+
 def _start(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> int:
     from shared.core.errors import InvalidRequest
     from shared.core.request_parser import RequestParser
 
+    _check_wait_timeout(args.wait_timeout)
     settings = tool_settings(args, env)
-    target = _target(args.url, args.api_version, settings)
+    target = _target(args.url, args.api_version, settings, settings_origin(args, env))
     body = _body(args.body)
     extras = _extras(args)
     parser = RequestParser(settings)
@@ -274,6 +286,8 @@ def _start(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> in
     queue = queue_client(args, env, settings.operations_queue)
     queue.get_queue_properties()  # before starting anything: an operation nobody can watch is worse than none
     token = _token(target.scope, env)
+    args.progress = (f"stopped while {args.method} {target.path} was being sent: the operation may have started, "
+                     "and nothing was enqueued to watch it")
     answer = _send(args.method, target, body, token)
     status = answer.status
     lowered = {k.lower(): v for k, v in answer.headers.items()}
@@ -298,6 +312,7 @@ def _start(args: argparse.Namespace, env: Mapping[str, str], out: IO[str]) -> in
     from shared.edges.queues import NEVER_EXPIRES
 
     sent = queue.send_message(text, time_to_live=NEVER_EXPIRES)
+    args.progress = f"the operation started and its watch request is enqueued (message {sent.id}); stopped before waiting"
     how = f"with {watch['statusHeader']}" if "statusHeader" in watch else (
         "without an async header: watching the resource" + (" until it is deleted" if "waitFor" in watch else ""))
     print(f"started: {args.method} answered {status} {how}; enqueued message {sent.id} on queue {settings.operations_queue}",

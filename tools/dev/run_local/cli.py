@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -15,6 +16,7 @@ from tools.dev.run_local.host import LocalHost
 from tools.dev.run_local.options import QueueOptions
 from tools.dev.run_local.settings import resolve_settings
 from tools.ops._cli import interrupted_line
+from tools.ops.hints import plain
 
 __all__ = ["configure_logging", "main", "run"]
 
@@ -81,6 +83,28 @@ def configure_logging(verbose: bool = False) -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
+def _bad_flag(args: argparse.Namespace) -> str | None:
+    """The first flag whose value cannot work, said in one line; None when all can.
+
+    A path given on the command line must exist (only the defaults may be missing: no
+    local.settings.json, or host.json's defaults when there is no host.json).
+    """
+    if args.max_seconds is not None and not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
+        return f"--max-seconds must be more than 0 seconds, got {plain(args.max_seconds)}"
+    if args.lease_seconds < 1:
+        return f"--lease-seconds must be at least 1, got {args.lease_seconds}"
+    if args.http_port is not None and not 0 <= args.http_port < 65536:
+        return f"--http-port must be a port number (0 to 65535), got {args.http_port}"
+    if args.local_settings is not None and args.no_local_settings:
+        return f"--local-settings {args.local_settings} and --no-local-settings contradict each other: give one"
+    if not Path(args.project_dir).is_dir():
+        return f"--project-dir {args.project_dir}: no such directory"
+    for flag, path in (("--host-json", args.host_json), ("--local-settings", args.local_settings)):
+        if path is not None and not Path(path).is_file():
+            return f"{flag} {path}: no such file"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.run_local",
@@ -91,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function", dest="function_name", help="the queue-triggered function, if the app has several")
     parser.add_argument("--project-dir", default=".", help="where host.json and local.settings.json are (default: .)")
     parser.add_argument("--host-json", help="host.json to use (default: PROJECT_DIR/host.json)")
-    parser.add_argument("--local-settings", help="local.settings.json to use (default: PROJECT_DIR/local.settings.json)")
+    parser.add_argument("--local-settings", help="local.settings.json to use, which must exist "
+                        "(default: PROJECT_DIR/local.settings.json when it exists)")
+    parser.add_argument("--no-local-settings", action="store_true", help="read no local.settings.json, only the environment")
     parser.add_argument("--drain", action="store_true",
                         help="exit 0 once the queue holds no message (visible or delayed) and nothing is in flight")
     parser.add_argument("--max-seconds", type=float, help="give up after this many seconds (exit code 3)")
@@ -103,10 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (one line per invocation)")
     args = parser.parse_args(argv)
     configure_logging(args.verbose)
+    problem = _bad_flag(args)
+    if problem is not None:
+        log.error("%s", problem)
+        return EXIT_CONFIG
 
     project = Path(args.project_dir).resolve()
     try:
-        settings = resolve_settings(os.environ, local_settings=args.local_settings, project_dir=project)
+        settings = resolve_settings(os.environ, local_settings=args.local_settings, project_dir=project,
+                                    no_local_settings=args.no_local_settings)
         # Like Core Tools: the function's process sees local.settings.json's values as environment.
         os.environ.update(settings)
         options = QueueOptions.load(args.host_json or project / "host.json")

@@ -20,6 +20,7 @@ __all__ = [
     "PROJECT_ROOT",
     "STARTUP_RETRY_SECONDS",
     "RunLocalError",
+    "StorageUnavailable",
     "read_json_object",
     "log",
 ]
@@ -44,6 +45,10 @@ STARTUP_RETRY_SECONDS = 30.0
 
 class RunLocalError(Exception):
     """A configuration problem: bad host.json, settings, app module or binding (exit code 2)."""
+
+
+class StorageUnavailable(RuntimeError):
+    """The queues cannot be used: storage unreachable, or it refused the credentials (exit code 1, one line)."""
 
 
 def read_json_object(path: Path) -> Mapping[str, Any]:

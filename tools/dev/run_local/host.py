@@ -21,6 +21,7 @@ from tools.dev.run_local.common import (
     EXIT_OK,
     MIN_POLLING_INTERVAL,
     RunLocalError,
+    StorageUnavailable,
     log,
 )
 from tools.dev.run_local.dispatch import _Dispatch
@@ -67,7 +68,7 @@ class LocalHost(_QueueStorage, _Dispatch):
         http_port: int | None = None,
     ) -> None:
         if lease_seconds < 1:
-            raise RunLocalError("lease_seconds must be at least 1")
+            raise RunLocalError(f"the lease (--lease-seconds) must be at least 1 second, got {lease_seconds}")
         self.function = function
         self.settings = dict(settings)
         self.options = options or QueueOptions()
@@ -176,6 +177,9 @@ class LocalHost(_QueueStorage, _Dispatch):
         except RunLocalError as error:
             log.error("%s", error)
             self.exit_code = EXIT_CONFIG
+        except StorageUnavailable as error:
+            log.error("%s", error)
+            self.exit_code = EXIT_ERROR
         except Exception as error:  # noqa: BLE001 - report, don't dump secrets
             log.error("run_local failed: %s", redact(f"{type(error).__name__}: {error}"))
             log.debug("%s", redact(traceback.format_exc()))

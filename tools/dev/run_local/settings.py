@@ -41,17 +41,19 @@ def resolve_settings(
     *,
     local_settings: str | os.PathLike[str] | None = None,
     project_dir: str | os.PathLike[str] | None = None,
+    no_local_settings: bool = False,
 ) -> dict[str, str]:
     """The settings the app sees: contract defaults < local.settings.json ``Values`` < ``environ``.
 
-    ``local_settings`` defaults to ``{project_dir}/local.settings.json``.
+    ``local_settings`` defaults to ``{project_dir}/local.settings.json``; ``no_local_settings`` reads none.
     """
     if environ is None:
         environ = os.environ
     if local_settings is None:
         local_settings = Path(project_dir or os.getcwd()) / "local.settings.json"
     settings = dict(DEFAULT_SETTINGS)
-    settings.update(read_local_settings(local_settings))
+    if not no_local_settings:
+        settings.update(read_local_settings(local_settings))
     settings.update(environ)
     return settings
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tools.dev.run_local.common import STARTUP_RETRY_SECONDS, RunLocalError, log
+from tools.dev.run_local.common import STARTUP_RETRY_SECONDS, RunLocalError, StorageUnavailable, log
 from tools.dev.run_local.redaction import _brief
+from tools.ops.hints import storage_failure
 
 __all__ = ["HostStats"]
 
@@ -50,6 +51,13 @@ class HostStats:
             return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 
+def _refused(error: BaseException) -> bool:
+    """Storage answered and refused the credentials (a wrong key, no role): retrying cannot help."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    return isinstance(error, ClientAuthenticationError) or getattr(error, "status_code", None) == 403
+
+
 class _QueueStorage:
     """Queue clients, queue creation, lease renewal and storage calls of a LocalHost (mixin)."""
 
@@ -82,9 +90,9 @@ class _QueueStorage:
                             "Azurite refuses the Storage SDK's API version: start it with --skipApiVersionCheck "
                             "(python -m tools.stack does)"
                         ) from None
-                    if time.monotonic() + delay > give_up:
-                        raise RuntimeError(f"cannot create queue {name}: {_brief(error)}") from None
-                    log.warning("creating queue %s failed (%s); retrying", name, _brief(error))
+                    if _refused(error) or time.monotonic() + delay > give_up:  # a wrong key stays wrong
+                        raise StorageUnavailable(f"cannot create queue {name}: {storage_failure(error)}") from None
+                    log.warning("creating queue %s failed (%s); retrying", name, storage_failure(error))
                     with self._cond:
                         if self._stopping:
                             return False

@@ -36,7 +36,8 @@ Python::
         sim.polls("op-1"); sim.requests(); sim.events()
 
 CLI: ``python -m tools.simulator [--host H] [--port P] [--eventgrid-key K]`` prints one JSON line
-``{"baseUrl", "identityEndpoint", "identityHeader", "eventgridEndpoint"}`` and serves until SIGINT/SIGTERM.
+``{"baseUrl", "identityEndpoint", "identityHeader", "eventgridEndpoint"}`` and serves until SIGINT/SIGTERM
+(then exits 130/143 with one line saying so, as every long-running tool).
 
 Steps (one consumed per status read; ``"times": N`` repeats a step; the last step repeats forever):
 
@@ -99,6 +100,7 @@ from tools.dev.sim import (
     ScriptError,
     Simulator,
 )
+from tools.ops._cli import interrupted_line
 
 __all__ = [
     "Simulator", "ScriptError", "INJECTABLE_FAULTS", "SCRIPT_FAULTS", "EVENTGRID_CONTENT_TYPE", "MSI_API_VERSION",
@@ -120,8 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--port must be 0 to 65535, got {args.port}")
 
     stop = threading.Event()
+    signals: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        signals.append(signum)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     sim = Simulator(args.host, args.port, eventgrid_key=args.eventgrid_key,
                     identity_header=args.identity_header, slow_seconds=args.slow_seconds,
                     max_requests=args.max_requests)
@@ -136,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             pass
     finally:
         sim.stop()
+    if signals:  # stopped as it is meant to be, but by a signal: never 0, as every long-running tool
+        print(interrupted_line(signals[0], "the simulator is stopped (its scripts and records were in memory only)"),
+              file=sys.stderr, flush=True)
+        return 128 + signals[0]
     return 0
 
 

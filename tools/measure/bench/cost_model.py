@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from tools.ops.hints import plain
 
 ARM_READ_REFILL_PER_S = 25  # per subscription, per service principal, per region (token bucket, since 2024)
 ARM_READ_BUCKET = 250
@@ -115,9 +118,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action="store_true", help="bodies carry startTime and a linear percentComplete")
     parser.add_argument("--hint", action="store_true", help="the request carries expectedSeconds = D")
     args = parser.parse_args(argv)
-    durations = [float(d) for d in args.durations.split(",") if d.strip()]
+    from shared.core.errors import SettingsError
+    from shared.core.settings import load_settings
+
+    try:
+        durations = [float(d) for d in args.durations.split(",") if d.strip()]
+    except ValueError:
+        print(f"error: --durations takes seconds separated by commas, got {args.durations!r}", file=sys.stderr)
+        return 2
+    try:
+        load_settings({"POLL_MIN_DELAY_SECONDS": str(args.min), "POLL_MAX_DELAY_SECONDS": str(args.max)}, require_storage=False)
+    except SettingsError as error:  # names the setting --min or --max stands for
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     what = ", ".join(["no Retry-After"] + (["percentComplete"] if args.progress else []) + (["expectedSeconds"] if args.hint else []))
-    print(f"POLL_MIN_DELAY_SECONDS={args.min:g}, POLL_MAX_DELAY_SECONDS={args.max:g}, {what}\n")
+    print(f"POLL_MIN_DELAY_SECONDS={plain(args.min)}, POLL_MAX_DELAY_SECONDS={plain(args.max)}, {what}\n")
     print(table(durations, args.min, args.max, progress=args.progress, hint=args.hint))
     print("\nfirst delays (s):", simulate(durations[-1], args.min, args.max, progress=args.progress, hint=args.hint)["first_delays_s"])
     return 0

@@ -231,6 +231,16 @@ def write(result: dict[str, Any], path: str | Path = DEFAULT_OUT, *, merge: bool
     return out
 
 
+def _bad_flag(args: argparse.Namespace) -> str | None:
+    """The first flag whose value cannot work, in one line; None when all can."""
+    unknown = [name for name in (p.strip() for p in args.only.split(",")) if name and name not in FIGURES]
+    if unknown or not args.only.strip(", "):
+        return f"--only takes figures from {', '.join(FIGURES)}, comma-separated; got {args.only!r}"
+    if args.runs is not None and args.runs < 1:
+        return f"--runs must be at least 1, got {args.runs}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description="lro-watcher benchmarks P1-P6")
     parser.add_argument("--only", default=",".join(FIGURES),
@@ -239,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs per figure (overrides every P*'s default)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON output (default {DEFAULT_OUT.relative_to(PROJECT_ROOT)})")
     args = parser.parse_args(argv)
+    problem = _bad_flag(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     config = SMOKE if args.smoke else FULL
     config = dataclasses.replace(config, only=tuple(p.strip() for p in args.only.split(",") if p.strip()))
     if args.runs:

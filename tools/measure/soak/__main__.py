@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 from tools.ops._cli import exit_on_interrupt
+from tools.ops.hints import plain
 
 from .procs import PROJECT_ROOT
 from .report import failed, summary
@@ -17,6 +19,20 @@ from .run import SoakConfig, run_soak
 def default_report(ops: int) -> Path:
     """One file per size, so a 2,000-operation run never overwrites the 10,000-operation figures."""
     return PROJECT_ROOT / "soak" / f"{ops}.json"
+
+
+def _bad_flag(args: argparse.Namespace) -> str | None:
+    """The first flag whose value cannot work, in one line; None when all can."""
+    for flag, value in (("--ops", args.ops), ("--workers", args.workers), ("--window", args.window)):
+        if value < 1:
+            return f"{flag} must be at least 1, got {value}"
+    if not 0 <= args.fault_rate <= 1:  # also refuses nan
+        return f"--fault-rate must be a share from 0 to 1, got {plain(args.fault_rate)}"
+    if not 0 <= args.hostile_share <= 1:
+        return f"--hostile-share must be a share from 0 to 1, got {plain(args.hostile_share)}"
+    if args.max_seconds is not None and not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
+        return f"--max-seconds must be more than 0 seconds, got {plain(args.max_seconds)}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=defaults.workdir, help="Azurite's files and the logs")
     parser.add_argument("--report", type=Path, help="where to write the report (default: soak/OPS.json, e.g. soak/2000.json)")
     args = parser.parse_args(argv)
-    if args.ops < 1 or args.workers < 1:
-        parser.error("--ops and --workers must be at least 1")
-    if not 0 <= args.hostile_share <= 1:
-        parser.error(f"--hostile-share must be between 0 and 1, got {args.hostile_share}")
+    problem = _bad_flag(args)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.report is None:
         args.report = default_report(args.ops)
     config = SoakConfig(ops=args.ops, workers=args.workers, seed=args.seed, fault_rate=args.fault_rate,

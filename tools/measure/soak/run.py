@@ -136,7 +136,7 @@ def run_soak(config: SoakConfig) -> dict[str, Any]:
             settings.update(EVENTGRID_TOPIC_ENDPOINT=sim.info["eventgridEndpoint"], EVENTGRID_TOPIC_KEY=eventgrid_key)
         if config.poll_max_failures is not None:
             settings["POLL_MAX_FAILURES"] = str(config.poll_max_failures)
-        args = ["--host-json", str(_host_json(config)), "--local-settings", str(workdir / "absent.local.settings.json"),
+        args = ["--host-json", str(_host_json(config)), "--no-local-settings",
                 "--lease-seconds", str(config.lease_seconds)]
         workers = [Worker(i, settings, args, workdir) for i in range(config.workers)]
         run = _Run(config, plan, azurite, workers)

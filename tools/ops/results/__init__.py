@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Mapping
@@ -47,6 +48,7 @@ from tools.ops._cli import (
     tool_main,
     tool_settings,
 )
+from tools.ops.hints import plain
 
 __all__ = ["COLUMNS", "EXIT_MAX_SECONDS", "main"]
 
@@ -71,7 +73,7 @@ def error_cell(result: dict[str, Any]) -> str | None:
 
 
 class _Printer:
-    """Prints each message once, numbering the copies of one eventId."""
+    """Prints each message once, numbering the copies of one eventId; the table's header once a read succeeded."""
 
     def __init__(self, json_lines: bool, out: IO[str]) -> None:
         self.json_lines = json_lines
@@ -80,13 +82,19 @@ class _Printer:
         self.seen: set[str] = set()
         self.copies: dict[str, int] = {}
         self.printed = 0
-        if not json_lines:
+        self.headed = json_lines  # JSON lines have no header
+
+    def header(self) -> None:
+        """The column names, once: before the first row, or after a first read that found nothing."""
+        if not self.headed:
+            self.headed = True
             self.columns.header()
 
     def is_new(self, message: Any) -> bool:
         return message.id not in self.seen
 
     def show(self, message: Any) -> None:
+        self.header()
         self.seen.add(message.id)
         self.printed += 1
         text = message.content if isinstance(message.content, str) else bytes(message.content).decode("utf-8", "replace")
@@ -185,6 +193,7 @@ def _run(queue: Any, args: argparse.Namespace, out: IO[str], err: IO[str]) -> in
     warned = following = False
     while args.max is None or printer.printed < args.max:
         seen, printed = _read(queue, printer, args)
+        printer.header()
         if not args.consume and seen == PEEK_LIMIT and not warned:
             count = approximate_count(queue)
             if count is not None and count > PEEK_LIMIT:
@@ -230,12 +239,11 @@ def _check_flags(args: argparse.Namespace) -> None:
                        EXIT_USAGE)
     if args.correlation_id is not None and (args.follow or args.max is not None or args.max_seconds is not None):
         raise CliError("--correlation-id goes with --wait [--timeout S], not with --follow, --max or --max-seconds", EXIT_USAGE)
-    if args.timeout is not None and args.timeout <= 0:
-        raise CliError(f"--timeout must be more than 0 seconds, got {args.timeout:g}", EXIT_USAGE)
+    for flag, seconds in (("--timeout", args.timeout), ("--max-seconds", args.max_seconds), ("--interval", args.interval)):
+        if seconds is not None and not (math.isfinite(seconds) and seconds > 0):
+            raise CliError(f"{flag} must be more than 0 seconds, got {plain(seconds)}", EXIT_USAGE)
     if args.lease_seconds < 1:
         raise CliError(f"--lease-seconds must be at least 1, got {args.lease_seconds}", EXIT_USAGE)
-    if not args.interval > 0:
-        raise CliError(f"--interval must be more than 0 seconds, got {args.interval:g}", EXIT_USAGE)
     if args.max is not None and args.max < 1:
         raise CliError(f"--max must be at least 1, got {args.max}", EXIT_USAGE)
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from tools.ops._cli import PEEK_LIMIT, lease_pages, release, sleep_until
+from tools.ops.hints import plain
 
 if TYPE_CHECKING:  # pragma: no cover
     from shared.core.poll_state import WatchedRequest
@@ -223,7 +224,7 @@ def wait_for(
             announced = True
             where = getattr(queue, "queue_name", "the results queue")
             also = f" and {getattr(poison, 'queue_name', 'the poison queue')}" if poison is not None else ""
-            limit = f" for up to {args.timeout:g}s" if args.timeout is not None else " (Ctrl-C stops)"
+            limit = f" for up to {plain(args.timeout)}s" if args.timeout is not None else " (Ctrl-C stops)"
             print(f"waiting for correlationId {args.correlation_id} on {where}{also}{limit}", file=err, flush=True)
         if not sleep_until(deadline, args.interval):
             return EXIT_NO_OUTCOME
