@@ -57,7 +57,7 @@ def run_localhost(app_module: str, polls: int, limit: float) -> dict[str, Any]:
     from tools.dev.run_local import LocalHost, QueueOptions, configure_logging, resolve_settings
 
     configure_logging(verbose=False)
-    settings = resolve_settings(os.environ, local_settings=PROJECT_ROOT / "bench" / "absent.local.settings.json", project_dir=PROJECT_ROOT)
+    settings = resolve_settings(os.environ, no_local_settings=True, project_dir=PROJECT_ROOT)
     options = QueueOptions.load(os.environ.get("BENCH_HOST_JSON") or PROJECT_ROOT / "host.json")
     host = LocalHost.from_app(app_module, settings, options, project_dir=PROJECT_ROOT, export_environ=True)
     host.start()
