@@ -8,8 +8,8 @@ status reads with every kind of fault, one worker SIGKILLed and started again, A
 (persisting to disk) restarted on the same port. Nothing may be lost and nothing may end
 differently from its script; duplicates are allowed (at least once) and counted. A second,
 pure test feeds the soak's judge a fabricated run to show it does catch lost, wrong and
-duplicate outcomes. A third runs the hostile lane alone (every variant once); it is expected to fail
-until issue 18's fixes are merged (``xfail(strict=True)``: when it passes, the marker must go).
+duplicate outcomes. A third runs the hostile lane alone (every variant once): each must end as scripted, and no
+output may hold a secret or fail a strict JSON parser.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from shared.core.result import event_id_for
 from shared.core.sources import SOURCES
@@ -57,8 +55,6 @@ def test_a_small_soak_loses_nothing_and_gets_nothing_wrong(tmp_path: Path) -> No
     assert len(faults["faultsByKind"]) >= 5, faults["faultsByKind"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: the watcher fails the hostile lane until the strict-JSON / size-budget, "
-                   "whole-read-deadline and redaction fixes land; then this passes and the marker must go")
 def test_the_hostile_lane_loses_nothing_gets_nothing_wrong_and_leaks_nothing(tmp_path: Path) -> None:
     """Every hostile variant once (tools/measure/soak/hostile.py), no chaos: each must end as its script says, and
     no output may hold a secret or fail a strict JSON parser."""
