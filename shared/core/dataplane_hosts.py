@@ -62,7 +62,7 @@ class DataplaneHosts:
     @property
     def allowlist(self) -> HostAllowlist:
         """Every pattern as one allowlist (the host check of contract section 4)."""
-        return HostAllowlist(tuple(entry for item in self.entries for entry in item.hosts.entries))
+        return HostAllowlist(tuple(entry for item in self.entries for entry in item.hosts.entries), "DATAPLANE_HOSTS")
 
     def scope_for(self, host: str, port: int) -> str | None:
         """The scope of the first pattern ``host:port`` matches, or None."""

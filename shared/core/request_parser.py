@@ -241,9 +241,7 @@ def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
         loc = loc[1:]  # pydantic puts the union's tag (the source name) first
     field = _printable(".".join(str(part) for part in loc)) or "source"
     if kind in ("union_tag_not_found", "union_tag_invalid") or (field == "source" and kind != "missing"):
-        if "source" not in body:
-            return InvalidRequest("source", f"Field 'source' is required and must {COMMON_SAYS['source']}.")
-        return InvalidRequest("source", f"Field 'source' must {COMMON_SAYS['source']}; got {_shown(source)}.")
+        return _invalid_source(body)
     if field.startswith("callback"):
         return _invalid_callback(field, kind, first["msg"])
     if field.startswith("poll"):
@@ -251,18 +249,36 @@ def _invalid_from(err: ValidationError, body: dict[str, Any]) -> InvalidRequest:
     if kind == "missing":
         return InvalidRequest(field, f"Field '{field}' is required for source '{source}'.")
     if kind == "extra_forbidden":
-        if field in _KNOWN_FIELDS:
-            return InvalidRequest(field, f"Field '{field}' does not apply to source '{source}'.")
-        lowered = {name.lower(): name for name in _KNOWN_FIELDS}
-        close = lowered.get(field.lower()) or next(iter(difflib.get_close_matches(field, _KNOWN_FIELDS, n=1)), None)
-        hint = f" Did you mean '{close}'? Field names are case-sensitive." if close else ""
-        return InvalidRequest(field, f"Field '{field}' is not part of the request contract.{hint}")
-    says = COMMON_SAYS.get(field) or _rule_says(field, source)
+        return _unknown_field(field, source)
+    return _invalid_value(field, kind, first, source)
+
+
+def _invalid_source(body: dict[str, Any]) -> InvalidRequest:
+    """``source`` absent or not one of the table's."""
+    if "source" not in body:
+        return InvalidRequest("source", f"Field 'source' is required and must {COMMON_SAYS['source']}.")
+    return InvalidRequest("source", f"Field 'source' must {COMMON_SAYS['source']}; got {_shown(body.get('source'))}.")
+
+
+def _unknown_field(field: str, source: Any) -> InvalidRequest:
+    """A field of another source, or of no source at all (with the closest known name when there is one)."""
+    if field in _KNOWN_FIELDS:
+        return InvalidRequest(field, f"Field '{field}' does not apply to source '{source}'.")
+    lowered = {name.lower(): name for name in _KNOWN_FIELDS}
+    close = lowered.get(field.lower()) or next(iter(difflib.get_close_matches(field, _KNOWN_FIELDS, n=1)), None)
+    hint = f" Did you mean '{close}'? Field names are case-sensitive." if close else ""
+    return InvalidRequest(field, f"Field '{field}' is not part of the request contract.{hint}")
+
+
+def _invalid_value(field: str, kind: str, error: Any, source: Any) -> InvalidRequest:
+    """A known field with a value of the wrong type, or one its rule refuses."""
+    shown = _shown(error["input"])
     if kind in _TYPE_WORDS and kind != "model_type":
-        return InvalidRequest(field, f"Field '{field}' must be {_TYPE_WORDS[kind]}; got {type(first['input']).__name__} {_shown(first['input'])}.")
+        return InvalidRequest(field, f"Field '{field}' must be {_TYPE_WORDS[kind]}; got {type(error['input']).__name__} {shown}.")
     if kind == "value_error":
-        return InvalidRequest(field, f"Field '{field}' {first['msg'].removeprefix('Value error, ')}; got {_shown(first['input'])}.")
-    return InvalidRequest(field, f"Field '{field}' must {says}; got {_shown(first['input'])}.")
+        return InvalidRequest(field, f"Field '{field}' {error['msg'].removeprefix('Value error, ')}; got {shown}.")
+    says = COMMON_SAYS.get(field) or _rule_says(field, source)
+    return InvalidRequest(field, f"Field '{field}' must {says}; got {shown}.")
 
 
 def _invalid_callback(field: str, kind: str, message: str) -> InvalidRequest:

@@ -45,9 +45,9 @@ class Settings:
     arm_endpoint: str = "https://management.azure.com"
     arm_scope: str = "https://management.azure.com/.default"
     devcenter_scope: str = "https://devcenter.azure.com/.default"
-    status_host_allowlist: HostAllowlist = field(default_factory=lambda: HostAllowlist.parse("*.devcenter.azure.com"))
+    status_host_allowlist: HostAllowlist = field(default_factory=lambda: HostAllowlist.parse("*.devcenter.azure.com", "STATUS_HOST_ALLOWLIST"))
     dataplane_hosts: DataplaneHosts = field(default_factory=lambda: DataplaneHosts.parse(DEFAULT_DATAPLANE_HOSTS))
-    callback_host_allowlist: HostAllowlist = field(default_factory=lambda: HostAllowlist.parse(DEFAULT_CALLBACK_HOSTS))
+    callback_host_allowlist: HostAllowlist = field(default_factory=lambda: HostAllowlist.parse(DEFAULT_CALLBACK_HOSTS, "CALLBACK_HOST_ALLOWLIST"))
     poll_min_delay_seconds: float = 5.0
     poll_max_delay_seconds: float = 300.0
     poll_default_timeout_seconds: int = 86400
@@ -180,7 +180,7 @@ def load_settings(env: Mapping[str, str], *, require_storage: bool = True) -> Se
     if max_delay < min_delay:
         raise SettingsError("POLL_MAX_DELAY_SECONDS", f"must be at least POLL_MIN_DELAY_SECONDS ({_plain(min_delay)})")
     try:
-        allowlist = HostAllowlist.parse(_text(env, "STATUS_HOST_ALLOWLIST", "*.devcenter.azure.com") or "")
+        allowlist = HostAllowlist.parse(_text(env, "STATUS_HOST_ALLOWLIST", "*.devcenter.azure.com") or "", "STATUS_HOST_ALLOWLIST")
     except ValueError as err:
         raise SettingsError("STATUS_HOST_ALLOWLIST", str(err)) from None
     try:
@@ -190,7 +190,7 @@ def load_settings(env: Mapping[str, str], *, require_storage: bool = True) -> Se
     arm_scope = _scope(env, "ARM_SCOPE", f"{arm_endpoint}/.default")
     _refuse_dataplane_over_arm(arm_endpoint, arm_scope, dataplane_hosts)
     try:
-        callback_hosts = HostAllowlist.parse(_text(env, "CALLBACK_HOST_ALLOWLIST", DEFAULT_CALLBACK_HOSTS) or "")
+        callback_hosts = HostAllowlist.parse(_text(env, "CALLBACK_HOST_ALLOWLIST", DEFAULT_CALLBACK_HOSTS) or "", "CALLBACK_HOST_ALLOWLIST")
     except ValueError as err:
         raise SettingsError("CALLBACK_HOST_ALLOWLIST", str(err)) from None
     queue_names = _queue_names(env)

@@ -28,7 +28,7 @@ class StatusUrlRules:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._arm_hosts = HostAllowlist.for_base_url(settings.arm_endpoint)
+        self._arm_hosts = HostAllowlist.for_base_url(settings.arm_endpoint, "ARM_ENDPOINT")
         self._dataplane_hosts = settings.dataplane_hosts.allowlist
 
     def allowed(self, source: Source) -> HostAllowlist:
@@ -54,8 +54,6 @@ class StatusUrlRules:
     def check(self, source: Source, url: object, *, field: str, api_version: str | None) -> tuple[str, str]:
         """``(canonical URL, token scope)`` for ``url``, or InvalidRequest naming ``field``."""
         allowed = self.allowed(source)
-        if source.audience == "dataplane" and not self._dataplane_hosts.entries:
-            raise InvalidRequest(field, f"Field '{field}' cannot be polled: DATAPLANE_HOSTS names no data-plane host.")
         base = checked_url(url, field=field, allowed=allowed)
         if source.audience == "arm":
             require_operation_path(base, field)

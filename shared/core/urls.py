@@ -17,7 +17,7 @@ was checked is the URL that is requested. The rules are deliberately narrow:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
 from shared.core.errors import HostNotAllowed, InvalidRequest
@@ -64,13 +64,15 @@ class _Entry:
 class HostAllowlist:
     """``host[:port]`` entries; ``*.example.com`` matches any subdomain (not the apex).
 
-    An entry without a port matches only the https default port 443.
+    An entry without a port matches only the https default port 443. ``setting`` names the app
+    setting the list came from, so a refusal can say where the allowed hosts are set.
     """
 
     entries: tuple[_Entry, ...]
+    setting: str | None = field(default=None, compare=False)
 
     @classmethod
-    def parse(cls, text: str) -> HostAllowlist:
+    def parse(cls, text: str, setting: str | None = None) -> HostAllowlist:
         """Entries separated by commas; ``ValueError`` (the caller names the setting) for a bad one.
 
         Refused: text naming no entry at all (only commas and spaces). Refused as too broad: ``*``, a bare public suffix (``com``) and a wildcard directly
@@ -97,14 +99,14 @@ class HostAllowlist:
             entries.append(_Entry(host, port, wildcard))
         if not entries:  # set, but only commas and spaces: a typo, not "no host at all"
             raise ValueError(f"names no host ({text!r}); leave it unset for its default, or list host[:port] entries")
-        return cls(tuple(entries))
+        return cls(tuple(entries), setting)
 
     @classmethod
-    def for_base_url(cls, url: str) -> HostAllowlist:
+    def for_base_url(cls, url: str, setting: str | None = None) -> HostAllowlist:
         """Exactly the host and effective port of ``url`` (e.g. ARM_ENDPOINT)."""
         parts = urlsplit(url)
         port = parts.port if parts.port is not None else default_port(parts.scheme.lower())
-        return cls((_Entry((parts.hostname or "").lower(), port, False),))
+        return cls((_Entry((parts.hostname or "").lower(), port, False),), setting)
 
     def allows(self, host: str, port: int) -> bool:
         return any(entry.matches(host, port) for entry in self.entries)
@@ -154,7 +156,8 @@ def checked_url(
         raise _refused(field, "must use https (http is allowed only for loopback)")
     if not allowed.allows(host, port if port is not None else default_port(scheme)):
         shown = f"{host}:{port}" if port is not None else host
-        raise HostNotAllowed(field, f"Field '{field}' has host {shown!r}, which is not allowed to receive a token.", shown)
+        named = f" ({allowed.setting} names the hosts that are)" if allowed.setting else ""
+        raise HostNotAllowed(field, f"Field '{field}' has host {shown!r}, which is not allowed to receive a token{named}.", shown)
     path = parts.path or "/"
     if producer_supplied:
         _check_path(path, field)

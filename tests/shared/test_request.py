@@ -286,8 +286,9 @@ class TestStatusHeaderAndDataplane:
     def test_dataplane_urls_obey_the_token_rules(self, url: str) -> None:
         assert rejected({**DATAPLANE, "statusUrl": url}).field == "statusUrl"
 
-    def test_dataplane_with_no_hosts_configured_is_invalid(self) -> None:
-        err = rejected(DATAPLANE, config=settings(DATAPLANE_HOSTS=";"))
+    def test_dataplane_on_a_host_no_pattern_covers_is_invalid(self) -> None:
+        # (A DATAPLANE_HOSTS of separators only is a setting error: tests/shared/test_settings_messages.py.)
+        err = rejected(DATAPLANE, config=settings(DATAPLANE_HOSTS="*.cognitiveservices.azure.com=https://cognitiveservices.azure.com/.default"))
         assert err.field == "statusUrl" and "DATAPLANE_HOSTS" in err.reason
 
     def test_dataplane_does_not_take_template_fields(self) -> None:
@@ -310,3 +311,17 @@ def test_computes_monitor_location_is_an_operation() -> None:
     url = ("https://management.azure.com/subscriptions/s/providers/Microsoft.Compute/locations/westus/operations/"
            "840391d3-fe88-4cfd-8866-da9cf84e5fb8?monitor=true&api-version=2017-03-30")
     assert parse(arm(statusUrl=url, statusHeader="Location")).operation_id == "840391d3-fe88-4cfd-8866-da9cf84e5fb8"
+
+
+@pytest.mark.parametrize(
+    ("message", "setting"),
+    [
+        (arm(statusUrl=f"https://evil.example.com/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Web/locations/westus/operationResults/o?api-version=1"), "ARM_ENDPOINT"),
+        (devcenter(endpoint="https://evil.example.com/"), "STATUS_HOST_ALLOWLIST"),
+        ({"source": "dataplane", "statusUrl": "https://evil.example.com/operations/o?api-version=1"}, "DATAPLANE_HOSTS"),
+    ],
+)
+def test_a_host_refusal_names_the_setting_that_lists_the_allowed_hosts(message: dict[str, Any], setting: str) -> None:
+    """The poison reason says where to look (issue 21 item 4): the setting that decides, for the watcher's own entries too."""
+    err = rejected(message)
+    assert "not allowed to receive a token" in err.reason and f"({setting} names the hosts that are)" in err.reason

@@ -153,7 +153,7 @@ def test_a_dry_run_after_make_stack_names_the_stacks_arm_endpoint_and_the_way_ou
     code, out, err = run(["tools.enqueue", "--status-url", ARM_URL, "--dry-run"], tmp_path)
     line = one_line(err)
     assert (code, out) == (2, "") and "Field 'statusUrl' has host 'management.azure.com'" in line
-    assert f"ARM_ENDPOINT decides: it is '{SIM}', from local.settings.json;" in line
+    assert f"ARM_ENDPOINT is '{SIM}', from local.settings.json;" in line
     assert "`make stack` writes it" in line and "pass --no-local-settings" in line
     code, out, _ = run(["tools.enqueue", "--status-url", ARM_URL, "--dry-run", "--no-local-settings"], tmp_path)
     assert code == 0 and "management.azure.com" in out, "what the line says to do works"
@@ -163,11 +163,11 @@ def test_a_dry_run_after_make_stack_names_the_stacks_arm_endpoint_and_the_way_ou
     ("argv", "env", "says"),
     [
         (["--status-url", "Operation-Location: https://ai.cognitiveservices.azure.com/ops/1?api-version=1"], {},
-         "DATAPLANE_HOSTS decides: it is '*.devcenter.azure.com=https://devcenter.azure.com/.default', its default "
+         "DATAPLANE_HOSTS is '*.devcenter.azure.com=https://devcenter.azure.com/.default', its default "
          "(not set); to poll ai.cognitiveservices.azure.com, add an entry 'ai.cognitiveservices.azure.com=SCOPE'"),
         (["--source", "devcenter", "--endpoint", "https://evil.example.com", "--project", "web", "--operation-id",
           "fa067167-e49d-41bd-8dd8-de719b9de3b3"], {"STATUS_HOST_ALLOWLIST": "*.devcenter.azure.com,dc.example.com"},
-         "STATUS_HOST_ALLOWLIST decides: it is '*.devcenter.azure.com,dc.example.com', set in the environment; "
+         "STATUS_HOST_ALLOWLIST is '*.devcenter.azure.com,dc.example.com', set in the environment; "
          "to allow evil.example.com, add it to the list (entries separated by ','); change STATUS_HOST_ALLOWLIST in the "
          "environment."),
     ],

@@ -92,7 +92,7 @@ def test_the_table_shows_reason_source_and_ids(capsys: pytest.CaptureFixture[str
     assert "apim" in raw and " ok " in raw and "poisoned by the host" in raw
     # The function's reason names the field; the tool adds the setting to fix before a replay, and where it came from.
     assert note.startswith(f"note: {wrapped.split()[0]} is invalid now: Field 'endpoint' has host '127.0.0.1:8125'")
-    assert "STATUS_HOST_ALLOWLIST decides: it is '*.devcenter.azure.com', its default (not set); to allow 127.0.0.1:8125" in note
+    assert "STATUS_HOST_ALLOWLIST is '*.devcenter.azure.com', its default (not set); to allow 127.0.0.1:8125" in note
     assert run(capsys, fixed(queues))[1].count(" ok ") == 2, "the fixed settings make the devcenter entry valid"
 
 

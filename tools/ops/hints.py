@@ -96,7 +96,7 @@ def _where_to_change(name: str, value: str, where: str, origin: SettingsOrigin) 
 
 
 def host_refusal(error: object, source: object, origin: SettingsOrigin) -> str:
-    """``NAME decides: it is 'VALUE', WHERE; what to do; where to change it.`` for a HostNotAllowed, else ``""``."""
+    """``NAME is 'VALUE', WHERE; what to do; where to change it.`` for a HostNotAllowed, else ``""``."""
     from shared.core.errors import HostNotAllowed
 
     if not isinstance(error, HostNotAllowed):
@@ -105,7 +105,7 @@ def host_refusal(error: object, source: object, origin: SettingsOrigin) -> str:
     if name is None:
         return ""
     value, where = origin.value(name, _defaults()[name])
-    return (f"{name} decides: it is {value!r}, {where}; {_what_to_do(name, error.host)}; "
+    return (f"{name} is {value!r}, {where}; {_what_to_do(name, error.host)}; "
             f"{_where_to_change(name, value, where, origin)}.")
 
 
