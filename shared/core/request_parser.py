@@ -65,6 +65,8 @@ class RequestParser:
                 last_status=poll_model.lastStatus,
                 last_http_status=poll_model.lastHttpStatus,
                 last_percent_complete=poll_model.lastPercentComplete,
+                percent_seen_at=_utc(poll_model.percentSeenAt) if poll_model.percentSeenAt is not None else None,
+                percent_rate=poll_model.percentRate,
                 read_slot_at=_utc(poll_model.readSlotAt) if poll_model.readSlotAt is not None else None,
             )
             if poll_model is not None

@@ -239,8 +239,8 @@ class TestDelay:
     def test_retry_after_ms_headers_win_over_retry_after(self) -> None:
         answer = ok({"status": "Running"}, Retry_After="100", retry_after_ms="7500")
         assert decide(parse(apim()), answer, T0, CONFIG).delay_seconds < 100
-        answer = ok({"status": "Running"}, Retry_After="100", x_ms_retry_after_ms="20000")
-        assert 20 <= decide(parse(apim()), answer, T0, CONFIG).delay_seconds <= 21
+        answer = ok({"status": "Running"}, Retry_After="100", x_ms_retry_after_ms="40000")
+        assert 40 <= decide(parse(apim()), answer, T0, CONFIG).delay_seconds <= 42
 
     def test_hint_is_clamped_to_the_settings(self) -> None:
         assert decide(parse(apim()), ok({"status": "Running"}, Retry_After="86400"), T0, CONFIG).delay_seconds == 300
@@ -250,7 +250,7 @@ class TestDelay:
     def test_wait_grows_with_the_time_running_without_a_prediction(self) -> None:
         delays = [decide(parse(apim()), ok({"status": "Running"}), later(elapsed), CONFIG).delay_seconds
                   for elapsed in (0, 600, 3600, 6 * 3600, 20 * 3600)]
-        assert delays[0] < delays[1] < delays[2] < delays[3] <= delays[4] <= 300
+        assert delays[0] <= delays[1] <= delays[2] <= delays[3] <= delays[4] <= 300 and delays[0] < delays[4]
 
     def test_percent_complete_aims_at_the_predicted_end(self) -> None:
         request = parse(apim())
@@ -300,3 +300,28 @@ def test_event_id_for_arm_uses_the_status_url_path() -> None:
 def test_poll_state_after_read_keeps_the_first_sighting() -> None:
     state = PollState(first_seen_at=T0).after_read(ok=False, status=None, http_status=None)
     assert state.first_seen_at == T0 and state.failures == 1 and state.polls == 1
+
+
+class TestTrend:
+    """The progress trend (poll.percentSeenAt, poll.percentRate) rides in the message from read to read (issue 22)."""
+
+    def test_each_percentage_is_dated_at_its_first_read_and_a_change_gives_the_rate(self) -> None:
+        request = parse(apim())
+        first = decide(request, ok({"status": "Running", "percentComplete": 10}), later(100), CONFIG)
+        assert isinstance(first, Reenqueue)
+        assert first.poll.to_json()["percentSeenAt"] == "2026-11-22T12:01:40.000Z" and "percentRate" not in first.poll.to_json()
+        again = parse(request.message_text(first.poll), now=later(160))
+        same = decide(again, ok({"status": "Running", "percentComplete": 10}), later(160), CONFIG)
+        assert isinstance(same, Reenqueue) and same.poll.percent_seen_at == later(100) and same.poll.percent_rate is None
+        moved = decide(parse(request.message_text(same.poll), now=later(300)), ok({"status": "Running", "percentComplete": 30}),
+                       later(300), CONFIG)
+        assert isinstance(moved, Reenqueue)
+        assert moved.poll.to_json()["percentRate"] == pytest.approx(0.1)  # 20 points in the 200 s between first reads
+        assert moved.poll.percent_seen_at == later(300)
+
+    def test_a_failed_read_keeps_the_trend(self) -> None:
+        poll = {"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 3, "lastPercentComplete": 40,
+                "percentSeenAt": "2026-11-22T12:01:00Z", "percentRate": 0.25}
+        decision = decide(parse(apim(poll=poll)), StatusAnswer(503, {}, b""), later(120), CONFIG)
+        assert isinstance(decision, Reenqueue)
+        assert decision.poll.to_json()["percentSeenAt"] == "2026-11-22T12:01:00.000Z" and decision.poll.percent_rate == 0.25
