@@ -29,14 +29,15 @@ MIN_PERCENT = 1.0
 #: A percentage that is a multiple of this is taken as a coarse step of this size (the steps the seeds'
 #: apim and devcenter bodies use; P5's coarse reporters move in steps of 10). 0 % is read as "below the
 #: first step": an operation at 0 % after t seconds is taken to need at least 10 t in all (P5: treating 0 %
-#: as no prediction instead costs arm-mix 0.317x -> 0.349x of the timer's reads, noisy 0.285x -> 0.333x).
+#: as no prediction instead costs arm-mix 0.31x -> 0.33x of the timer's reads, noisy 0.28x -> 0.31x).
 COARSE_STEP = 10.0
 #: The producer's hint: log-normal error (sigma of the logarithm) ...
-#: P5 (expectedSeconds, 0.25 -> 0.3 -> 0.35 at the same spacing): arm-mix reads 0.48x / 0.47x / 0.52x,
-#: noisy lag 1.17x / 1.15x / 1.09x: a wider law reads earlier and more; the bench's hints are 25-40 % off.
+#: P5 (expectedSeconds, 0.25 -> 0.3 -> 0.35 at the same spacing): arm-mix reads 0.43x / 0.47x / 0.52x,
+#: noisy lag 1.32x / 1.13x / 1.09x, floors reads 0.52x / 0.57x / 0.62x: a wider law reads earlier and more,
+#: and no one width suits the bench's hints, 25 % off (arm-mix, floors) and 40 % (noisy).
 HINT_SIGMA = 0.3
 #: ... and this share of hints stale, the end anywhere within HINT_STALE_FACTOR of the hint either way.
-#: P5: 0.05 -> 0.1 moves wide's lag 1.15x -> 1.10x for 0.05x more reads on every model.
+#: P5: 0 -> wide lag 1.17x; 0.1 -> wide 1.13x, arm-mix 1.04x (over its target), noisy 1.18x.
 HINT_STALE_SHARE = 0.05
 HINT_STALE_FACTOR = 3.0
 _SQRT2 = math.sqrt(2.0)

@@ -66,31 +66,33 @@ __all__ = ["Plan", "Progress", "Trend", "progress_of", "predicted_end", "running
 # (arm-mix, floors, noisy, wide, 3,000 operations each); "a -> b" is the class's reads/lag against the fixed
 # 30 s timer when the constant alone is changed (issue 22).
 #: Before the band, wait this fraction of the time to its earliest end, then predict again.
-#: P5 (percentComplete): 0.35 -> floors reads 0.64x, noisy lag 1.26x; 0.5 -> 0.55x, 1.46x: the trade
-#: between those two misses, and at 0.5 arm-mix (0.32x at 0.70x lag) and wide stay inside the target.
+#: P5 (percentComplete, reads/lag): 0.35 -> floors 0.62/1.02, noisy 0.32/1.25; 0.5 -> 0.54/0.98, 0.28/1.47;
+#: 0.7 -> 0.48/1.05, 0.25/1.84: the trade between those two misses; at 0.5 arm-mix (0.31/0.72) and wide
+#: (0.20/0.73) are inside the target with room.
 APPROACH = 0.5
 #: ... but never more than this multiple of the time the operation has run so far (a young estimate is rough).
-#: P5: 3 or 4 save under 0.02x of the reads and raise the lag (floors, wide).
+#: P5: 3 -> floors reads 0.54x -> 0.52x, noisy lag 1.47x -> 1.52x.
 MAX_GROWTH = 2.0
 #: Within this many seconds of the band's earliest end, the watcher lands (reads at the likely end).
-#: P5: 20 -> arm-mix lag 0.87x, floors reads 0.55x; 80 -> arm-mix lag 1.11x, wide 1.20x.
+#: P5: 20 -> floors 0.55/0.98, noisy 0.28/1.47; 80 -> floors lag 1.03x, noisy 1.42x.
 LAND_WINDOW_SECONDS = 40.0
 #: Inside the band: read every this many seconds when the likely end is farther. Below the timer's 30 s,
 #: whose mean lag (15 s) it must match while some operations' floors force longer waits.
-#: P5: 30 -> arm-mix lag 0.70x -> 0.75x, noisy 1.46x -> 1.52x; 20 -> reads +0.01-0.02x everywhere.
+#: P5: 30 -> floors lag 0.98x -> 1.01x, noisy 1.47x -> 1.53x; 18 -> reads +0.01-0.02x on every model.
 IN_BAND_SECONDS = 24.0
 #: Approaching stops this many floors before the band: halving the time left from closer would leave less
 #: than a floor, and the landing read would be a floor late. 2 is the rule's own number (half of 2 floors is
-#: one floor, with APPROACH 0.5), not a fitted one.
+#: one floor, with APPROACH 0.5), not a fitted one. The landing at the band's latest end when a floor is wider
+#: than the band: P5 floors 0.57x/0.99x without it, 0.54x/0.98x with it.
 FLOOR_LANDING = 2.0
 #: How far past the predicted end the landing read goes: one second, the resolution of a wait.
 LAND_MARGIN_SECONDS = 1.0
 #: With only the producer's expectedSeconds: reads this far apart near a 10-minute hint's end, and
 #: (hint / 10 min) ** HINT_SPACING_POWER times that near other hints' ends (a longer operation's reads are
 #: spread over a wider band: at a fixed spacing a day-long hint would cost more than the timer).
-#: P5 (expectedSeconds): 17 s -> arm-mix reads 0.53x (over 0.5), noisy lag 1.06x; 20 s -> 0.47x, 1.15x.
-#: Power 0.15 (0 = the same spacing for every hint): 0 -> floors 0.58x reads, wide lag 1.17x; 0.25 -> arm-mix
-#: reads 0.38x at lag 1.19x.
+#: P5 (expectedSeconds, reads/lag): 17 s -> arm-mix 0.54/0.87, noisy 0.50/1.02, wide 0.47/1.03; 20 s -> 0.47/0.96,
+#: 0.43/1.13, 0.41/1.14; 23 s -> arm-mix 0.43/1.07, floors 0.52/1.00: no spacing meets more than one model.
+#: Power 0.15: 0 (the same spacing for every hint) -> arm-mix 0.53/0.94, wide 0.57/1.14; 0.25 -> noisy lag 1.33x.
 HINT_SPACING_SECONDS = 20.0
 HINT_SPACING_POWER = 0.15
 #: No prediction: wait UNTIMED_K * (elapsed + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER: 26 s at the start,
@@ -98,7 +100,7 @@ HINT_SPACING_POWER = 0.15
 #: the mean lag comes out at the timer's although some operations' Retry-After of 60 s makes them wait longer),
 #: stretching slowly so that long operations cost no more reads than the timer's.
 #: P5 (no percentComplete, reads/lag): 26.3 s at 10 min (this curve): arm-mix 1.01/1.04, floors 1.04/1.02,
-#: noisy 1.02/1.03, wide 0.96/1.10; 25.5 s: floors 1.06 reads; 27 s: arm-mix 1.08 lag. The curve of issue 13
+#: noisy 1.02/1.04, wide 0.96/1.10; 26.0 s: floors reads 1.05x; 27 s: arm-mix lag 1.08x. The curve of issue 13
 #: (3.2 * (t + 200) ** 0.3, 16 s -> 98 s) gave floors 1.28/0.88 and wide 0.71/1.07: no curve of either family
 #: puts wide's lag inside 1.05x without taking floors' reads over it (docs/schedule.md).
 UNTIMED_K = 18.2
@@ -107,7 +109,7 @@ UNTIMED_POWER = 0.05
 #: Failed reads: x2 per consecutive failure (no P5 figure: azure-core's retry policy doubles too).
 FAILURE_BACKOFF = 2.0
 #: Up to this fraction is added to every wait, deterministically per (operation, poll): enough that a
-#: thousand requests enqueued together spread over a 15 s wait's 0.75 s (no P5 figure: the replay is per operation).
+#: thousand requests enqueued together spread over a 26 s wait's 1.3 s (no P5 figure: the replay is per operation).
 JITTER = 0.05
 
 
@@ -164,7 +166,7 @@ def _towards_hint(elapsed: float, hint: float, ceiling: float) -> float:
     waited = 0.0
     total = 0.0
     while waited < ceiling:
-        step = max(1.0, 0.01 * (elapsed + waited))
+        step = max(1.0, 0.05 * (elapsed + waited))
         hazard = hint_hazard(elapsed + waited + step / 2, hint)
         if hazard is None:
             return max(waited, _untimed(elapsed + waited))

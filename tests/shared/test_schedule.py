@@ -101,9 +101,9 @@ class TestBand:
 class TestProgressWaits:
     def test_far_from_the_band_wait_half_the_time_to_its_earliest_end(self) -> None:
         """Issue 22: towards the earliest end the reading allows (was: towards the likely end)."""
-        plan = wait({"percentComplete": 21}, at(210))  # 21..22 %: the end at 954.5 s at the earliest
-        assert plan.expected_end == at(210 * 100 / 21.5)
-        assert plan.delay_seconds == expected(0.5 * (210 * 100 / 22 - 210))
+        plan = wait({"percentComplete": 40}, at(400))  # 40..50 %: the end at 800 s at the earliest, 889 s likely
+        assert plan.expected_end == at(400 * 100 / 45)
+        assert plan.delay_seconds == expected(0.5 * (800 - 400))  # (towards the likely end: 244 s)
 
     def test_a_young_estimate_may_not_jump_more_than_twice_the_time_run(self) -> None:
         assert wait({"percentComplete": 1}, at(20)).delay_seconds == expected(2.0 * 20)  # 1..2 %: 1000 s at the earliest
