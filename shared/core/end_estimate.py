@@ -40,6 +40,9 @@ HINT_SIGMA = 0.3
 #: P5: 0 -> wide lag 1.17x; 0.1 -> wide 1.13x, arm-mix 1.04x (over its target), noisy 1.18x.
 HINT_STALE_SHARE = 0.05
 HINT_STALE_FACTOR = 3.0
+#: The fastest rate a trend keeps, percent per second (what ``poll.percentRate`` may hold): two reads a
+#: millisecond apart must not write a rate the request parser would refuse on the next read.
+MAX_RATE = 100.0
 _SQRT2 = math.sqrt(2.0)
 
 
@@ -102,7 +105,7 @@ def next_trend(before: Trend, percent: float | None, now: datetime) -> Trend:
     if percent == before.percent:
         return Trend(percent, seen, before.rate)
     took = (now - seen).total_seconds()
-    rate = (percent - before.percent) / took if took > 0 else before.rate
+    rate = min((percent - before.percent) / took, MAX_RATE) if took > 0 else before.rate
     return Trend(percent, now, rate)
 
 

@@ -325,3 +325,10 @@ class TestTrend:
         decision = decide(parse(apim(poll=poll)), StatusAnswer(503, {}, b""), later(120), CONFIG)
         assert isinstance(decision, Reenqueue)
         assert decision.poll.to_json()["percentSeenAt"] == "2026-11-22T12:01:00.000Z" and decision.poll.percent_rate == 0.25
+
+    def test_a_rate_from_reads_a_millisecond_apart_is_capped_so_the_copy_still_parses(self) -> None:
+        poll = {"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 3, "lastPercentComplete": 10, "percentSeenAt": "2026-11-22T12:01:00Z"}
+        request = parse(apim(poll=poll), now=later(60.001))
+        decision = decide(request, ok({"status": "Running", "percentComplete": 90}), later(60.001), CONFIG)
+        assert isinstance(decision, Reenqueue) and decision.poll.percent_rate == 100.0
+        assert parse(request.message_text(decision.poll), now=later(61)).poll.percent_rate == 100.0

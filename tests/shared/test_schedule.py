@@ -121,6 +121,11 @@ class TestProgressWaits:
         plan = wait({"percentComplete": 98}, at(980))  # likely 98.5 % -> 14.9 s left
         assert plan.delay_seconds == expected(980 * 100 / 98.5 - 980 + 1)
 
+    def test_just_before_the_band_read_at_the_likely_end_not_every_24_s(self) -> None:
+        """Issue 22: a read before the band's earliest end can only find the operation running."""
+        # a coarse 80 % after 300 s: the end between 333 s and 375 s, likely 353 s: one read at 354 s, none at 324 s
+        assert wait({"percentComplete": 80}, at(300)).delay_seconds == expected(300 * 100 / 85 - 300 + 1)
+
     def test_inside_the_band_read_every_24_s_while_the_likely_end_is_farther(self) -> None:
         """Issue 22: a coarse 90 % after 2000 s allows any end from now to 2222 s; halving the time to the
         likely end (105 s) read once in 52 s there, the in-band spacing every 24 s (wide's long coarse reporters)."""
@@ -135,24 +140,16 @@ class TestProgressWaits:
         assert wait({"percentComplete": 20}, at(600), headers={"retry-after": "10"}).delay_seconds == 300
 
     def test_a_floor_near_the_band_makes_the_watcher_land_at_once(self) -> None:
-        # 82 % after 391 s: the end from 476.8 s (86 s away) to 476.8+5.8 s. Halving the time to it (43 s) is under
+        """Issue 22 item 2: with a 60 s floor, a read 24 s before the band would leave the landing read a floor late."""
+        # 82 % after 391 s: the end from 476.8 s (86 s away), likely 479.7 s. Halving the time to it (43 s) is under
         # the 60 s Retry-After: the next read would come at the floor, 26 s before the band, and the landing read a
-        # floor later. Within two floors of the band the watcher lands at once: at its latest end, since one floor
-        # is wider than the band (a read at the likely end would miss half the time and wait a floor again).
+        # floor later. Within two floors of the band the watcher lands at once, at the likely end.
         plan = wait({"percentComplete": 82}, at(391), headers={"retry-after": "60"})
-        assert plan.delay_seconds == expected(391 * 100 / 82 - 391 + 1, floor=60)
+        assert plan.delay_seconds == expected(391 * 100 / 82.5 - 391 + 1, floor=60)
         # far from the band (more than two floors) it still approaches by halves, the floor a floor
         far = 200 * 100 / 52 - 200  # 185 s to the earliest end at 51 %
         assert wait({"percentComplete": 51}, at(200), headers={"retry-after": "60"}).delay_seconds == expected(0.5 * far, floor=60)
         assert wait({"percentComplete": 82}, at(391)).delay_seconds == expected(0.5 * (391 * 100 / 83 - 391))  # no floor
-
-    def test_a_band_narrower_than_the_floor_is_landed_at_its_latest_end(self) -> None:
-        """Issue 22 item 2: fails when the landing read aims at the likely end (+7 s too early for 1 in 2)."""
-        # 91 % after 1150 s: the end between 1250 s and 1263.7 s, 100 s away: within two 60 s floors
-        assert wait({"percentComplete": 91}, at(1150), headers={"retry-after": "60"}).delay_seconds == expected(
-            1150 * 100 / 91 - 1150 + 1, floor=60)
-        # without the floor the same reading lands in steps of 24 s, the band being wider than nothing
-        assert wait({"percentComplete": 91}, at(1150)).delay_seconds == expected(0.5 * 100)
 
     def test_ceilings_max_delay_and_deadline(self) -> None:
         assert wait({"percentComplete": 5}, at(3000)).delay_seconds == 300
