@@ -66,21 +66,21 @@ __all__ = ["Plan", "Progress", "Trend", "progress_of", "predicted_end", "running
 # (arm-mix, floors, noisy, wide, 3,000 operations each); "a -> b" is the class's reads/lag against the fixed
 # 30 s timer when the constant alone is changed (issue 22).
 #: Before the band, wait this fraction of the time to its earliest end, then predict again.
-#: P5 (percentComplete, reads/lag): 0.35 -> floors 0.62/1.02, noisy 0.32/1.25; 0.5 -> 0.54/0.98, 0.28/1.47;
-#: 0.7 -> 0.48/1.05, 0.25/1.84: the trade between those two misses; at 0.5 arm-mix (0.31/0.72) and wide
-#: (0.20/0.73) are inside the target with room.
+#: P5 (percentComplete, reads/lag): 0.35 -> floors 0.59/0.92, noisy 0.31/1.27; 0.5 -> 0.52/0.94, 0.27/1.51;
+#: 0.7 -> 0.46/1.02, 0.24/1.89: the trade between those two misses; at 0.5 arm-mix (0.30/0.69) and wide
+#: (0.19/0.75) are inside the target with room.
 APPROACH = 0.5
 #: ... but never more than this multiple of the time the operation has run so far (a young estimate is rough).
-#: P5: 3 -> floors reads 0.54x -> 0.52x, noisy lag 1.47x -> 1.52x.
+#: P5: 3 -> floors reads 0.52x -> 0.50x, noisy lag 1.51x -> 1.54x.
 MAX_GROWTH = 2.0
 #: Within this many seconds of the band's earliest end, the watcher lands (reads at the likely end).
-#: P5: 20 -> floors 0.55/0.98, noisy 0.28/1.47; 80 -> floors lag 1.03x, noisy 1.42x.
+#: P5: 20 -> floors 0.53/0.93, arm-mix 0.31/0.67; 80 -> floors 0.46/1.02, noisy lag 1.57x.
 LAND_WINDOW_SECONDS = 40.0
 #: Inside the band: read every this many seconds when the likely end is farther (before the band, where
-#: nothing can end yet, the watcher reads at the likely end instead: P5 without that, floors reads 0.54x
-#: against 0.51x, arm-mix 0.31x against 0.30x). Below the timer's 30 s,
+#: nothing can end yet, the watcher reads at the likely end instead: P5 without that, floors 0.57/0.99
+#: against 0.52/0.94, arm-mix 0.31/0.71 against 0.30/0.69). Below the timer's 30 s,
 #: whose mean lag (15 s) it must match while some operations' floors force longer waits.
-#: P5: 30 -> floors lag 0.98x -> 1.01x, noisy 1.47x -> 1.53x; 18 -> reads +0.01-0.02x on every model.
+#: P5: 30 -> noisy lag 1.51x -> 1.55x, wide 0.75x -> 0.79x; 18 -> noisy 1.43x for +0.01-0.02x of the reads.
 IN_BAND_SECONDS = 24.0
 #: Approaching stops this many floors before the band: halving the time left from closer would leave less
 #: than a floor, and the landing read would be a floor late. 2 is the rule's own number (half of 2 floors is
