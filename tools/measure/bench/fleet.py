@@ -231,12 +231,9 @@ class Replay:
 
 
 def replay_timer(op: TrueOperation, interval_s: float = TIMER_S) -> Replay:
-    """A Durable Functions monitor with a fixed timer: a read at the first sighting, then every ``interval_s``.
-
-    It ignores Retry-After, as fixed-timer pollers do (``az ... wait --interval 30``, a pipeline's
-    ``sleep 30`` loop, the Durable Functions monitor sample): the reference every P5 target is against.
-    The watcher honours Retry-After as a floor, so an operation asking for 60 s cannot be read as often as
-    this timer reads it; :func:`replay_timer_honouring_floors` is the like-for-like timer."""
+    """A Durable Functions monitor with a fixed timer: a read at the first sighting, then every ``interval_s``,
+    ignoring Retry-After as fixed-timer pollers do (``az ... wait``, a pipeline's sleep loop): P5's reference.
+    The watcher honours Retry-After; :func:`replay_timer_honouring_floors` is the like-for-like timer."""
     waited = max(op.duration_s - op.first_seen_s, 0.0)
     extra = math.ceil(waited / interval_s) if waited > 0 else 0
     return Replay(1 + extra, op.first_seen_s + extra * interval_s - op.duration_s)
