@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from shared.core import arm_budget, schedule
+from shared.core import arm_budget, end_estimate, schedule
 from shared.core.errors import InvalidRequest
 from shared.core.interpretation import (
     Interpretation,
@@ -86,9 +86,9 @@ def decide(request: WatchedRequest, answer: StatusAnswer, now: datetime, setting
 def _decide(request: WatchedRequest, answer: StatusAnswer, now: datetime, settings: Settings) -> Reenqueue | Publish:
     interpretation = interpreter_for_request(request)(answer, now, request.poll.first_seen_at)
     if interpretation.failure is None:
-        progress = schedule.progress_of(interpretation.body if interpretation.status_in_body else None)
+        progress = end_estimate.progress_of(interpretation.body if interpretation.status_in_body else None)
         new_poll = request.poll.after_read(
-            ok=True, status=interpretation.status, http_status=answer.http_status, percent_complete=progress.percent
+            ok=True, status=interpretation.status, http_status=answer.http_status, percent_complete=progress.percent, now=now
         )
         if interpretation.outcome is not None:
             return Publish(
@@ -117,7 +117,7 @@ def _running(
     plan = schedule.running_delay(
         progress=progress, headers=answer.headers, now=now, first_seen_at=request.poll.first_seen_at,
         expected_seconds=request.expected_seconds, bounds=_bounds(request, settings, answer),
-        key=request.operation_url, polls=poll.polls,
+        key=request.operation_url, polls=poll.polls, trend=poll.trend,
     )
     update = progress_data(request, request.poll, poll, body, progress, now, plan.expected_end)
     why = "running" if poll.poll_url == request.poll.poll_url else "running, Location moved"

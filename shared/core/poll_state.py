@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from shared.core import jsonio
+from shared.core.end_estimate import Trend, next_trend
 from shared.core.message_text import MAX_MESSAGE_BYTES, written_bytes
 from shared.core.sources import Source
 
@@ -84,6 +85,8 @@ class PollState:
     last_status: str | None = None
     last_http_status: int | None = None
     last_percent_complete: float | None = None  # the last successful read's percentComplete (progress events)
+    percent_seen_at: datetime | None = None  # when a read first showed last_percent_complete (the schedule's trend)
+    percent_rate: float | None = None  # percent per second between the first reads of the last two percentages
     read_slot_at: datetime | None = None  # put off for ARM's read budget: the slot this copy was given
     poll_url: str | None = None  # the URL to poll, when a Location poll moved it (JSON key statusUrl)
 
@@ -97,6 +100,10 @@ class PollState:
         }
         if self.last_percent_complete is not None:
             out["lastPercentComplete"] = self.last_percent_complete
+        if self.percent_seen_at is not None:
+            out["percentSeenAt"] = rfc3339(self.percent_seen_at)
+        if self.percent_rate is not None:
+            out["percentRate"] = self.percent_rate
         if self.read_slot_at is not None:
             out["readSlotAt"] = rfc3339(self.read_slot_at)
         if self.poll_url is not None:
@@ -104,9 +111,14 @@ class PollState:
         return out
 
     def after_read(
-        self, *, ok: bool, status: str | None, http_status: int | None, percent_complete: float | None = None
+        self, *, ok: bool, status: str | None, http_status: int | None, percent_complete: float | None = None,
+        now: datetime | None = None,
     ) -> PollState:
-        """The state after one more status read (``ok`` False for a failed read, which keeps the last percentage)."""
+        """The state after one more status read at ``now`` (``ok`` False for a failed read, which keeps the
+        last percentage and its trend; without ``now`` the trend is left as it was)."""
+        trend = Trend(self.last_percent_complete, self.percent_seen_at, self.percent_rate)
+        if ok and now is not None:
+            trend = next_trend(trend, percent_complete, now)
         return replace(
             self,
             polls=self.polls + 1,
@@ -114,8 +126,15 @@ class PollState:
             last_status=kept_status(status) if status is not None else self.last_status,
             last_http_status=http_status if http_status is not None and 100 <= http_status <= 999 else None,
             last_percent_complete=percent_complete if ok else self.last_percent_complete,
+            percent_seen_at=trend.seen_at,
+            percent_rate=trend.rate,
             read_slot_at=None,
         )
+
+    @property
+    def trend(self) -> Trend:
+        """The progress history the schedule reads (:mod:`shared.core.end_estimate`)."""
+        return Trend(self.last_percent_complete, self.percent_seen_at, self.percent_rate)
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,13 @@ class PollModel(BaseModel):
     lastPercentComplete: Annotated[
         float | None, Field(ge=0, le=100, allow_inf_nan=False, description="percentComplete of the last successful read, if any.")
     ] = None
+    percentSeenAt: Annotated[
+        _Moment | None, Field(description="When a read first showed lastPercentComplete (RFC 3339).")
+    ] = None
+    percentRate: Annotated[
+        float | None,
+        Field(strict=True, gt=0, le=100, description="percentComplete per second between the first reads of the last two percentages."),
+    ] = None
     readSlotAt: Annotated[
         _Moment | None, Field(description="Put off for ARM's read budget: when this copy may read (RFC 3339).")
     ] = None

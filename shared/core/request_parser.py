@@ -194,6 +194,9 @@ def _poll_state(model: PollModel, now: datetime) -> PollState:
     slot = model.readSlotAt
     if slot is not None:
         slot = _within("poll.readSlotAt", _utc(slot), now - OLDEST_SIGHTING, now + timedelta(seconds=MAX_TIMEOUT_SECONDS) + CLOCK_SKEW)
+    seen = model.percentSeenAt
+    if seen is not None:
+        seen = _within("poll.percentSeenAt", _utc(seen), now - OLDEST_SIGHTING, now + CLOCK_SKEW)
     return PollState(
         first_seen_at=first,
         polls=model.polls,
@@ -201,6 +204,8 @@ def _poll_state(model: PollModel, now: datetime) -> PollState:
         last_status=kept_status(model.lastStatus),
         last_http_status=model.lastHttpStatus,
         last_percent_complete=model.lastPercentComplete,
+        percent_seen_at=seen,
+        percent_rate=model.percentRate,
         read_slot_at=slot,
     )
 

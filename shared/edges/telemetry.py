@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from shared.core import arm_budget
-from shared.core.schedule import parse_time
+from shared.core.end_estimate import parse_time
 
 __all__ = [
     "CONNECTION_SETTING",

@@ -20,7 +20,7 @@ from tools.dev.sim import Simulator
 SUB = "00000000-0000-0000-0000-000000000000"
 
 
-def test_an_operation_reporting_progress_is_read_fewer_times_and_publishes_progress(queues: QueueSet, tmp_path: Path) -> None:
+def test_two_operations_each_publish_one_result_and_the_one_with_progress_publishes_progress(queues: QueueSet, tmp_path: Path) -> None:
     with Simulator() as sim:
         for op, progress in (("with-progress", True), ("without-progress", False)):
             # started 3 s before it is scripted, so the first read already sees some progress

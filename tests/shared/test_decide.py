@@ -242,8 +242,8 @@ class TestDelay:
     def test_retry_after_ms_headers_win_over_retry_after(self) -> None:
         answer = ok({"status": "Running"}, Retry_After="100", retry_after_ms="7500")
         assert decide(parse(apim()), answer, T0, CONFIG).delay_seconds < 100
-        answer = ok({"status": "Running"}, Retry_After="100", x_ms_retry_after_ms="20000")
-        assert 20 <= decide(parse(apim()), answer, T0, CONFIG).delay_seconds <= 21
+        answer = ok({"status": "Running"}, Retry_After="100", x_ms_retry_after_ms="40000")
+        assert 40 <= decide(parse(apim()), answer, T0, CONFIG).delay_seconds <= 42
 
     def test_hint_is_clamped_to_the_settings(self) -> None:
         assert decide(parse(apim()), ok({"status": "Running"}, Retry_After="86400"), T0, CONFIG).delay_seconds == 300
@@ -253,7 +253,7 @@ class TestDelay:
     def test_wait_grows_with_the_time_running_without_a_prediction(self) -> None:
         delays = [decide(parse(apim()), ok({"status": "Running"}), later(elapsed), CONFIG).delay_seconds
                   for elapsed in (0, 600, 3600, 6 * 3600, 20 * 3600)]
-        assert delays[0] < delays[1] < delays[2] < delays[3] <= delays[4] <= 300
+        assert delays[0] <= delays[1] <= delays[2] <= delays[3] <= delays[4] <= 300 and delays[0] < delays[4]
 
     def test_percent_complete_aims_at_the_predicted_end(self) -> None:
         request = parse(apim())
@@ -370,11 +370,43 @@ def _replay(progress: bool, first_read_after: float, run_for: float = 30.0) -> t
         now += timedelta(seconds=decision.delay_seconds)
 
 
-def test_an_operation_reporting_progress_is_read_no_more_often_and_detected_sooner() -> None:
-    """The e2e scenario (30 s, first read 3 s in): 3 reads each, detected 1 s after the end instead of 5 s.
+@pytest.mark.parametrize("first_read_after", [1, 3, 5, 8, 10, 15, 20, 25])
+def test_an_operation_reporting_progress_is_detected_within_seconds_of_its_end(first_read_after: int) -> None:
+    """The e2e scenario (30 s) on a virtual clock: with progress the watcher predicts the end and reads just past
+    it, whenever the first read comes; without, it reads like a timer (lag up to its period). Reads are not
+    compared: on one 30 s operation that depends on where the timer's reads fall (the fleet figures are P5's)."""
+    (_, lag), (_, lag_without) = _replay(True, first_read_after), _replay(False, first_read_after)
+    assert 0 <= lag <= 2, lag
+    assert lag <= lag_without or lag_without < 1  # a timer read that happens to land on the end can tie it
 
-    Fewer reads is not a promise for one operation: it depends on when the first read comes (3 reads vs 3
-    at 3 s in, 2 vs 3 at 10 s); the fleet-wide figures are P5's (docs/schedule.md).
-    """
-    (reads, lag), (reads_without, lag_without) = _replay(True, 3), _replay(False, 3)
-    assert reads <= reads_without and lag < lag_without, ((reads, lag), (reads_without, lag_without))
+
+class TestTrend:
+    """The progress trend (poll.percentSeenAt, poll.percentRate) rides in the message from read to read (issue 22)."""
+
+    def test_each_percentage_is_dated_at_its_first_read_and_a_change_gives_the_rate(self) -> None:
+        request = parse(apim())
+        first = decide(request, ok({"status": "Running", "percentComplete": 10}), later(100), CONFIG)
+        assert isinstance(first, Reenqueue)
+        assert first.poll.to_json()["percentSeenAt"] == "2026-11-22T12:01:40.000Z" and "percentRate" not in first.poll.to_json()
+        again = parse(request.message_text(first.poll), now=later(160))
+        same = decide(again, ok({"status": "Running", "percentComplete": 10}), later(160), CONFIG)
+        assert isinstance(same, Reenqueue) and same.poll.percent_seen_at == later(100) and same.poll.percent_rate is None
+        moved = decide(parse(request.message_text(same.poll), now=later(300)), ok({"status": "Running", "percentComplete": 30}),
+                       later(300), CONFIG)
+        assert isinstance(moved, Reenqueue)
+        assert moved.poll.to_json()["percentRate"] == pytest.approx(0.1)  # 20 points in the 200 s between first reads
+        assert moved.poll.percent_seen_at == later(300)
+
+    def test_a_failed_read_keeps_the_trend(self) -> None:
+        poll = {"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 3, "lastPercentComplete": 40,
+                "percentSeenAt": "2026-11-22T12:01:00Z", "percentRate": 0.25}
+        decision = decide(parse(apim(poll=poll)), StatusAnswer(503, {}, b""), later(120), CONFIG)
+        assert isinstance(decision, Reenqueue)
+        assert decision.poll.to_json()["percentSeenAt"] == "2026-11-22T12:01:00.000Z" and decision.poll.percent_rate == 0.25
+
+    def test_a_rate_from_reads_a_millisecond_apart_is_capped_so_the_copy_still_parses(self) -> None:
+        poll = {"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 3, "lastPercentComplete": 10, "percentSeenAt": "2026-11-22T12:01:00Z"}
+        request = parse(apim(poll=poll), now=later(60.001))
+        decision = decide(request, ok({"status": "Running", "percentComplete": 90}), later(60.001), CONFIG)
+        assert isinstance(decision, Reenqueue) and decision.poll.percent_rate == 100.0
+        assert parse(request.message_text(decision.poll), now=later(61)).poll.percent_rate == 100.0

@@ -38,10 +38,10 @@ def test_status_header_is_matched_case_insensitively(header: str) -> None:
 
 
 def test_202_is_running_and_honours_retry_after() -> None:
-    decision = decide(parse(location()), read(202, retry_after="17"), T0, CONFIG)
+    decision = decide(parse(location()), read(202, retry_after="47"), T0, CONFIG)
     assert isinstance(decision, Reenqueue)
     # Retry-After is a floor (the schedule adds a few percent of deterministic jitter on top).
-    assert 17 <= decision.delay_seconds <= 17 * 1.06 + 1 and decision.status is None
+    assert 47 <= decision.delay_seconds <= 47 * 1.06 + 1 and decision.status is None
     assert decision.poll.polls == 1 and decision.poll.failures == 0 and decision.poll.poll_url is None
 
 

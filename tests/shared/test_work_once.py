@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from shared import runtime, watcher
-from shared.core import arm_budget, decide, interpretation, schedule
+from shared.core import arm_budget, decide, end_estimate, interpretation
 from shared.core.interpretation import StatusAnswer
 from shared.watcher import Watcher
 from tests.support.builders import T0, apim, arm, parse, settings
@@ -63,9 +63,9 @@ def test_the_clock_is_read_on_arrival_and_once_after_the_status_read() -> None:
 
 
 def test_a_read_parses_the_bodys_progress_and_arms_budget_headers_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    progress = Counting(schedule.progress_of)
+    progress = Counting(end_estimate.progress_of)
     headers = Counting(arm_budget.budget_headers_of)
-    monkeypatch.setattr(schedule, "progress_of", progress)
+    monkeypatch.setattr(end_estimate, "progress_of", progress)
     monkeypatch.setattr(interpretation, "budget_headers_of", headers)
     answer = StatusAnswer(200, {"x-ms-ratelimit-remaining-subscription-global-reads": "500"},
                           json.dumps({"status": "InProgress", "percentComplete": 40}).encode())

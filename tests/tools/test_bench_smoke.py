@@ -48,12 +48,12 @@ def test_the_harness_measures_p1_to_p4_and_writes_the_json(azurite: Azurite, tmp
 def test_the_cost_model_follows_the_decision_core() -> None:
     one_minute = simulate(60)
     # no prediction: UNTIMED_K * (elapsed + UNTIMED_OFFSET_SECONDS) ** UNTIMED_POWER, plus up to 5 % jitter
-    assert all(15 <= delay <= 18 for delay in one_minute["first_delays_s"][:4])
+    assert all(25 <= delay <= 28 for delay in one_minute["first_delays_s"][:2])
     assert one_minute["outcome"] == "Succeeded" and one_minute["noticed_after_s"] >= 60
     assert one_minute["queue_transactions"] == 1 + 3 * one_minute["status_reads"]
     day = simulate(86400)
     assert max(day["first_delays_s"]) <= 300  # POLL_MAX_DELAY_SECONDS
-    assert 60 <= day["poll_interval_at_d_s"] <= 120  # the wait after a day running without progress
+    assert 30 <= day["poll_interval_at_d_s"] <= 35  # the wait after a day running without progress
 
 
 def test_p5_fleet_replay_smoke() -> None:
@@ -130,3 +130,12 @@ def test_a_subset_run_merges_into_the_file(tmp_path: Path) -> None:
     write({"p5": {"new": True}, "config": {"only": ["p5"]}, "started": "now", "machine": {}}, path, merge=True)
     merged = json.loads(path.read_text())
     assert merged["p1"] == {"ratio": 0.8} and merged["p5"] == {"new": True}
+
+
+def test_the_hint_bound_trades_reads_for_lag_as_mu_grows() -> None:
+    """tools.measure.bench.hint_bound: the best fixed read list for one hinted operation (issue 22's bound)."""
+    from tools.measure.bench import fleet, hint_bound
+
+    op = next(o for o in fleet.make_fleet(200, model=fleet.FLOORS) if o.kind == "expectedSeconds" and o.duration_s > 120)
+    cheap, dear = hint_bound.best_schedule(fleet.FLOORS, op, 0.05), hint_bound.best_schedule(fleet.FLOORS, op, 5.0)
+    assert 1.0 <= cheap[0] < dear[0] and dear[1] < cheap[1] and dear[1] >= 0

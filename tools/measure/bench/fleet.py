@@ -231,10 +231,17 @@ class Replay:
 
 
 def replay_timer(op: TrueOperation, interval_s: float = TIMER_S) -> Replay:
-    """A Durable Functions monitor with a fixed timer: a read at the first sighting, then every ``interval_s``."""
+    """A Durable Functions monitor with a fixed timer: a read at the first sighting, then every ``interval_s``,
+    ignoring Retry-After as fixed-timer pollers do (``az ... wait``, a pipeline's sleep loop): P5's reference.
+    The watcher honours Retry-After; :func:`replay_timer_honouring_floors` is the like-for-like timer."""
     waited = max(op.duration_s - op.first_seen_s, 0.0)
     extra = math.ceil(waited / interval_s) if waited > 0 else 0
     return Replay(1 + extra, op.first_seen_s + extra * interval_s - op.duration_s)
+
+
+def replay_timer_honouring_floors(op: TrueOperation) -> Replay:
+    """The fixed 30 s timer, waiting longer when the provider asks (Retry-After above 30 s), never shorter."""
+    return replay_timer(op, max(TIMER_S, float(op.retry_after or 0)))
 
 
 def replay_azure_core(op: TrueOperation) -> Replay:

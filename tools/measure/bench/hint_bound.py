@@ -1,0 +1,108 @@
+"""How few reads any schedule needs for a given lag on the ``expectedSeconds`` class of a P5 fleet model.
+
+Between reads nothing but the hint says when an operation ends (a read answers only "still running",
+Retry-After is the same on every answer), so the best schedule for one operation is a fixed list of
+read times, and for a *known* law of durations and hint errors it can be computed exactly: a dynamic
+programme over read times that minimises expected reads + ``mu`` x expected lag, reading first at the
+sighting, never sooner than the operation's Retry-After after a read, never more than the ceiling
+(300 s) after one. Summed over the model's hinted operations, each ``mu`` gives one point of the lowest
+curve of (reads, lag) any schedule can reach on that model when it knows the model's true law (its
+durations, its hint errors); the watcher does not know them. Pure Python on a coarse grid: minutes.
+
+``python -m tools.measure.bench.hint_bound floors 0.3,0.4`` prints, per ``mu``, the expected reads and
+mean lag as ratios to the fixed 30 s timer on the same operations.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from statistics import NormalDist
+
+from tools.measure.bench import fleet
+
+_NORMAL = NormalDist()
+
+
+def _likelihood(model: fleet.FleetModel, hint: float, end: float) -> float:
+    """How likely the hint is for an operation ending at ``end`` (up to a constant)."""
+    z = math.log(hint / end)
+    likely = math.exp(-0.5 * (z / model.hint_sigma) ** 2) / model.hint_sigma
+    if model.hint_stale_share:
+        stale = math.log(model.hint_stale_factor)
+        likely = (1 - model.hint_stale_share) * likely + model.hint_stale_share * (
+            math.sqrt(2 * math.pi) / (2 * stale) if abs(z) <= stale else 0.0)
+    return likely
+
+
+def _posterior(model: fleet.FleetModel, hint: float, ends: list[float], step: float) -> list[float]:
+    """P(the end lies in each grid cell | the hint), from the model's duration law (log-normal, clipped to
+    [min, max]: the clipped mass sits at the clip) and its hint-error law."""
+    mu, sigma = math.log(model.median_duration_s), model.duration_sigma
+    weights = [math.exp(-0.5 * ((math.log(end) - mu) / sigma) ** 2) / end * step * _likelihood(model, hint, end)
+               if model.min_duration_s <= end <= model.max_duration_s else 0.0 for end in ends]
+    scale = sigma * math.sqrt(2 * math.pi)  # the density above integrates to this
+    for edge, below in ((model.min_duration_s, True), (model.max_duration_s, False)):
+        share = _NORMAL.cdf((math.log(edge) - mu) / sigma)
+        cell = min(range(len(ends)), key=lambda k: abs(ends[k] - edge))
+        if abs(ends[cell] - edge) <= step:
+            weights[cell] += (share if below else 1 - share) * scale * _likelihood(model, hint, edge)
+    total = sum(weights) or 1.0
+    return [w / total for w in weights]
+
+
+def best_schedule(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, ceiling: float = 300.0,
+                  cells: int = 1500) -> tuple[float, float]:
+    """Expected reads and lag of the best fixed read list for one operation (a read every grid cell at most)."""
+    assert op.hint_s is not None
+    widest = max(model.hint_sigma, math.log(max(model.hint_stale_factor, 1.0)))
+    span = max(op.hint_s * math.exp(4 * widest), 600.0)
+    step = max(1.0, span / cells)
+    times = [op.first_seen_s + step * k for k in range(int(span / step) + 2)]
+    mass = _posterior(model, op.hint_s, [t - step / 2 for t in times[1:]], step)  # the end in (times[k], times[k+1]]
+    cum, cum_t = [0.0], [0.0]
+    for k, m in enumerate(mass):
+        cum.append(cum[-1] + m)
+        cum_t.append(cum_t[-1] + m * (times[k + 1] - step / 2))
+    floor = max(1, math.ceil(max(op.retry_after or 1, 1) / step))
+    reach = max(floor, int(ceiling / step))
+    n = len(times) - 1
+    cost = [0.0] * (n + 1)
+    reads = [0.0] * (n + 1)
+    lag = [0.0] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        alive = 1.0 - cum[k]  # a read at times[k] found it running with this probability
+        best = None
+        for j in range(k + floor, min(n, k + reach) + 1):
+            late = times[j] * (cum[j] - cum[k]) - (cum_t[j] - cum_t[k])
+            total = alive + mu * late + cost[j]
+            if best is None or total < best[0]:
+                best = (total, j, late)
+        if best is None:
+            continue
+        cost[k], j, late = best
+        reads[k], lag[k] = alive + reads[j], late + lag[j]
+    return 1.0 + reads[0], lag[0]
+
+
+def bound(model: fleet.FleetModel, mu: float, operations: int = 3000) -> dict[str, float]:
+    """One point of the lowest (reads, lag) curve on ``model``'s hinted operations, as ratios to the timer."""
+    ops = [op for op in fleet.make_fleet(operations, model=model) if op.kind == "expectedSeconds" and op.duration_s > op.first_seen_s]
+    timer = [fleet.replay_timer(op) for op in ops]
+    got = [best_schedule(model, op, mu) for op in ops]
+    return {"mu": mu, "operations": len(ops),
+            "reads_ratio": sum(r for r, _ in got) / sum(t.reads for t in timer),
+            "lag_ratio": sum(lag for _, lag in got) / sum(t.lag_s for t in timer)}
+
+
+def main() -> None:  # pragma: no cover - minutes of CPU: run by hand
+    name, mus = sys.argv[1], [float(m) for m in sys.argv[2].split(",")]
+    model = next(m for m in fleet.MODELS if m.name == name)
+    for mu in mus:
+        point = bound(model, mu)
+        print(f"{name} mu={mu:g}: {point['operations']} ops, reads {point['reads_ratio']:.3f}x, lag {point['lag_ratio']:.3f}x "
+              "of the fixed 30 s timer (expected, knowing the model's law)", flush=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
