@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import closing
 
@@ -24,42 +22,15 @@ from shared.edges.status_client import StatusClient
 from shared.edges.tokens import TokenCache
 from shared.watcher import Watcher
 from tests.support.fakes import CountingCredential, RecordingPublisher, RecordingQueues
+from tests.support.loopback import Server, http_response
 
 SIG = "Zm9vYmFyc2lnbmF0dXJl%2BYWJj%3D"
 
 
-class StatusServer:
-    """Answers every GET with ``status`` and ``body``, keep-alive."""
-
-    def __init__(self, status: int, body: dict) -> None:
-        payload = json.dumps(body).encode()
-        self.answer = b"HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (status, len(payload)) + payload
-        self._sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self._sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while True:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-                while b"\r\n\r\n" in data:
-                    _, _, data = data.partition(b"\r\n\r\n")
-                    conn.sendall(self.answer)
-
-    def close(self) -> None:
-        self._sock.close()
+def status_server(status: int, body: dict) -> Server:
+    """Answers every GET with ``status`` and ``body`` as JSON, keep-alive."""
+    answer = http_response(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    return Server(lambda _request: answer)
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +44,7 @@ def restored_logging() -> Iterator[None]:
         logger.filters[:] = filters
 
 
-def poll_once(server: StatusServer, env: dict[str, str], caplog: pytest.LogCaptureFixture) -> tuple[RecordingQueues, RecordingPublisher]:
+def poll_once(server: Server, env: dict[str, str], caplog: pytest.LogCaptureFixture) -> tuple[RecordingQueues, RecordingPublisher]:
     caplog.set_level(logging.DEBUG)  # the root logger lets everything through: the levels below are the runtime's
     settings = runtime.check_settings({
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
@@ -89,13 +60,13 @@ def poll_once(server: StatusServer, env: dict[str, str], caplog: pytest.LogCaptu
 
 
 @pytest.fixture
-def running() -> Iterator[StatusServer]:
-    server = StatusServer(200, {"status": "Running"})
+def running() -> Iterator[Server]:
+    server = status_server(200, {"status": "Running"})
     yield server
     server.close()
 
 
-def test_a_poll_is_one_line_and_no_line_holds_the_sas_signature(running: StatusServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_poll_is_one_line_and_no_line_holds_the_sas_signature(running: Server, caplog: pytest.LogCaptureFixture) -> None:
     queues, _ = poll_once(running, {}, caplog)
     assert len(queues.reenqueued) == 1
     lines = [r for r in caplog.records if r.levelno >= logging.INFO]
@@ -103,21 +74,21 @@ def test_a_poll_is_one_line_and_no_line_holds_the_sas_signature(running: StatusS
     assert SIG not in caplog.text
 
 
-def test_log_level_debug_shows_the_libraries_without_a_query_string(running: StatusServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_log_level_debug_shows_the_libraries_without_a_query_string(running: Server, caplog: pytest.LogCaptureFixture) -> None:
     poll_once(running, {"LOG_LEVEL": "DEBUG"}, caplog)
     request_lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
     assert request_lines and all(f"127.0.0.1:{running.port}/ops/1 " in line for line in request_lines), request_lines
     assert SIG not in caplog.text and "api-version" not in "".join(request_lines)
 
 
-def test_log_level_error_quiets_the_watcher_and_the_libraries(running: StatusServer, caplog: pytest.LogCaptureFixture) -> None:
+def test_log_level_error_quiets_the_watcher_and_the_libraries(running: Server, caplog: pytest.LogCaptureFixture) -> None:
     poll_once(running, {"LOG_LEVEL": "ERROR"}, caplog)
     assert not [r for r in caplog.records if r.name.split(".")[0] in (WATCHER_LOGGER, *LIBRARY_LOGGERS)]
 
 
 def test_an_error_body_echoing_the_token_and_the_url_reaches_no_output(caplog: pytest.LogCaptureFixture) -> None:
     token = "token-https://dataplane.example/.default-1"
-    server = StatusServer(400, {"error": {"code": "Bad", "message": f"Authorization: Bearer {token} for ?sig={SIG}"}})
+    server = status_server(400, {"error": {"code": "Bad", "message": f"Authorization: Bearer {token} for ?sig={SIG}"}})
     try:
         _, publisher = poll_once(server, {}, caplog)
     finally:
