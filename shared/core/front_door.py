@@ -52,9 +52,9 @@ def admit(
     """Validate one POST; ``new_correlation_id`` names a request that brings none (so its result can be found)."""
     try:
         callback = callback_from_headers(headers)
-        request = decode_message_text(body) if body else None
-        if request is None:
+        if not body.strip():  # whitespace only is empty too (not "base64 that encodes nothing")
             raise InvalidRequest("body", "The body is empty: POST the request JSON, as it would be written to the queue.")
+        request = decode_message_text(body)
         if "poll" in request:
             raise InvalidRequest("poll", "Field 'poll' is the watcher's own bookkeeping; producers omit it.")
         if callback is not None:

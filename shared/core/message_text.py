@@ -104,6 +104,8 @@ def _json(raw: str) -> Any:
         raise _refused(error, base64_of=False) from None
     except ValueError as error:
         json_error = error
+    if not raw.strip():  # "" and whitespace are valid (empty) base64: say what they are instead
+        raise InvalidRequest("message", "The message is empty: write the request JSON (or base64 of it).")
     inner = _base64(raw)
     if inner is None:
         looks_json = raw.lstrip()[:1] in ("{", "[", '"')

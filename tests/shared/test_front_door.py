@@ -50,6 +50,7 @@ def test_without_the_headers_it_is_a_plain_front_door_and_a_correlation_id_is_gi
     ({"source": "apim", "operationID": "x"}, HEADERS, "operationID"),
     (b"not json", HEADERS, "message"),
     (b"", {}, "body"),
+    (b" \r\n\t ", {}, "body"),
     ({**arm(), "poll": {"firstSeenAt": "2026-11-22T12:00:00Z"}}, {}, "poll"),
     (arm(), {k: v for k, v in HEADERS.items() if k != "JobId"}, "headers"),
     (arm(), {**HEADERS, "PlanUrl": "https://attacker.example.net/"}, "callback.azureDevOps.planUrl"),
@@ -64,6 +65,13 @@ def test_400_names_the_field_and_nothing_is_enqueued(body: Any, headers: dict[st
     assert queues.enqueued == []
     assert f"'{field}'" in answer["error"] or field in answer["error"] or field in ("message", "headers")
     assert TOKEN not in answer["error"] and not [r for r in caplog.records if TOKEN in r.getMessage()]
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"\r\n", b"\t \n "])
+def test_an_empty_or_blank_body_is_called_empty_not_bad_base64(body: bytes) -> None:
+    status, answer, queues = post(body)
+    assert status == 400 and queues.enqueued == []
+    assert answer["error"].startswith("The body is empty") and "base64" not in answer["error"]
 
 
 def test_partial_headers_name_what_is_missing() -> None:

@@ -138,3 +138,8 @@ def test_line_broken_base64_of_a_valid_request_is_accepted(wrap: Any) -> None:
 
 def test_line_broken_base64_of_text_that_is_not_json_still_says_so() -> None:
     assert "base64, but what it encodes is not JSON" in rejected(mime("hello " * 30)).reason
+
+
+@pytest.mark.parametrize("text", ["", " ", "\r\n", "\t \n"])
+def test_an_empty_or_blank_message_is_called_empty_not_base64(text: str) -> None:
+    assert rejected(text).reason == "The message is empty: write the request JSON (or base64 of it)."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from typing import Any
 
@@ -97,6 +98,32 @@ def test_waits_across_passes_until_the_outcome_arrives(queues: QueueSet) -> None
     shown: list[Any] = []
     assert wait_for(queue, args, shown.append) == 11
     assert queue.peeks == 2 and len(shown) == 1
+
+
+class _CreatedLater(_ArrivesLater):
+    """A results queue that does not exist at the first pass; the outcome is published (creating it) after it."""
+
+    def peek_messages(self, **kwargs: Any) -> Any:
+        self.peeks += 1
+        if self.peeks == 2:
+            self.queues.send_json(outcome("early-bird"), queue=self.queues.results)
+        return self.client.peek_messages(**kwargs)
+
+
+def test_a_wait_started_before_the_results_queue_exists_waits_for_it(queues: QueueSet) -> None:
+    assert not queues.exists(queues.results)
+    queue = _CreatedLater(queues)
+    args = argparse.Namespace(correlation_id="early-bird", wait=True, timeout=60.0, interval=0.01, consume=False, lease_seconds=5)
+    err = io.StringIO()
+    shown: list[Any] = []
+    assert wait_for(queue, args, shown.append, err=err) == 0
+    assert queue.peeks == 2 and len(shown) == 1
+    assert err.getvalue().count("does not exist yet") == 1
+
+
+def test_without_wait_a_missing_results_queue_is_an_error_naming_it(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:
+    code, out, err = run(capsys, dict(queues), "--correlation-id", "c")
+    assert code == 1 and out == "" and "does the queue exist?" in err
 
 
 def test_no_outcome_within_the_timeout_exits_3(capsys: pytest.CaptureFixture[str], queues: QueueSet) -> None:

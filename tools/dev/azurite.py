@@ -39,6 +39,8 @@ import threading
 import time
 from pathlib import Path
 
+from tools.dev import orphans
+
 __all__ = [
     "ACCOUNT_NAME",
     "ACCOUNT_KEY",
@@ -188,6 +190,7 @@ class Azurite:
             process, self._process = self._process, None
             if process is not None:
                 self.last_stop = _end_process_group(process, timeout)
+                orphans.release(process)
             if self._reader is not None:
                 self._reader.join(timeout=5)
                 self._reader = None
@@ -260,6 +263,7 @@ class Azurite:
             cwd = self._workdir.name
         self._tail.clear()
         self._lines = queue.Queue()
+        orphans.reap()  # an earlier run killed with SIGKILL left its Azurite running: end it first
         process = subprocess.Popen(
             command,
             cwd=cwd,
@@ -273,6 +277,7 @@ class Azurite:
             **own_process_group(),  # stop() ends everything it started
         )
         self._process = process
+        orphans.adopt(process)
         self._reader = threading.Thread(
             target=self._read_output, args=(process, self._lines), name=f"azurite-output-{process.pid}", daemon=True
         )
@@ -282,6 +287,7 @@ class Azurite:
         except BaseException:
             self._process = None
             _end_process_group(process, 5.0)
+            orphans.release(process)
             self._reader.join(timeout=5)
             self._reader = None
             raise

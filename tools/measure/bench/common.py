@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tools.dev import orphans
+
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -53,10 +55,12 @@ def started_process(
 
     The process is stopped (SIGTERM, then SIGKILL) on exit. Its stderr is discarded.
     """
+    orphans.reap()
     process = subprocess.Popen(
         [sys.executable, *args], cwd=PROJECT_ROOT, env=python_env(env), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
     )
+    orphans.adopt(process)  # ended at the next start if this run is SIGKILLed
     try:
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
@@ -67,6 +71,7 @@ def started_process(
         yield process, json.loads(line[0])
     finally:
         stop_process(process)
+        orphans.release(process)
 
 
 def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> int | None:

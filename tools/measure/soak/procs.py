@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from tools.dev import orphans
 from tools.measure.bench.common import stop_process  # SIGTERM, then SIGKILL: one implementation for soak and bench
 
 __all__ = ["SimulatorProcess", "Worker", "PROJECT_ROOT", "APP_SETTINGS"]
@@ -71,6 +72,7 @@ class SimulatorProcess:
             cwd=PROJECT_ROOT, env=child_environment({}), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=self._log, text=True, start_new_session=True,
         )
+        orphans.adopt(self._process)
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(self._process.stdout.readline()), daemon=True)
         reader.start()
@@ -137,6 +139,7 @@ class SimulatorProcess:
             self._http = None
         if self._process is not None:
             stop_process(self._process, 10)
+            orphans.release(self._process)
             if self._process.stdout is not None:
                 self._process.stdout.close()
             self._process = None
@@ -172,6 +175,7 @@ class Worker:
             [sys.executable, "-m", "tools.run_local", *self.args], cwd=PROJECT_ROOT, env=self.env,
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
+        orphans.adopt(self._process)
         self.incarnations.append({"pid": self._process.pid, "log": str(path), "startedAt": time.time()})
 
     def serving(self) -> bool:
@@ -196,6 +200,8 @@ class Worker:
             self._closed(f"exit {self._process.returncode}")
 
     def _closed(self, how: str) -> None:
+        if self._process is not None:
+            orphans.release(self._process)
         self.incarnations[-1]["ended"] = how
         self.incarnations[-1]["hostStats"] = self._host_stats(Path(self.incarnations[-1]["log"]))
         self._process = None

@@ -105,11 +105,23 @@ class _Waiter:
         self.queue, self.args, self.err = queue, args, err
         self.event_ids = frozenset(getattr(args, "event_id", None) or ())
         self.matches = _matches(args.correlation_id, self.event_ids)
-        self.warned = self.noted_other = False
+        self.warned = self.noted_other = self.noted_missing = False
 
     def peek(self) -> tuple[Any | None, bool]:
-        """(the matching message or None, whether the peek was full)."""
-        page = list(self.queue.peek_messages(max_messages=PEEK_LIMIT))
+        """(the matching message or None, whether the peek was full); with --wait, a results queue that does not
+        exist yet is an empty one (the watcher, or the Bicep, creates it), said once."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            page = list(self.queue.peek_messages(max_messages=PEEK_LIMIT))
+        except ResourceNotFoundError:
+            if not self.args.wait:
+                raise
+            if not self.noted_missing:
+                self.noted_missing = True
+                where = getattr(self.queue, "queue_name", "the results queue")
+                print(f"note: {where} does not exist yet (nothing has been published to it); waiting for it", file=self.err, flush=True)
+            return None, False
         found = next((m for m in page if self.matches(m)), None)
         if found is None and self.event_ids and not self.noted_other and any(
                 (_result_of(m) or {}).get("correlationId") == self.args.correlation_id for m in page):
