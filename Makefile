@@ -72,7 +72,7 @@ checkov: setup $(CHECKOV_STAMP)
 
 # Benchmarks P1-P6 (tools/measure/bench): a table on stdout, the figures in bench/latest.json. About
 # 13 minutes. azure-mgmt-core (ARMPolling, P2's reference) comes with requirements-dev.txt.
-# bench-schedule: P5 and P6 alone (the polling schedule's fleet replays, under a minute), merged
+# bench-schedule: P5 and P6 alone (the polling schedule's fleet replays, about a minute and a half), merged
 # into bench/latest.json beside the other figures.
 .PHONY: bench bench-schedule
 bench: setup

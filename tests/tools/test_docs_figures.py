@@ -86,3 +86,16 @@ def test_every_metric_has_a_row_and_a_query_in_the_operators_docs(name: str) -> 
     assert name in (telemetry.__doc__ or ""), "the list follows the instruments"
     text = (PROJECT_ROOT / "docs" / "operating.md").read_text(encoding="utf-8")
     assert f"| `{name}` |" in text and f'name == "{name}"' in text
+
+
+def test_the_schedule_tables_show_the_figures_of_bench_latest() -> None:
+    """docs/schedule.md's P5 table and the README's summary are bench/latest.json's P5, cell for cell."""
+    from tools.measure.bench import p5
+
+    latest = json.loads((PROJECT_ROOT / "bench" / "latest.json").read_text(encoding="utf-8"))["p5"]
+    schedule = (PROJECT_ROOT / "docs" / "schedule.md").read_text(encoding="utf-8")
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    for line in p5.side_by_side(latest).splitlines():
+        assert line in schedule, f"docs/schedule.md lacks the P5 row: {line[:80]}"
+    for line in p5.summary(latest).splitlines()[2:]:
+        assert line in readme, f"the README lacks the P5 row: {line}"

@@ -33,7 +33,7 @@ class BenchConfig:
     p4_small: int = 100
     p4_large: int = 10_000
     p4_polls: int = 500
-    p5_operations: int = 3000
+    p5_operations: int = 10_000  # tools.measure.bench.p5.OPERATIONS: why so many
     p6_operations: int = 2000
     only: tuple[str, ...] = ("p1", "p2", "p3", "p4", "p5", "p6")
 
