@@ -16,8 +16,8 @@ through :meth:`HttpTransport.request`, and the rules live here, once:
   then a :class:`TransportTimeout` at the deadline, never a held invocation;
 * no automatic retries (retrying is the queue's job, with the backoff the core decides)
   except one: a *kept-alive* connection that the server closed while idle, found out only
-  when the request failed before any answer came, is replaced once. httpx's own trace
-  hook tells a reused connection from a new one. That applies to the Event Grid POST too:
+  when the request failed before any answer came, is replaced once. The thread's pool counts
+  the connections its network backend opens, which tells a reused connection from a new one. That applies to the Event Grid POST too:
   at worst the topic gets the same event twice, with the same ``id``, which the publish
   contract allows anyway;
 * the response is streamed and at most ``max_body`` bytes are read; a longer body is cut
@@ -45,7 +45,7 @@ import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 
@@ -113,19 +113,6 @@ class HttpTransport(Protocol):
         ...  # pragma: no cover
 
 
-class _ConnectionWatch:
-    """httpx's ``trace`` extension: did this request open a new connection (or reuse a kept-alive one)?"""
-
-    __slots__ = ("opened",)
-
-    def __init__(self) -> None:
-        self.opened = False
-
-    def __call__(self, event: str, info: Mapping[str, Any]) -> None:
-        if event == "connection.connect_tcp.started":
-            self.opened = True
-
-
 class HttpxTransport:
     """The watcher's rules over httpx's transport, one keep-alive pool per thread (see the module docstring)."""
 
@@ -151,13 +138,14 @@ class HttpxTransport:
     ) -> HttpResponse:
         with self._deadline.running(self.deadline_seconds):  # one deadline for both tries
             try:
-                request = self._request(method, url, headers, body)
+                request, pool = self._request(method, url, headers, body), self._pool()
+                opened = pool.connections_opened
                 try:
-                    response = self._exchange(request, max_body, watch := _ConnectionWatch())
+                    response = self._exchange(pool, request, max_body)
                 except _STALE:
-                    if watch.opened:
+                    if pool.connections_opened != opened:
                         raise  # a new connection that failed: a real error, not a stale one
-                    response = self._exchange(request, max_body, _ConnectionWatch())  # one fresh try
+                    response = self._exchange(pool, request, max_body)  # one fresh try
             except httpx.TimeoutException as err:
                 raise TransportTimeout(self._timed_out(err)) from None
             except httpx.LocalProtocolError:
@@ -176,9 +164,9 @@ class HttpxTransport:
         merged.update(headers)
         return httpx.Request(method, url, headers=merged, content=body, extensions={"timeout": self._timeouts})
 
-    def _exchange(self, request: httpx.Request, max_body: int, watch: _ConnectionWatch) -> HttpResponse:
-        request.extensions["trace"] = watch
-        response = self._pool().handle_request(request)
+    @staticmethod
+    def _exchange(pool: DeadlineTransport, request: httpx.Request, max_body: int) -> HttpResponse:
+        response = pool.handle_request(request)
         try:
             data = bytearray()
             for chunk in response.iter_bytes():
