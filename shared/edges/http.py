@@ -64,11 +64,10 @@ __all__ = [
 ]
 
 USER_AGENT = "lro-watcher/1.0"
-#: Sent with every request; the caller's headers come after and may replace them. (The encodings and
-#: ``Connection`` are what an ``httpx.Client`` adds, so the wire is the same as through one.)
-DEFAULT_HEADERS: Mapping[str, str] = {
-    "User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive",
-}
+#: Sent with every request; the caller's headers come after and may replace them.
+DEFAULT_HEADERS: Mapping[str, str] = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+#: What an ``httpx.Client`` adds to every request (httpx decodes these encodings): the wire is as through one.
+_CLIENT_HEADERS: Mapping[str, str] = {"Accept-Encoding": "gzip, deflate", "Connection": "keep-alive"}
 #: No answer the watcher reads is this large; a longer body is cut here (and read as a failure).
 MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Kept-alive connections of one thread's pool, across hosts (a thread sends one request at a time:
@@ -128,7 +127,7 @@ class HttpxTransport:
         self._deadline = Deadline()
         self._tls = ssl.create_default_context(cafile=certifi.where())  # verifies the chain and the hostname
         self._timeouts = httpx.Timeout(timeout_seconds, connect=self.connect_seconds, pool=deadline_seconds).as_dict()
-        self._headers = httpx.Headers(DEFAULT_HEADERS)
+        self._headers = httpx.Headers({**_CLIENT_HEADERS, **DEFAULT_HEADERS})
         self._local = threading.local()
         self._pools: list[DeadlineTransport] = []  # every thread's, for close()
         self._lock = threading.Lock()

@@ -62,6 +62,7 @@ def test_a_get_sends_exactly_the_url_and_headers_and_reads_the_answer(serve, tra
     assert header(request, "authorization") == "Bearer t"
     assert header(request, "user-agent") == USER_AGENT and header(request, "accept") == "application/json"
     assert header(request, "host") == f"127.0.0.1:{server.port}"
+    assert header(request, "accept-encoding") == "gzip, deflate"  # what an httpx.Client sent: httpx decodes these
 
 
 def test_connections_are_kept_alive_and_reused(serve, transport) -> None:
