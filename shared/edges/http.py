@@ -17,8 +17,8 @@ through :meth:`HttpTransport.request`, and the rules live here, once:
 * no automatic retries (retrying is the queue's job, with the backoff the core decides)
   except one: a *kept-alive* connection that the server closed while idle, found out only
   when the request failed before any answer came, is replaced once. The thread's pool counts
-  the connections its network backend opens, which tells a reused connection from a new one. That applies to the Event Grid POST too:
-  at worst the topic gets the same event twice, with the same ``id``, which the publish
+  the connections its network backend opens, which tells a reused connection from a new one.
+  That applies to the Event Grid POST too: at worst the topic gets the same event twice, with the same ``id``, which the publish
   contract allows anyway;
 * the response is streamed and at most ``max_body`` bytes are read; a longer body is cut
   there and its connection closed, not drained;
@@ -158,7 +158,7 @@ class HttpxTransport:
         return response
 
     def _request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> httpx.Request:
-        """``url`` exactly, :data:`DEFAULT_HEADERS` then the caller's, the timeouts (as an ``httpx.Client`` would set them)."""
+        """``url`` exactly, the client's and :data:`DEFAULT_HEADERS` then the caller's, the timeouts (as ``httpx.Client`` sets them)."""
         merged = self._headers.copy()
         merged.update(headers)
         return httpx.Request(method, url, headers=merged, content=body, extensions={"timeout": self._timeouts})
