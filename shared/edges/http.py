@@ -18,8 +18,8 @@ through :meth:`HttpTransport.request`, and the rules live here, once:
   except one: a *kept-alive* connection that the server closed while idle, found out only
   when the request failed before any answer came, is replaced once. The thread's pool counts
   the connections its network backend opens, which tells a reused connection from a new one.
-  That applies to the Event Grid POST too: at worst the topic gets the same event twice, with the same ``id``, which the publish
-  contract allows anyway;
+  That applies to the Event Grid POST too: at worst the topic gets the same event twice, with
+  the same ``id``, which the publish contract allows anyway;
 * the response is streamed and at most ``max_body`` bytes are read; a longer body is cut
   there and its connection closed, not drained;
 * no exception message ever holds a header value: httpx (h11) quotes a refused header
