@@ -11,8 +11,8 @@ through :meth:`HttpTransport.request`, and the rules live here, once:
   deadline on the whole exchange (``deadline_seconds``, ``STATUS_READ_TIMEOUT_SECONDS``:
   waiting for a pooled connection, connecting, TLS, sending, headers and body together). httpx
   has per-phase timeouts only, so the deadline lives in httpcore's documented network-backend
-  seam (:class:`~shared.edges.http_deadline.DeadlineBackend`): every socket connect, read and write gets at most the time
-  left, and none starts once it is gone. A server that drips its answer a byte at a time is
+  seam (:class:`~shared.edges.http_deadline.DeadlineBackend`): every socket connect, read and
+  write gets at most the time left, and none starts once it is gone. A server that drips its answer a byte at a time is
   then a :class:`TransportTimeout` at the deadline, never a held invocation;
 * no automatic retries (retrying is the queue's job, with the backoff the core decides)
   except one: a *kept-alive* connection that the server closed while idle, found out only
