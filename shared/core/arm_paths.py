@@ -44,7 +44,8 @@ _NAMESPACE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)+$")
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 #: A name segment: printable ASCII without '/', '?', '#', '\\' or '%' sequences that encode a trick.
 _NAME_BAD = re.compile(r"[^\x21-\x7e]|[/?#\\]")
-_ENCODED_TRICKS = ("%2f", "%5c", "%2e", "%00")
+#: An encoded ``/``, ``\\``, ``.`` or NUL, in any case: one regex search per segment.
+_ENCODED_TRICK = re.compile(r"%(?:2f|5c|2e|00)", re.IGNORECASE)
 _MAX_PATH = 2048
 _URL_START = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*:)?//")
 
@@ -123,7 +124,7 @@ def _segment_check(segment: str, what: str) -> None:
         raise ArmPathError("it has a '.' or '..' segment")
     if _NAME_BAD.search(segment) is not None:
         raise ArmPathError(f"its {what} {segment[:40]!r} holds a character outside printable ASCII, or '?', '#' or '\\'")
-    if any(trick in segment.lower() for trick in _ENCODED_TRICKS):
+    if _ENCODED_TRICK.search(segment) is not None:
         raise ArmPathError("it has an encoded '/', '\\', '.' or NUL")
 
 

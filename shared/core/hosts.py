@@ -24,6 +24,7 @@ __all__ = [
 _NETLOC = re.compile(r"^(?P<host>\[[^\[\]@]*\]|[^\[\]:@]*)(?::(?P<port>[^:]*))?$")
 
 
+@lru_cache(maxsize=256)  # asked twice per request parsed, for the few hosts a process polls; pure
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost``, ``127.0.0.0/8`` and ``::1`` (bare or in brackets), written canonically.
 

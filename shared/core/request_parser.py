@@ -71,7 +71,7 @@ class RequestParser:
             status_url, scope = resource.url, self._settings.arm_scope
         else:
             status_url, scope = self._status_url(source, model)
-        polled_url, scope, poll = self._moved_url(source, model, status_url, scope, poll, written_bytes(body))
+        polled_url, scope, poll = self._moved_url(source, model, status_url, scope, poll, body)
         header = getattr(model, "statusHeader", None)
         return WatchedRequest(
             source=source,
@@ -150,7 +150,7 @@ class RequestParser:
         return checked_url(url, field=field, allowed=allowed, producer_supplied=False), self._rules.scope(source, url)
 
     def _moved_url(
-        self, source: Source, model: Any, status_url: str, scope: str, poll: PollState, body_bytes: int
+        self, source: Source, model: Any, status_url: str, scope: str, poll: PollState, body: dict[str, Any]
     ) -> tuple[str, str, PollState]:
         """The URL to poll now: ``poll.statusUrl`` (a moved Location) checked again, else the request's own."""
         moved = model.poll.statusUrl if model.poll is not None else None
@@ -159,7 +159,7 @@ class RequestParser:
         if source.base != "statusUrl" or getattr(model, "resourceId", None) is not None:
             raise InvalidRequest("poll.statusUrl", f"Field 'poll.statusUrl' does not apply to source '{source.name}'; producers omit 'poll'.")
         url = self._rules.moved(source, moved, scope=scope, field="poll.statusUrl", api_version=model.apiVersion)
-        if not copy_fits(body_bytes, url):
+        if not copy_fits(written_bytes(body), url):  # sized only when a URL moved
             raise InvalidRequest("poll.statusUrl", "Field 'poll.statusUrl' is the watcher's own bookkeeping and too long for "
                                                    "a copy of this request to carry in 64 KiB; producers omit 'poll'.")
         return url, scope, replace(poll, poll_url=url)

@@ -81,16 +81,18 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's standard sync backend, every stream it opens capped by ``deadline``."""
+    """httpcore's standard sync backend, every stream it opens capped by ``deadline``; counts the connections it opens."""
 
     def __init__(self, deadline: Deadline) -> None:
         self._backend = httpcore.SyncBackend()
         self._deadline = deadline
+        self.connections_opened = 0
 
     def connect_tcp(
         self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
+        self.connections_opened += 1  # counted as it starts: a connect that fails opened one too
         capped = self._deadline.cap(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(self._backend.connect_tcp(host, port, capped, local_address, socket_options), self._deadline)
 
@@ -108,10 +110,16 @@ class DeadlineTransport(httpx.HTTPTransport):
 
     def __init__(self, deadline: Deadline, *, verify: ssl.SSLContext, limits: httpx.Limits) -> None:
         super().__init__(verify=verify, trust_env=False, limits=limits)
+        self._backend = DeadlineBackend(deadline)
         self._pool = httpcore.ConnectionPool(
             ssl_context=verify,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=DeadlineBackend(deadline),
+            network_backend=self._backend,
         )
+
+    @property
+    def connections_opened(self) -> int:
+        """How many connections this pool has opened (a request that opened none reused a kept-alive one)."""
+        return self._backend.connections_opened

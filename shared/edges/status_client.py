@@ -9,6 +9,7 @@ module sends exactly that string.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
 from shared.core import arm_budget
 from shared.core.interpretation import StatusAnswer
@@ -22,6 +23,19 @@ KEPT_HEADERS = (
     "retry-after", "retry-after-ms", "x-ms-retry-after-ms", "x-ms-error-code", "location", "www-authenticate",
     *arm_budget.HEADERS,  # ARM's read budget: remaining reads (principal and global) and the serving region
 )
+
+
+_KEPT = frozenset(KEPT_HEADERS)
+
+
+def _kept(headers: Mapping[str, str]) -> dict[str, str]:
+    """The :data:`KEPT_HEADERS` an answer has, by lower-case name, in one pass (a repeated header joined by ``, ``)."""
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in _KEPT:
+            kept[key] = f"{kept[key]}, {value}" if key in kept else value
+    return kept
 
 
 class StatusClient:
@@ -49,8 +63,7 @@ class StatusClient:
                 self._tokens.refresh(scope, token)
                 refreshed = True
                 continue
-            get = response.headers.get
-            kept = {name: value for name in KEPT_HEADERS if (value := get(name)) is not None}
+            kept = _kept(response.headers)
             if response.truncated:
                 return StatusAnswer(None, kept, failure=f"status body of more than {MAX_BODY_BYTES} bytes is too large")
             return StatusAnswer(response.status, kept, response.body)

@@ -62,6 +62,7 @@ def test_a_get_sends_exactly_the_url_and_headers_and_reads_the_answer(serve, tra
     assert header(request, "authorization") == "Bearer t"
     assert header(request, "user-agent") == USER_AGENT and header(request, "accept") == "application/json"
     assert header(request, "host") == f"127.0.0.1:{server.port}"
+    assert header(request, "accept-encoding") == "gzip, deflate"  # what an httpx.Client sent: httpx decodes these
 
 
 def test_connections_are_kept_alive_and_reused(serve, transport) -> None:
@@ -86,6 +87,26 @@ def test_each_thread_keeps_its_own_connection(serve, transport) -> None:
     for thread in threads:
         thread.join()
     assert statuses == [200] * 9 and server.connections == 3
+
+
+def test_a_cookie_an_answer_sets_is_never_sent_back(serve, transport) -> None:
+    # A status endpoint (or anything on its host) must not plant state in the process's later requests.
+    server = serve(lambda request: http_response(200, b"{}", {"Set-Cookie": "session=planted; Path=/"}))
+    for _ in range(2):
+        assert transport.request("GET", f"{server.base}/s", {"Authorization": "Bearer t"}).status == 200
+    assert [header(request, "cookie") for request in server.requests] == [None, None]
+
+
+def test_threads_share_no_pool_and_close_closes_every_threads(serve, transport) -> None:
+    server = serve(lambda request: http_response(200, b"{}"))
+    worker = threading.Thread(target=lambda: transport.request("GET", f"{server.base}/s", {}))
+    worker.start()
+    worker.join()
+    assert transport.request("GET", f"{server.base}/s", {}).status == 200
+    assert server.connections == 2  # the other thread's idle connection is not this thread's
+    transport.close()
+    assert transport.request("GET", f"{server.base}/s", {}).status == 200
+    assert server.connections == 3  # closed, then a new pool and connection
 
 
 def test_a_post_sends_the_body_with_its_length(serve, transport) -> None:

@@ -86,3 +86,13 @@ def test_log_text_is_built_only_when_the_line_is_written(monkeypatch: pytest.Mon
     handler = Watcher(settings(), ScriptedStatus({"status": "InProgress"}), RecordingQueues(), RecordingPublisher(), clock=lambda: T0)
     handler.handle(json.dumps(apim()))
     assert (text.calls > 0) is built
+
+
+def test_a_parse_writes_the_request_as_json_once_unless_a_url_moved(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.core import message_text, request_parser
+
+    sized = Counting(message_text.written_bytes)
+    monkeypatch.setattr(message_text, "written_bytes", sized)  # the size check of every message
+    monkeypatch.setattr(request_parser, "written_bytes", sized)  # the room a moved URL needs in the copy
+    parse(arm(poll={"firstSeenAt": "2026-11-22T12:00:00Z", "polls": 2}))
+    assert sized.calls == 1  # was 2: the copy's room was measured for a URL that had not moved

@@ -137,6 +137,14 @@ _ROWS: dict[str, Callable[[dict[str, Any]], tuple[str, str, str]]] = {
 }
 
 
+def _cpu_verdict(p1: dict[str, Any]) -> str:
+    """``1.39x, target <= 1.3x: FAIL``: the worker's CPU per poll against the do-nothing app's (older JSON: '-')."""
+    cpu = p1.get("worker_cpu_over_queue_app")
+    if not cpu:
+        return "-"
+    return f"{cpu['ratio']:.2f}x, target <= {cpu['target']:g}x: {'pass' if cpu['pass'] else 'FAIL'}"
+
+
 def format_table(result: dict[str, Any]) -> str:
     rows = [("", "figure", "reference", "ratio", "target", "result")]
     p1, p2, p3, p4 = (result.get(k) if "error" not in result.get(k, {}) else None for k in ("p1", "p2", "p3", "p4"))
@@ -156,7 +164,8 @@ def format_table(result: dict[str, Any]) -> str:
         cpu = p1["cpu_ms_per_poll"]
         notes.append(
             f"P1: run_local + queue-only function {_fmt(p1['queue_only_app_polls_per_s'])} polls/s; worker CPU/poll "
-            f"watcher {cpu['watcher']['worker']:.2f} ms, queue-only app {cpu['queue-app']['worker']:.2f} ms, bare {cpu['bare']['worker']:.2f} ms; "
+            f"watcher {cpu['watcher']['worker']:.2f} ms, queue-only app {cpu['queue-app']['worker']:.2f} ms, bare {cpu['bare']['worker']:.2f} ms "
+            f"(watcher/queue-only {_cpu_verdict(p1)}); "
             f"Azurite {cpu['watcher']['azurite']:.2f} ms, simulator {cpu['watcher']['simulator']:.2f} ms per watcher poll; "
             f"concurrency {p1['concurrency']}; paired ratios {', '.join(f'{r:.2f}' for r in p1['paired_ratios'])}"
         )
