@@ -64,7 +64,7 @@ __all__ = ["Plan", "Progress", "Trend", "progress_of", "predicted_end", "running
 # Which figure chose each constant: P5 (``make bench``, tools/measure/bench/p5.py) on its four fleet models
 # (arm-mix, floors, noisy, wide, 3,000 operations each, as P5 ran on 2026-12-06); "a -> b" is the class's
 # reads/lag against the fixed 30 s timer when the constant alone is changed (issue 22). Other draws of 3,000
-# move a class's figures by up to 0.05 (the hint class's lag by 0.1), more than several of these steps: P5
+# move a class's reads by up to 0.06 and its lag by up to 0.19 (the hint class), more than several of these steps: P5
 # now replays 10,000 per model, and docs/schedule.md says which targets hold on other draws.
 #: Before the band, wait this fraction of the time to its earliest end, then predict again.
 #: P5 (percentComplete, reads/lag): 0.35 -> floors 0.59/0.92, noisy 0.31/1.27; 0.5 -> 0.52/0.94, 0.27/1.51;

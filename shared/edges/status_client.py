@@ -29,13 +29,9 @@ _KEPT = frozenset(KEPT_HEADERS)
 
 
 def _kept(headers: Mapping[str, str]) -> dict[str, str]:
-    """The :data:`KEPT_HEADERS` an answer has, by lower-case name, in one pass (a repeated header joined by ``, ``)."""
-    kept: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        if key in _KEPT:
-            kept[key] = f"{kept[key]}, {value}" if key in kept else value
-    return kept
+    """The :data:`KEPT_HEADERS` an answer has, by lower-case name, in one pass (``httpx.Headers.items()``
+    already joins a repeated header with ``, ``)."""
+    return {key: value for name, value in headers.items() if (key := name.lower()) in _KEPT}
 
 
 class StatusClient:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.measure.bench.common import PROJECT_ROOT, machine
+from tools.measure.bench.p5 import OPERATIONS as P5_OPERATIONS
 from tools.ops._cli import exit_on_interrupt
 
 DEFAULT_OUT = PROJECT_ROOT / "bench" / "latest.json"
@@ -33,7 +34,7 @@ class BenchConfig:
     p4_small: int = 100
     p4_large: int = 10_000
     p4_polls: int = 500
-    p5_operations: int = 10_000  # tools.measure.bench.p5.OPERATIONS: why so many
+    p5_operations: int = P5_OPERATIONS  # why so many: its comment in tools/measure/bench/p5.py
     p6_operations: int = 2000
     only: tuple[str, ...] = ("p1", "p2", "p3", "p4", "p5", "p6")
 
