@@ -141,3 +141,22 @@ def test_the_hint_bound_trades_reads_for_lag_as_mu_grows() -> None:
     op = next(o for o in fleet.make_fleet(200, model=fleet.FLOORS) if o.kind == "expectedSeconds" and o.duration_s > 120)
     cheap, dear = hint_bound.best_schedule(fleet.FLOORS, op, 0.05), hint_bound.best_schedule(fleet.FLOORS, op, 5.0)
     assert 1.0 <= cheap[0] < dear[0] and dear[1] < cheap[1] and dear[1] >= 0
+
+
+def test_the_untimed_bound_is_the_weighted_figures_of_the_schedule_it_finds() -> None:
+    """tools.measure.bench.untimed_bound: g(a, b) is the Lagrangian of the schedule it returns (the two are
+    computed apart: the programme's cost to go, and a walk of its read list per model), and weighting
+    one model's reads only finds a schedule reading that model less than the timer does."""
+    from tools.measure.bench import untimed_bound
+
+    grid = untimed_bound.Grid(step=10.0)
+    weights = (0.3, 0.1, 0.05, 0.05, 0.2, 0.05, 0.1, 0.15)
+    got = untimed_bound.bound(weights, grid)
+    ratios = got["ratios"]
+    assert isinstance(ratios, dict) and isinstance(got["g"], float)
+    names = list(ratios)
+    lagrangian = sum(weights[i] * (ratios[n][0] - untimed_bound.TARGET) + weights[4 + i] * (ratios[n][1] - untimed_bound.TARGET)
+                     for i, n in enumerate(names))
+    assert abs(got["g"] - lagrangian) < 1e-6
+    reads_only = untimed_bound.bound((1.0, 0, 0, 0, 0, 0, 0, 1e-3), grid)["ratios"]
+    assert isinstance(reads_only, dict) and reads_only["arm-mix"][0] < 0.5
