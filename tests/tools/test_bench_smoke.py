@@ -160,3 +160,23 @@ def test_the_untimed_bound_is_the_weighted_figures_of_the_schedule_it_finds() ->
     assert abs(got["g"] - lagrangian) < 1e-6
     reads_only = untimed_bound.bound((1.0, 0, 0, 0, 0, 0, 0, 1e-3), grid)["ratios"]
     assert isinstance(reads_only, dict) and reads_only["arm-mix"][0] < 0.5
+
+
+def test_one_assumed_hint_law_gives_read_lists_that_keep_the_floor_and_ceiling() -> None:
+    """tools.measure.bench.hint_bound under one assumed law (what one law for every fleet costs): the read list
+    keeps Retry-After and the 300 s ceiling between reads, and weighing lag more buys less lag with more reads."""
+    import dataclasses
+
+    from tools.measure.bench import fleet, hint_bound
+
+    assumed = dataclasses.replace(fleet.WIDE, hint_sigma=0.3, hint_stale_share=0.05, hint_stale_factor=3.0,
+                                  median_duration_s=600.0, duration_sigma=1.5)
+    op = next(o for o in fleet.make_fleet(400, model=fleet.FLOORS)
+              if o.kind == "expectedSeconds" and o.retry_after == 30 and o.duration_s > 120)
+    times = [op.first_seen_s, *hint_bound.read_times(assumed, op, 1.0)]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(gaps) >= 2 and all(30 - 1e-9 <= gap <= 300 + 1e-9 for gap in gaps)
+    cheap = hint_bound.under_assumed_law(assumed, fleet.FLOORS, 0.1, sample=15)
+    dear = hint_bound.under_assumed_law(assumed, fleet.FLOORS, 3.0, sample=15)
+    assert cheap["operations"] == dear["operations"] == 15
+    assert cheap["reads_ratio"] < dear["reads_ratio"] and dear["lag_ratio"] < cheap["lag_ratio"]

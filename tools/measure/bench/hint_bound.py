@@ -10,11 +10,15 @@ curve of (reads, lag) any schedule can reach on that model when it knows the mod
 durations, its hint errors); the watcher does not know them. Pure Python on a coarse grid: minutes.
 
 ``python -m tools.measure.bench.hint_bound floors 0.3,0.4`` prints, per ``mu``, the expected reads and
-mean lag as ratios to the fixed 30 s timer on the same operations.
+mean lag as ratios to the fixed 30 s timer on the same operations. ``python -m tools.measure.bench.hint_bound
+assumed 0.3,0.05,3,600,1.5 0.7 0.75`` computes the best list under one *assumed* law instead (hint error sigma,
+stale share and factor, duration median and sigma; lag weighed ``0.7 * (hint / 10 min) ** 0.75``) and replays it
+on each model's hinted operations against their true ends: what one law for every fleet costs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from statistics import NormalDist
@@ -51,12 +55,13 @@ def _posterior(model: fleet.FleetModel, hint: float, ends: list[float], step: fl
     return [w / total for w in weights]
 
 
-def best_schedule(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, ceiling: float = 300.0,
-                  cells: int = 1500) -> tuple[float, float]:
-    """Expected reads and lag of the best fixed read list for one operation (a read every grid cell at most)."""
+def _programme(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, ceiling: float,
+               cells: int) -> tuple[list[float], list[int], list[float], list[float]]:
+    """The programme over read times for one operation under ``model``'s law: the grid times, the next read
+    from each, and the expected reads and lag to go from each."""
     assert op.hint_s is not None
-    widest = max(model.hint_sigma, math.log(max(model.hint_stale_factor, 1.0)))
-    span = max(op.hint_s * math.exp(4 * widest), 600.0)
+    stale = 1.3 * model.hint_stale_factor if model.hint_stale_share else 1.0  # a stale hint's end is within the factor
+    span = max(op.hint_s * max(math.exp(4 * model.hint_sigma), stale), 600.0)
     step = max(1.0, span / cells)
     times = [op.first_seen_s + step * k for k in range(int(span / step) + 2)]
     mass = _posterior(model, op.hint_s, [t - step / 2 for t in times[1:]], step)  # the end in (times[k], times[k+1]]
@@ -70,6 +75,7 @@ def best_schedule(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, c
     cost = [0.0] * (n + 1)
     reads = [0.0] * (n + 1)
     lag = [0.0] * (n + 1)
+    following = [-1] * (n + 1)
     for k in range(n - 1, -1, -1):
         alive = 1.0 - cum[k]  # a read at times[k] found it running with this probability
         best = None
@@ -81,8 +87,46 @@ def best_schedule(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, c
         if best is None:
             continue
         cost[k], j, late = best
-        reads[k], lag[k] = alive + reads[j], late + lag[j]
+        reads[k], lag[k], following[k] = alive + reads[j], late + lag[j], j
+    return times, following, reads, lag
+
+
+def best_schedule(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, ceiling: float = 300.0,
+                  cells: int = 1500) -> tuple[float, float]:
+    """Expected reads and lag of the best fixed read list for one operation (a read every grid cell at most)."""
+    _, _, reads, lag = _programme(model, op, mu, ceiling, cells)
     return 1.0 + reads[0], lag[0]
+
+
+def read_times(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, ceiling: float = 300.0,
+               cells: int = 1500) -> list[float]:
+    """The best fixed read list for one operation under ``model``'s law (seconds from its start, after the first)."""
+    times, following, _, _ = _programme(model, op, mu, ceiling, cells)
+    out, k = [], 0
+    while following[k] >= 0:
+        k = following[k]
+        out.append(times[k])
+    return out
+
+
+def under_assumed_law(assumed: fleet.FleetModel, model: fleet.FleetModel, mu: float, power: float = 0.0,
+                      operations: int = 3000, sample: int | None = None) -> dict[str, float]:
+    """One law for every fleet: the best read list under ``assumed`` (its durations and hint errors), with lag
+    weighed ``mu * (hint / 10 min) ** power``, replayed on ``model``'s hinted operations (the first ``sample``) against
+    their true ends (past the list: a read every 30 s, or the floor), as ratios to the fixed timer."""
+    ops = [op for op in fleet.make_fleet(operations, model=model) if op.kind == "expectedSeconds"][:sample]
+    reads = lag = timer_reads = timer_lag = 0.0
+    for op in ops:
+        assert op.hint_s is not None
+        timer = fleet.replay_timer(op)
+        timer_reads, timer_lag = timer_reads + timer.reads, timer_lag + timer.lag_s
+        now, count = op.first_seen_s, 1
+        later = iter(read_times(assumed, op, mu * (op.hint_s / 600.0) ** power) if op.duration_s > now else ())
+        while now < op.duration_s:
+            now = next(later, now + max(fleet.TIMER_S, float(op.retry_after or 0)))
+            count += 1
+        reads, lag = reads + count, lag + now - op.duration_s
+    return {"operations": len(ops), "reads_ratio": reads / timer_reads, "lag_ratio": lag / timer_lag}
 
 
 def bound(model: fleet.FleetModel, mu: float, operations: int = 3000) -> dict[str, float]:
@@ -96,6 +140,16 @@ def bound(model: fleet.FleetModel, mu: float, operations: int = 3000) -> dict[st
 
 
 def main() -> None:  # pragma: no cover - minutes of CPU: run by hand
+    if sys.argv[1] == "assumed":  # assumed hint_sigma,stale_share,stale_factor,median_s,duration_sigma mu power
+        sigma, share, factor, median, spread = (float(v) for v in sys.argv[2].split(","))
+        assumed = dataclasses.replace(fleet.WIDE, name="assumed", hint_sigma=sigma, hint_stale_share=share,
+                                      hint_stale_factor=factor, median_duration_s=median, duration_sigma=spread)
+        mu, power = float(sys.argv[3]), float(sys.argv[4])
+        for model in fleet.MODELS:
+            got = under_assumed_law(assumed, model, mu, power)
+            print(f"{model.name}: {got['operations']:.0f} ops, reads {got['reads_ratio']:.3f}x, lag {got['lag_ratio']:.3f}x "
+                  "of the fixed 30 s timer (one assumed law)", flush=True)
+        return
     name, mus = sys.argv[1], [float(m) for m in sys.argv[2].split(",")]
     model = next(m for m in fleet.MODELS if m.name == name)
     for mu in mus:
