@@ -111,9 +111,10 @@ def read_times(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, ceil
 
 def under_assumed_law(assumed: fleet.FleetModel, model: fleet.FleetModel, mu: float, power: float = 0.0,
                       operations: int = 3000, sample: int | None = None) -> dict[str, float]:
-    """One law for every fleet: the best read list under ``assumed`` (its durations and hint errors), with lag
-    weighed ``mu * (hint / 10 min) ** power``, replayed on ``model``'s hinted operations (the first ``sample``) against
-    their true ends (past the list: a read every 30 s, or the floor), as ratios to the fixed timer."""
+    """One law for every fleet: the best read list under ``assumed`` (its hint errors; its durations, clipped to
+    its min and max), with lag weighed ``mu * (hint / 10 min) ** power``, replayed on ``model``'s hinted operations
+    (the first ``sample``) against their true ends (past the list: a read every 30 s, or the floor), as ratios to
+    the fixed timer."""
     ops = [op for op in fleet.make_fleet(operations, model=model) if op.kind == "expectedSeconds"][:sample]
     reads = lag = timer_reads = timer_lag = 0.0
     for op in ops:

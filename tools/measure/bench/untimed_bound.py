@@ -12,7 +12,7 @@ laws (:mod:`tools.measure.bench.fleet`), in expectation, reading first at the si
 the start known: a relaxation, the watcher knows less), never sooner than the floor (Retry-After,
 POLL_MIN_DELAY_SECONDS 5 s) and never more than 300 s after a read. ``g > 0`` for some weights would prove that no
 schedule meets all eight targets; ``g < 0`` at the best weights says one exists, and the minimising schedule
-shows how close: its expected ratios per model are printed. Pure Python on a 2 s grid: about a minute.
+shows how close: its expected ratios per model are printed. Pure Python on a 2 s grid: seconds.
 
 ``python -m tools.measure.bench.untimed_bound [a_arm,a_floors,a_noisy,a_wide,b_arm,b_floors,b_noisy,b_wide]``
 (default: the weights docs/schedule.md quotes, the best a random search found).
@@ -28,7 +28,7 @@ from statistics import NormalDist
 
 from tools.measure.bench import fleet
 
-#: The best weights a random search (240 evaluations of ``g``, two starts) found, 2026-12-06: reads of arm-mix,
+#: The best weights a random search (a scratch run: 240 evaluations of ``g`` from two starts) found, 2026-12-06: reads of arm-mix,
 #: floors, noisy, wide; then their lags. g = -0.022 there: the targets are feasible, narrowly.
 WEIGHTS = (0.2818, 0.1379, 0.0248, 0.0164, 0.1731, 0.0376, 0.0671, 0.2614)
 TARGET = 1.05
