@@ -28,8 +28,8 @@ from statistics import NormalDist
 
 from tools.measure.bench import fleet
 
-#: The best weights a random search (a scratch run: 240 evaluations of ``g`` from two starts) found, 2026-12-06: reads of arm-mix,
-#: floors, noisy, wide; then their lags. g = -0.022 there: the targets are feasible, narrowly.
+#: The best weights a random search found (a scratch run, 2026-12-06: 240 evaluations of ``g`` from two starts):
+#: reads of arm-mix, floors, noisy, wide; then their lags. g = -0.022 there: the targets are feasible, narrowly.
 WEIGHTS = (0.2818, 0.1379, 0.0248, 0.0164, 0.1731, 0.0376, 0.0671, 0.2614)
 TARGET = 1.05
 MIN_DELAY_S = 5.0
