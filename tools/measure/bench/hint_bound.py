@@ -23,7 +23,7 @@ import math
 import sys
 from statistics import NormalDist
 
-from tools.measure.bench import fleet
+from tools.measure.bench import fleet, read_programme
 
 _NORMAL = NormalDist()
 
@@ -56,57 +56,34 @@ def _posterior(model: fleet.FleetModel, hint: float, ends: list[float], step: fl
 
 
 def _programme(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, ceiling: float,
-               cells: int) -> tuple[list[float], list[int], list[float], list[float]]:
-    """The programme over read times for one operation under ``model``'s law: the grid times, the next read
-    from each, and the expected reads and lag to go from each."""
+               cells: int) -> tuple[list[float], list[tuple[int, int]], list[float], tuple[list[float], list[float]]]:
+    """The best read list for one operation under ``model``'s law (:mod:`~tools.measure.bench.read_programme`):
+    the grid times, the list's steps from the first read, the chance each grid time finds it running, and the
+    running sums of the posterior of ends."""
     assert op.hint_s is not None
     stale = 1.3 * model.hint_stale_factor if model.hint_stale_share else 1.0  # a stale hint's end is within the factor
     span = max(op.hint_s * max(math.exp(4 * model.hint_sigma), stale), 600.0)
     step = max(1.0, span / cells)
     times = [op.first_seen_s + step * k for k in range(int(span / step) + 2)]
     mass = _posterior(model, op.hint_s, [t - step / 2 for t in times[1:]], step)  # the end in (times[k], times[k+1]]
-    cum, cum_t = [0.0], [0.0]
-    for k, m in enumerate(mass):
-        cum.append(cum[-1] + m)
-        cum_t.append(cum_t[-1] + m * (times[k + 1] - step / 2))
-    floor = max(1, math.ceil(max(op.retry_after or 1, 1) / step))
-    reach = max(floor, int(ceiling / step))
-    n = len(times) - 1
-    cost = [0.0] * (n + 1)
-    reads = [0.0] * (n + 1)
-    lag = [0.0] * (n + 1)
-    following = [-1] * (n + 1)
-    for k in range(n - 1, -1, -1):
-        alive = 1.0 - cum[k]  # a read at times[k] found it running with this probability
-        best = None
-        for j in range(k + floor, min(n, k + reach) + 1):
-            late = times[j] * (cum[j] - cum[k]) - (cum_t[j] - cum_t[k])
-            total = alive + mu * late + cost[j]
-            if best is None or total < best[0]:
-                best = (total, j, late)
-        if best is None:
-            continue
-        cost[k], j, late = best
-        reads[k], lag[k], following[k] = alive + reads[j], late + lag[j], j
-    return times, following, reads, lag
+    sums = read_programme.prefix(mass, times)
+    alive = [1.0 - c for c in sums[0]]  # a read at times[k] found it running with this probability
+    _, following = read_programme.best_reads(alive, [mu * m for m in mass], times, max(op.retry_after or 1, 1), ceiling)
+    return times, read_programme.walk(following, 0), alive, sums
 
 
 def best_schedule(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, ceiling: float = 300.0,
                   cells: int = 1500) -> tuple[float, float]:
     """Expected reads and lag of the best fixed read list for one operation (a read every grid cell at most)."""
-    _, _, reads, lag = _programme(model, op, mu, ceiling, cells)
-    return 1.0 + reads[0], lag[0]
+    times, steps, alive, sums = _programme(model, op, mu, ceiling, cells)
+    return 1.0 + sum(alive[k] for k, _ in steps), sum(read_programme.late(sums, times, k, j) for k, j in steps)
 
 
 def read_times(model: fleet.FleetModel, op: fleet.TrueOperation, mu: float, ceiling: float = 300.0,
                cells: int = 1500) -> list[float]:
     """The best fixed read list for one operation under ``model``'s law (seconds from its start, after the first)."""
-    times, following, _, _ = _programme(model, op, mu, ceiling, cells)
-    out, k = [], 0
-    while following[k] >= 0:
-        k = following[k]
-        out.append(times[k])
-    return out
+    times, steps, _, _ = _programme(model, op, mu, ceiling, cells)
+    return [times[j] for _, j in steps]
 
 
 def under_assumed_law(assumed: fleet.FleetModel, model: fleet.FleetModel, mu: float, power: float = 0.0,

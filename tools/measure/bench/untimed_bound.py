@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from tools.measure.bench import fleet
+from tools.measure.bench import fleet, read_programme
 
 #: The best weights a random search found (a scratch run, 2026-12-06: 240 evaluations of ``g`` from two starts):
 #: reads of arm-mix, floors, noisy, wide; then their lags. g = -0.022 there: the targets are feasible, narrowly.
@@ -91,38 +91,6 @@ def timer_figures(masses: Sequence[float], grid: Grid) -> tuple[float, float]:
     return reads / n, lag / n
 
 
-def _prefix(masses: Sequence[float], grid: Grid) -> tuple[list[float], list[float]]:
-    """Running sums of the masses and of mass x cell middle: the lag of ends in cells k..j-1 read at j is
-    ``times[j] * (cum[j] - cum[k]) - (cum_t[j] - cum_t[k])``."""
-    cum, cum_t = [0.0], [0.0]
-    for k, mass in enumerate(masses):
-        cum.append(cum[-1] + mass)
-        cum_t.append(cum_t[-1] + mass * (grid.step * k + grid.step / 2))
-    return cum, cum_t
-
-
-def best_reads(alive: Sequence[float], ends: Sequence[float], floor: float, grid: Grid) -> tuple[list[float], list[int]]:
-    """Cost to go and next read from every grid time: ``alive[k]`` weighs a read made after one at k found the
-    operation running, ``ends[k]`` a second of lag of an end in cell k."""
-    times = grid.times
-    n = len(times) - 1
-    cum, cum_t = _prefix(ends, grid)
-    first = max(1, math.ceil(floor / grid.step))
-    reach = max(first, int(CEILING_S / grid.step))
-    cost = [0.0] * (n + 1)
-    following = [-1] * (n + 1)
-    for k in range(n - 1, -1, -1):
-        best, best_j = math.inf, -1
-        ck, ctk = cum[k], cum_t[k]
-        for j in range(k + first, min(n, k + reach) + 1):
-            total = times[j] * (cum[j] - ck) - (cum_t[j] - ctk) + cost[j]
-            if total < best:
-                best, best_j = total, j
-        if best_j >= 0:
-            cost[k], following[k] = alive[k] + best, best_j
-    return cost, following
-
-
 def bound(weights: Sequence[float] = WEIGHTS, grid: Grid | None = None,
           models: Sequence[fleet.FleetModel] = fleet.MODELS) -> dict[str, object]:
     """``g(a, b)`` and the minimising schedule's expected reads and lag ratios per model."""
@@ -130,7 +98,7 @@ def bound(weights: Sequence[float] = WEIGHTS, grid: Grid | None = None,
     times = grid.times
     names = [m.name for m in models]
     masses = {m.name: end_masses(m, times) for m in models}
-    prefix = {name: _prefix(masses[name], grid) for name in names}
+    prefix = {name: read_programme.prefix(masses[name], times) for name in names}
     timers = {name: timer_figures(masses[name], grid) for name in names}
     shares = {m.name: floor_shares(m) for m in models}
     reads_w = dict(zip(names, weights[: len(names)]))
@@ -141,8 +109,7 @@ def bound(weights: Sequence[float] = WEIGHTS, grid: Grid | None = None,
     sightings = _sightings(grid)
 
     def lag_between(name: str, k: int, j: int) -> float:  # ends in cells k..j-1, noticed by the read at j
-        cum, cum_t = prefix[name]
-        return times[j] * (cum[j] - cum[k]) - (cum_t[j] - cum_t[k])
+        return read_programme.late(prefix[name], times, k, j)
 
     for floor in sorted({f for name in names for f in shares[name]}):
         alive = [0.0] * len(times)
@@ -154,7 +121,7 @@ def bound(weights: Sequence[float] = WEIGHTS, grid: Grid | None = None,
                 alive[k] += reads_w[name] * share * (1.0 - cum[k]) / timers[name][0]
             for k, mass in enumerate(masses[name]):
                 ends[k] += lag_w[name] * share * mass / timers[name][1]
-        cost, following = best_reads(alive, ends, floor, grid)
+        cost, following = read_programme.best_reads(alive, ends, times, floor, CEILING_S)
         for start in sightings:  # the first read, at the sighting; then the schedule
             value += cost[start] / len(sightings)
             for name in names:
